@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs every Debian package k8c needs to build, test, benchmark and run.
+# Idempotent: when everything is present it does nothing; `apt-get update` runs only when
+# something is missing. Each group says why it is here.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential pkg-config clang clang-format
+    # libraries (one line each: what the code uses them for)
+    libjansson-dev      # JSON: every object the API touches
+    libyaml-dev         # YAML -> JSON (manifests, server-side apply bodies)
+    libsqlite3-dev      # the embedded store
+    libcurl4-openssl-dev  # HTTP client: etcd gateway, registries, agent -> server
+    libmicrohttpd-dev   # the API server's HTTP/1.1 + TLS front
+    libgnutls28-dev     # TLS, the cluster CA and certificates
+    libarchive-dev      # image layers (tar, gzip, zstd)
+    libseccomp-dev      # container seccomp profiles
+    libcap-dev          # container capabilities
+    libmnl-dev          # netlink for the pod network
+    libnftables-dev     # service proxy rules
+    libcriterion-dev    # C unit tests
+    libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang
+    # tests and their real peers
+    python3-pytest python3-kubernetes python3-yaml
+    etcd-server etcd-client
+    crun runc busybox-static
+    docker-registry skopeo umoci
+    iproute2 nftables procps util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# Debian's etcd-server and docker-registry start system services on install; policy-rc.d keeps
+# them from listening on this machine's interfaces (tests start their own, on 127.0.0.1 only).
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    made_policy=1
+fi
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+if [ $made_policy -eq 1 ]; then rm -f "$policy"; fi

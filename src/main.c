@@ -1,0 +1,137 @@
+/* k8c: one binary, many commands. This file only dispatches: each command's flags and work
+ * live in its module (CLI verbs stay thin). Usage errors exit 2, failures exit 1, both after
+ * one line on stderr. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "version.h"
+
+#define DEFAULT_DATA_DIR "/var/lib/k8c"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    const char *summary;
+};
+
+static int cmd_version(int argc, char **argv);
+static int cmd_kubectl(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"version", cmd_version, "print the version and the git commit"},
+    {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
+    {"help", cmd_help, "show this help"},
+};
+
+/* Commands the design names that this build does not have yet: said plainly, never faked. */
+static const char *const not_built[] = {"server", "agent", "runtime", "image", "store", "hollow"};
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "k8c %s: a Kubernetes-compatible container orchestrator in one binary\n\n",
+            K8C_VERSION);
+    fprintf(out, "usage: k8c <command> [flags]\n\ncommands:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nnot built yet:");
+    for (size_t i = 0; i < ARRAY_SIZE(not_built); i++)
+        fprintf(out, " %s", not_built[i]);
+    fprintf(out, "\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "k8c: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'k8c --help')\n");
+    va_end(ap);
+    return 2;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    print_usage(stdout);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    if (argc > 1)
+        return usage_error("version: unexpected argument \"%s\"", argv[1]);
+    printf("k8c version %s\ngit commit: %s\nkubernetes api: v%s.%s\n", K8C_VERSION, K8C_GIT_COMMIT,
+           K8C_KUBE_MAJOR, K8C_KUBE_MINOR);
+    return 0;
+}
+
+/* k8c kubectl [--data-dir DIR] ARGS...: execs the machine's kubectl with the admin
+ * kubeconfig the server wrote into DIR. */
+static int cmd_kubectl(int argc, char **argv)
+{
+    const char *data_dir = getenv("K8C_DATA_DIR") ? getenv("K8C_DATA_DIR") : DEFAULT_DATA_DIR;
+    int first = 1;
+    if (argc > 1 && strncmp(argv[1], "--data-dir", 10) == 0) {
+        if (argv[1][10] == '=') {
+            data_dir = argv[1] + 11;
+            first = 2;
+        } else if (argv[1][10] == '\0') {
+            if (argc < 3)
+                return usage_error("kubectl: flag --data-dir needs a value");
+            data_dir = argv[2];
+            first = 3;
+        }
+    }
+    _cleanup_free_ char *kubeconfig = xasprintf("%s/admin.kubeconfig", data_dir);
+    if (access(kubeconfig, R_OK) < 0) {
+        fprintf(stderr,
+                "k8c: kubectl: cannot read `%s`: %s (is `k8c server --data-dir %s` running?)\n",
+                kubeconfig, strerror(errno), data_dir);
+        return 1;
+    }
+    char **args = xcalloc((size_t)(argc - first) + 4, sizeof(char *));
+    size_t n = 0;
+    args[n++] = "kubectl";
+    args[n++] = "--kubeconfig";
+    args[n++] = kubeconfig;
+    for (int i = first; i < argc; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    execvp("kubectl", args);
+    fprintf(stderr, "k8c: kubectl: cannot run `kubectl`: %s\n", strerror(errno));
+    free(args);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        return cmd_help(argc - 1, argv + 1);
+    if (strcmp(name, "--version") == 0)
+        return cmd_version(1, argv + 1);
+    if (name[0] == '-')
+        return usage_error("unknown flag \"%s\"", name);
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < ARRAY_SIZE(not_built); i++) {
+        if (strcmp(not_built[i], name) == 0) {
+            fprintf(stderr, "k8c: command \"%s\" is not built yet in this version\n", name);
+            return 1;
+        }
+    }
+    return usage_error("unknown command \"%s\"", name);
+}
