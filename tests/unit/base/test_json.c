@@ -81,3 +81,19 @@ Test(err, wrap_and_text)
     cr_assert(eq(int, k8c_reason_http_code(K8C_REASON_GONE), 410));
     cr_assert(eq(int, k8c_reason_http_code(K8C_REASON_INVALID), 422));
 }
+
+#include "base/codec.h"
+
+Test(codec, base64_round_trip_and_errors)
+{
+    _cleanup_free_ char *enc = codec_base64_encode("hello\0world", 11);
+    cr_assert(eq(str, enc, "aGVsbG8Ad29ybGQ="));
+    size_t len = 0;
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_free_ char *dec = codec_base64_decode(enc, strlen(enc), &len, &err);
+    cr_assert(eq(sz, len, 11));
+    cr_assert(memcmp(dec, "hello\0world", 11) == 0);
+    char *bad = codec_base64_decode("!!notbase64", 11, &len, &err);
+    cr_assert(bad == NULL);
+    cr_assert(eq(int, err->reason, K8C_REASON_BAD_REQUEST));
+}
