@@ -97,3 +97,14 @@ Test(codec, base64_round_trip_and_errors)
     cr_assert(bad == NULL);
     cr_assert(eq(int, err->reason, K8C_REASON_BAD_REQUEST));
 }
+
+Test(err, reason_from_status)
+{
+    cr_assert(eq(int, k8c_reason_from_status("AlreadyExists", 409), K8C_REASON_ALREADY_EXISTS));
+    cr_assert(eq(int, k8c_reason_from_status("Conflict", 409), K8C_REASON_CONFLICT));
+    cr_assert(eq(int, k8c_reason_from_status("Expired", 410), K8C_REASON_GONE));
+    cr_assert(eq(int, k8c_reason_from_status("Gone", 410), K8C_REASON_GONE));
+    cr_assert(eq(int, k8c_reason_from_status(NULL, 404), K8C_REASON_NOT_FOUND));
+    cr_assert(eq(int, k8c_reason_from_status("SomethingNew", 422), K8C_REASON_INVALID));
+    cr_assert(eq(int, k8c_reason_from_status("SomethingNew", 599), K8C_REASON_INTERNAL));
+}
