@@ -117,7 +117,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-Test(sqlite, concurrent_writers_and_readers, .timeout = 60)
+Test(sqlite, concurrent_writers_and_readers)
 {
     _cleanup_free_ char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
@@ -273,7 +273,7 @@ static void *fill_thread(void *p)
 
 /* 100,000 updates to 1,000 keys are in bench/store (--growth); the unit test keeps the shape
  * (many updates per key, 1 KiB values, concurrent writers) at a size that runs in seconds. */
-Test(sqlite, file_stays_within_twice_the_live_data_after_compaction, .timeout = 120)
+Test(sqlite, file_stays_within_twice_the_live_data_after_compaction)
 {
     _cleanup_free_ char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
@@ -310,7 +310,7 @@ Test(sqlite, file_stays_within_twice_the_live_data_after_compaction, .timeout = 
     store_test_rmdir(dir);
 }
 
-Test(sqlite, periodic_compaction_keeps_one_interval, .timeout = 30)
+Test(sqlite, periodic_compaction_keeps_one_interval)
 {
     _cleanup_free_ char *dir = store_test_dir();
     struct store_options opts = {.compact_interval_seconds = 1};
@@ -335,7 +335,7 @@ Test(sqlite, periodic_compaction_keeps_one_interval, .timeout = 30)
 /* A full disk: the store lives on a 2 MiB tmpfs mounted in a private mount namespace (so the
  * mount disappears with this test's process, whatever happens). Writes fail with INTERNAL and
  * errnum ENOSPC; reads and watches keep working; everything acknowledged is still there. */
-Test(sqlite, disk_full_fails_writes_keeps_reads_and_watches, .timeout = 60)
+Test(sqlite, disk_full_fails_writes_keeps_reads_and_watches)
 {
     if (unshare(CLONE_NEWNS) < 0)
         cr_skip("cannot make a mount namespace (unshare: %s): needs root", strerror(errno));
