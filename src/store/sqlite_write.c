@@ -297,6 +297,23 @@ static void run_maintenance(struct sqlite_backend *b, struct sqlite_op *op)
     }
 }
 
+/* Under a steady stream of commits the background checkpoint never catches the WAL's end, so
+ * the WAL would never restart and would grow without bound (and every commit would then extend
+ * the file, which costs a journal commit in the file system on each fsync). Once the WAL is
+ * twice the checkpoint size, the writer itself, between batches (its callers already
+ * acknowledged), copies the last frames: most were copied by the checkpointer already, and
+ * the next transaction then starts the WAL again from its beginning, overwriting blocks that
+ * exist. */
+static void finish_checkpoint(struct sqlite_backend *b)
+{
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(b->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    /* A reader still on old frames keeps the WAL from restarting: try again after the next
+     * batch. Nothing is lost by failing here; the frames stay in the WAL. */
+    if (rc == SQLITE_OK && log == copied)
+        b->wal_pages = 0;
+}
+
 static void *writer_main(void *arg)
 {
     struct sqlite_backend *b = arg;
@@ -333,6 +350,11 @@ static void *writer_main(void *arg)
             op->done = true;
             pthread_cond_signal(&op->done_cond);
         }
+        if (b->wal_pages >= 2 * CHECKPOINT_PAGES) {
+            pthread_mutex_unlock(&b->qlock);
+            finish_checkpoint(b);
+            pthread_mutex_lock(&b->qlock);
+        }
     }
     pthread_mutex_unlock(&b->qlock);
     return NULL;
@@ -343,6 +365,7 @@ static void *writer_main(void *arg)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct sqlite_backend *b = arg;
+    b->wal_pages = pages; /* the hook runs on the writer thread, after each commit */
     if (pages >= CHECKPOINT_PAGES) {
         pthread_mutex_lock(&b->clock);
         b->ckpt_wanted = true;
