@@ -160,7 +160,9 @@ static int prepare_schema(struct sqlite_backend *b, sqlite3 *db, struct k8c_err 
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
-        return 0;
+        /* The new file's name must survive a crash as much as its content. */
+        _cleanup_free_ char *dir = xstrdup(b->path);
+        return file_fsync_dir(dirname(dir), err);
     }
     int64_t has_meta = 0;
     if (query_int(b, db,

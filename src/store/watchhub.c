@@ -402,6 +402,9 @@ int store__hub_watch_next(struct store_watch *w, int timeout_ms, struct store_ev
             pthread_mutex_unlock(&hub->lock);
             return k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "the store is closing");
         }
+        /* Caught up and nothing queued: the descriptor (readable while catching up) must not
+         * stay readable, or an event loop would spin. */
+        watch_unsignal(w);
         if (timeout_ms == 0)
             break;
         if (timeout_ms < 0) {

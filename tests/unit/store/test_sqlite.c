@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -396,4 +397,29 @@ Test(sqlite, disk_full_fails_writes_keeps_reads_and_watches)
     store_close(s);
     umount2(dir, MNT_DETACH);
     rmdir(dir);
+}
+
+Test(sqlite, check_finds_broken_invariants)
+{
+    _cleanup_free_ char *dir = store_test_dir();
+    struct store *s = store_test_open(dir, NULL);
+    store_test_put(s, "/a", "1");
+    store_test_put(s, "/b", "2");
+    store_close(s);
+    /* Break the latest table behind the store's back (a bug or a bad restore would). */
+    _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
+    sqlite3 *db = NULL;
+    cr_assert(eq(int, sqlite3_open(path, &db), SQLITE_OK));
+    cr_assert(eq(int, sqlite3_exec(db, "DELETE FROM latest WHERE name = '/a'", NULL, NULL, NULL),
+                 SQLITE_OK));
+    sqlite3_close(db);
+    s = store_test_open(dir, NULL);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_free_ char *report = NULL;
+    int rc = store_check(s, &report, &err);
+    cr_assert(eq(int, rc, -1));
+    cr_assert(strstr(err->msg, "live keys missing from the latest table") != NULL, "%s", err->msg);
+    cr_assert(strstr(err->msg, path) != NULL, "%s", err->msg);
+    store_close(s);
+    store_test_rmdir(dir);
 }

@@ -298,6 +298,11 @@ Test(watch, descriptor_is_readable_while_events_wait)
     fd = store_watch_fd(w);
     cr_assert(readable(fd));
     store_event_unref(next_event(w));
+    expect_none(w);
+    cr_assert(not(readable(fd)), "caught up: no longer readable");
+    store_test_put(s, "/c", "3");
+    cr_assert(eq(int, poll(&p, 1, 5000), 1));
+    store_event_unref(next_event(w));
     store_watch_close(w);
     store_close(s);
     store_test_rmdir(dir);
