@@ -87,6 +87,10 @@ int store__cli_parse(int argc, char **argv, struct store_cli_flags *f)
             f->help = true;
             continue;
         }
+        if (strcmp(a, "--compact") == 0) {
+            f->compact = true;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (f->n_args == ARRAY_SIZE(f->args))
                 return store__cli_usage("%s: unexpected argument \"%s\"", argv[1], a);
