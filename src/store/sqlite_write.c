@@ -308,10 +308,15 @@ static void finish_checkpoint(struct sqlite_backend *b)
 {
     int log = 0, copied = 0;
     int rc = sqlite3_wal_checkpoint_v2(b->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    /* A reader still on old frames keeps the WAL from restarting: try again after the next
-     * batch. Nothing is lost by failing here; the frames stay in the WAL. */
-    if (rc == SQLITE_OK && log == copied)
+    if (rc == SQLITE_OK && log == copied) {
         b->wal_pages = 0;
+        b->finish_at = 2 * CHECKPOINT_PAGES;
+    } else {
+        /* A reader still on old frames keeps the WAL from restarting. Nothing is lost (the
+         * frames stay in the WAL); try again once it has grown some more, not after every
+         * batch, so a long read does not cost each batch a checkpoint. */
+        b->finish_at = b->wal_pages + CHECKPOINT_PAGES / 2;
+    }
 }
 
 static void *writer_main(void *arg)
@@ -350,7 +355,7 @@ static void *writer_main(void *arg)
             op->done = true;
             pthread_cond_signal(&op->done_cond);
         }
-        if (b->wal_pages >= 2 * CHECKPOINT_PAGES) {
+        if (b->wal_pages >= b->finish_at) {
             pthread_mutex_unlock(&b->qlock);
             finish_checkpoint(b);
             pthread_mutex_lock(&b->qlock);
@@ -441,6 +446,7 @@ int store__sqlite_writer_start(struct sqlite_backend *b, struct k8c_err **err)
     b->cdb = store__sqlite_connect(b, true, err);
     if (b->cdb == NULL)
         return -1;
+    b->finish_at = 2 * CHECKPOINT_PAGES;
     sqlite3_wal_hook(b->wdb, wal_hook, b);
     int r = pthread_create(&b->checkpointer, NULL, checkpointer_main, b);
     if (r != 0)

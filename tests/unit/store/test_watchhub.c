@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -325,5 +326,50 @@ Test(watch, closing_the_store_ends_watches)
     cr_assert(eq(int, rc, -1));
     cr_assert(eq(int, err->reason, K8C_REASON_SERVICE_UNAVAILABLE));
     store_watch_close(w);
+    store_test_rmdir(dir);
+}
+
+struct burst_arg {
+    struct store *s;
+    int id, n;
+};
+
+static void *burst(void *p)
+{
+    struct burst_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        _cleanup_free_ char *key = xasprintf("/busy/%d/%d", a->id, i);
+        store_test_put(a->s, key, "v");
+    }
+    return NULL;
+}
+
+/* A watch on a rare prefix from an old revision skips thousands of events (in steps, letting
+ * the writer publish in between) and finds the one that matches. */
+Test(watch, catching_up_skips_a_long_window)
+{
+    _cleanup_free_ char *dir = store_test_dir();
+    struct store *s = store_test_open(dir, NULL);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    int64_t start = store_test_put(s, "/rare/first", "1");
+    enum { T = 8, N = 700 };
+    pthread_t t[T];
+    struct burst_arg a[T];
+    for (int i = 0; i < T; i++) {
+        a[i] = (struct burst_arg){s, i, N};
+        pthread_create(&t[i], NULL, burst, &a[i]);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(t[i], NULL);
+    int64_t rare = store_test_put(s, "/rare/second", "2");
+    cr_assert(eq(i64, rare, start + T * N + 1));
+    struct store_watch *w = store_watch_open(s, "/rare/", start, &err);
+    cr_assert(w != NULL);
+    struct store_event *ev = next_event(w);
+    cr_assert(eq(i64, ev->revision, rare));
+    store_event_unref(ev);
+    expect_none(w);
+    store_watch_close(w);
+    store_close(s);
     store_test_rmdir(dir);
 }
