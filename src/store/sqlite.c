@@ -279,7 +279,7 @@ static void sqlite_close(struct store *s)
     s->backend = NULL;
 }
 
-int store__sqlite_open(struct store *s, const char *path, struct k8c_err **err)
+static int sqlite_open(struct store *s, const char *path, struct k8c_err **err)
 {
     struct sqlite_backend *b = xcalloc(1, sizeof(*b));
     b->s = s;
@@ -620,6 +620,7 @@ out:
 
 const struct store_driver store__sqlite_driver = {
     .name = "sqlite",
+    .open = sqlite_open,
     .close = sqlite_close,
     .get = sqlite_get,
     .list = sqlite_list,
