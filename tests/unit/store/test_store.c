@@ -351,3 +351,91 @@ Test(store, urls)
     cr_assert(eq(str, expect, path));
     store_test_rmdir(dir);
 }
+
+/* A model check: random creates, updates and deletes on a few keys, with compactions at random
+ * points; every revision still served must list exactly what the model held then, and every
+ * older one must be GONE. */
+enum { MODEL_KEYS = 8, MODEL_OPS = 240 };
+
+struct model_state {
+    int64_t mod[MODEL_KEYS]; /* 0: absent */
+    int64_t create[MODEL_KEYS];
+    int value[MODEL_KEYS];
+};
+
+static void check_revision(struct store *s, const struct model_state *m, int64_t rev)
+{
+    _cleanup_err_ struct k8c_err *err = NULL;
+    struct store_list l = {0};
+    cr_assert(eq(int, store_list(s, "/m/", rev, NULL, 0, &l, &err), 0), "rev %lld: %s",
+              (long long)rev, err ? err->msg : "");
+    size_t want = 0;
+    for (int k = 0; k < MODEL_KEYS; k++) {
+        if (m->mod[k] == 0)
+            continue;
+        cr_assert(want < l.n_items, "rev %lld: key %d missing", (long long)rev, k);
+        _cleanup_free_ char *key = xasprintf("/m/%d", k);
+        _cleanup_free_ char *value = xasprintf("v%d", m->value[k]);
+        struct store_kv *kv = &l.items[want++];
+        cr_assert(eq(str, kv->key, key), "rev %lld", (long long)rev);
+        cr_assert(eq(str, kv->value, value), "rev %lld key %d", (long long)rev, k);
+        cr_assert(eq(i64, kv->mod_revision, m->mod[k]));
+        cr_assert(eq(i64, kv->create_revision, m->create[k]));
+    }
+    cr_assert(eq(sz, l.n_items, want), "rev %lld", (long long)rev);
+    store_list_clear(&l);
+}
+
+Test(store, history_and_compaction_match_a_model)
+{
+    _cleanup_free_ char *dir = store_test_dir();
+    struct store *s = store_test_open(dir, NULL);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    struct model_state *states = xcalloc(MODEL_OPS + 1, sizeof(*states));
+    unsigned seed = 12345;
+    int64_t rev = 0;
+    for (int i = 1; i <= MODEL_OPS; i++) {
+        struct model_state m = states[rev];
+        int k = (int)(rand_r(&seed) % MODEL_KEYS);
+        _cleanup_free_ char *key = xasprintf("/m/%d", k);
+        _cleanup_free_ char *value = xasprintf("v%d", i);
+        int64_t r;
+        if (m.mod[k] == 0) {
+            r = store_create(s, key, value, strlen(value), &err);
+            m.create[k] = r;
+            m.mod[k] = r;
+            m.value[k] = i;
+        } else if (rand_r(&seed) % 3) {
+            r = store_update(s, key, value, strlen(value), m.mod[k], &err);
+            m.mod[k] = r;
+            m.value[k] = i;
+        } else {
+            r = store_delete(s, key, m.mod[k], NULL, &err);
+            m.mod[k] = 0;
+        }
+        cr_assert(eq(i64, r, rev + 1), "%s", err ? err->msg : "");
+        rev = r;
+        states[rev] = m;
+        if (i % 40 == 0) {
+            int64_t floor = store_compacted_revision(s);
+            int64_t to = floor + 1 + (int64_t)(rand_r(&seed) % (uint64_t)(rev - floor));
+            cr_assert(eq(int, store_compact(s, to, &err), 0));
+            for (int64_t r2 = 1; r2 <= rev; r2++) {
+                if (r2 < to) {
+                    struct store_list l = {0};
+                    int rc = store_list(s, "/m/", r2, NULL, 0, &l, &err);
+                    cr_assert(eq(int, rc, -1));
+                    cr_assert(eq(int, err->reason, K8C_REASON_GONE));
+                } else {
+                    check_revision(s, &states[r2], r2);
+                }
+            }
+        }
+    }
+    check_revision(s, &states[rev], 0);
+    _cleanup_free_ char *report = NULL;
+    cr_assert(eq(int, store_check(s, &report, &err), 0), "%s", err ? err->msg : "");
+    store_close(s);
+    free(states);
+    store_test_rmdir(dir);
+}
