@@ -4,7 +4,9 @@
  * N writer threads doing guarded creates, updates and deletes on their own keys, and prints one
  * line per acknowledged write, after store_* returned:  A <c|u|d> <key> <revision> <hash>.
  * With --compact a thread also compacts continually (keeping the last 100 revisions), so kills
- * land inside compactions too. The test kills it with SIGKILL at random moments.
+ * land inside compactions too. With --watchers N, N threads watch everything with a small
+ * queue bound (so they are cut off and catch up again from the window) and check that they see
+ * every revision exactly once, in order. The test kills it with SIGKILL at random moments.
  *
  * `k8c store stress-verify --data-dir DIR ACKS` checks every acknowledged write in the file
  * ACKS against the store: each one is there at its revision with its value (a deletion: the
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/mem.h"
@@ -30,7 +33,6 @@ struct stress_writer {
     int keys;
     uint64_t rng;
     uint64_t deadline_ns;
-    int failed;
 };
 
 static uint64_t rng_next(uint64_t *state)
@@ -54,13 +56,13 @@ static uint64_t hash_bytes(const void *data, size_t len)
     return h;
 }
 
-static int writer_fail(struct stress_writer *w, struct k8c_err *err)
+_Noreturn static void writer_fail(struct stress_writer *w, struct k8c_err *err)
 {
     _cleanup_free_ char *text = k8c_err_text(err);
     fprintf(stderr, "k8c: store: stress: writer %d: %s\n", w->id, text);
-    k8c_err_free(err);
-    w->failed = 1;
-    return -1;
+    /* End at once: the crash test kills this process at a random moment and would otherwise
+     * never learn that a writer stopped. */
+    _exit(1);
 }
 
 static void *writer_main(void *arg)
@@ -71,10 +73,8 @@ static void *writer_main(void *arg)
     struct k8c_err *err = NULL;
     /* Learn what earlier runs left behind. */
     struct store_list l = {0};
-    if (store_list(w->s, prefix, 0, NULL, 0, &l, &err) < 0) {
+    if (store_list(w->s, prefix, 0, NULL, 0, &l, &err) < 0)
         writer_fail(w, err);
-        return NULL;
-    }
     for (size_t i = 0; i < l.n_items; i++) {
         int j = atoi(l.items[i].key + strlen(prefix) + 1);
         if (j >= 0 && j < w->keys)
@@ -103,10 +103,8 @@ static void *writer_main(void *arg)
             op = 'd';
             rev = store_delete(w->s, key, mod[j], NULL, &err);
         }
-        if (rev < 0) {
+        if (rev < 0)
             writer_fail(w, err);
-            return NULL;
-        }
         mod[j] = op == 'd' ? 0 : rev;
         /* One printf per line on a line-buffered stream: one write(2) per acknowledgement. */
         printf("A %c %s %" PRId64 " %016" PRIx64 "\n", op, key, rev,
@@ -118,7 +116,6 @@ static void *writer_main(void *arg)
 struct stress_compactor {
     struct store *s;
     uint64_t deadline_ns;
-    int failed;
 };
 
 static void *compactor_main(void *arg)
@@ -131,14 +128,70 @@ static void *compactor_main(void *arg)
             if (store_compact(c->s, target, &err) < 0) {
                 _cleanup_free_ char *text = k8c_err_text(err);
                 fprintf(stderr, "k8c: store: stress: compact: %s\n", text);
-                k8c_err_free(err);
-                c->failed = 1;
-                return NULL;
+                _exit(1); /* as writer_fail */
             }
         }
         struct timespec pause = {0, 20 * 1000 * 1000}; /* pace, not synchronisation */
         nanosleep(&pause, NULL);
     }
+    return NULL;
+}
+
+struct stress_watcher {
+    struct store *s;
+    int id;
+    uint64_t deadline_ns;
+};
+
+_Noreturn static void watcher_fail(struct stress_watcher *w, const char *what, struct k8c_err *err)
+{
+    _cleanup_free_ char *text = err ? k8c_err_text(err) : xstrdup("");
+    fprintf(stderr, "k8c: store: stress: watcher %d: %s%s\n", w->id, what, text);
+    _exit(1); /* as writer_fail */
+}
+
+static void *watcher_main(void *arg)
+{
+    struct stress_watcher *w = arg;
+    int64_t last = store_revision(w->s);
+    int reopens = 0;
+    struct k8c_err *err = NULL;
+    struct store_watch *watch = store_watch_open(w->s, "/stress/", last, &err);
+    if (watch == NULL)
+        watcher_fail(w, "open: ", err);
+    while (clock_mono_ns() < w->deadline_ns) {
+        struct store_event *ev = NULL;
+        int rc = store_watch_next(watch, 100, &ev, &err);
+        if (rc == 0)
+            continue;
+        if (rc < 0) {
+            if (err->reason != K8C_REASON_GONE)
+                watcher_fail(w, "next: ", err);
+            /* Cut off for being slow: watch again from the last revision seen, which the
+             * window still holds. */
+            k8c_err_free(err);
+            err = NULL;
+            store_watch_close(watch);
+            reopens++;
+            watch = store_watch_open(w->s, "/stress/", last, &err);
+            if (watch == NULL)
+                watcher_fail(w, "reopen: ", err);
+            continue;
+        }
+        bool in_order = ev->revision == last + 1;
+        last = ev->revision;
+        store_event_unref(ev);
+        if (!in_order)
+            watcher_fail(w, "an event out of order", NULL);
+        if (last % 499 == (int64_t)w->id) {
+            /* Fall behind now and then, so the hub cuts this watcher off and it has to catch
+             * up from the window. */
+            struct timespec pause = {0, 30 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
+    store_watch_close(watch);
+    printf("W %d %" PRId64 " %d\n", w->id, last, reopens);
     return NULL;
 }
 
@@ -148,7 +201,7 @@ int store__cli_stress(const struct store_cli_flags *f)
     _cleanup_free_ char *path = store_path_from_data_dir(f->data_dir);
     _cleanup_free_ char *url = xasprintf("sqlite:%s", path);
     /* No compaction during a run: the verifier reads every acknowledged revision. */
-    struct store_options opts = {.compact_interval_seconds = 1000000000u};
+    struct store_options opts = {.compact_interval_seconds = 1000000000u, .watch_max_pending = 64};
     struct store *s = store_open(url, &opts, &err);
     if (s == NULL)
         return store__cli_fail(err);
@@ -172,19 +225,26 @@ int store__cli_stress(const struct store_cli_flags *f)
     pthread_t comp_thread;
     if (f->compact)
         pthread_create(&comp_thread, NULL, compactor_main, &comp);
-    int failed = 0;
-    for (int i = 0; i < n; i++) {
+    int nw = (int)f->watchers;
+    struct stress_watcher *watchers = xcalloc((size_t)nw + 1, sizeof(*watchers));
+    pthread_t *watcher_threads = xcalloc((size_t)nw + 1, sizeof(*watcher_threads));
+    for (int i = 0; i < nw; i++) {
+        watchers[i] = (struct stress_watcher){
+            .s = s, .id = i, .deadline_ns = clock_mono_ns() + (uint64_t)f->seconds * 1000000000ULL};
+        pthread_create(&watcher_threads[i], NULL, watcher_main, &watchers[i]);
+    }
+    for (int i = 0; i < n; i++)
         pthread_join(threads[i], NULL);
-        failed |= ws[i].failed;
-    }
-    if (f->compact) {
+    for (int i = 0; i < nw; i++)
+        pthread_join(watcher_threads[i], NULL);
+    free(watchers);
+    free(watcher_threads);
+    if (f->compact)
         pthread_join(comp_thread, NULL);
-        failed |= comp.failed;
-    }
     store_close(s);
     free(ws);
     free(threads);
-    return failed ? 1 : 0;
+    return 0; /* every failure has ended the process already (writer_fail) */
 }
 
 struct ack {

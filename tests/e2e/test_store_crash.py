@@ -18,7 +18,8 @@ def run_until_killed(data_dir, acks_wanted, compact=False, deadline_s=30):
     `acks_wanted` writes, kills it with SIGKILL and returns (the revision it opened at, every
     complete acknowledgement line)."""
     p = subprocess.Popen([K8C, "store", "stress", "--data-dir", data_dir, "--writers", "8",
-                          "--keys", "64", "--seconds", "60"] + (["--compact"] if compact else []),
+                          "--keys", "64", "--seconds", "60", "--watchers", "2"]
+                         + (["--compact"] if compact else []),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     data = b""
     deadline = time.monotonic() + deadline_s
