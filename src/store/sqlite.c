@@ -301,10 +301,12 @@ static int sqlite_open(struct store *s, const char *path, struct k8c_err **err)
         _cleanup_free_ char *dir_copy = xstrdup(path);
         if (file_mkdir_p(dirname(dir_copy), 0700, err) < 0)
             goto out;
-        if (take_lock(b, err) < 0)
-            goto out;
     }
+    /* The header first (it changes nothing), so a path that is not a store file does not get
+     * a lock file made next to it; the full check runs under the lock. */
     if (check_header(b, err) < 0)
+        goto out;
+    if (!b->read_only && take_lock(b, err) < 0)
         goto out;
     db = store__sqlite_connect(b, !b->read_only, err);
     if (db == NULL)

@@ -18,9 +18,11 @@
 #include "helpers.h"
 #include "store/store.h"
 
+TestSuite(sqlite, .init = store_test_setup, .fini = store_test_teardown);
+
 Test(sqlite, reopen_keeps_data_and_revisions_continue)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     store_test_put(s, "/a", "1");
@@ -52,7 +54,6 @@ Test(sqlite, reopen_keeps_data_and_revisions_continue)
     cr_assert(eq(int, store_check(s, &report, &err), 0), "%s", err ? err->msg : "");
     cr_assert(strstr(report, "is ok: revision 5") != NULL, "%s", report);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 struct writer_arg {
@@ -120,7 +121,7 @@ static int cmp_i64(const void *a, const void *b)
 
 Test(sqlite, concurrent_writers_and_readers)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     enum { W = 64, N = 30, R = 3 }; /* many more writers than cores: no lock error */
     atomic_int failures = 0, read_failures = 0;
@@ -155,7 +156,6 @@ Test(sqlite, concurrent_writers_and_readers)
     cr_assert(eq(i64, cur, W * N));
     free(all);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 static void write_file(const char *path, const void *data, size_t len, off_t at)
@@ -167,7 +167,7 @@ static void write_file(const char *path, const void *data, size_t len, off_t at)
 
 Test(sqlite, corrupt_file_is_refused_by_name)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
     _cleanup_free_ char *url = xasprintf("sqlite:%s", path);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -213,12 +213,11 @@ Test(sqlite, corrupt_file_is_refused_by_name)
     s = store_open(missing, &ro, &err);
     cr_assert(s == NULL);
     cr_assert(eq(int, err->reason, K8C_REASON_NOT_FOUND));
-    store_test_rmdir(dir);
 }
 
 Test(sqlite, one_owner_and_read_only_inspection)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     store_test_put(s, "/a", "1");
@@ -247,7 +246,6 @@ Test(sqlite, one_owner_and_read_only_inspection)
     cr_assert(eq(int, rc, -1));
     store_close(r);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 struct fill_arg {
@@ -276,7 +274,7 @@ static void *fill_thread(void *p)
  * (many updates per key, 1 KiB values, concurrent writers) at a size that runs in seconds. */
 Test(sqlite, file_stays_within_twice_the_live_data_after_compaction)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     enum { KEYS = 1000, ROUNDS = 20, THREADS = 20 };
     _cleanup_free_ char *value = xcalloc(1, 1024);
@@ -308,12 +306,11 @@ Test(sqlite, file_stays_within_twice_the_live_data_after_compaction)
     cr_assert(eq(int, stat(path, &st), 0));
     size_t file_size = (size_t)st.st_size;
     cr_assert(le(sz, file_size, 2 * live), "file %zu bytes for %zu live bytes", file_size, live);
-    store_test_rmdir(dir);
 }
 
 Test(sqlite, periodic_compaction_keeps_one_interval)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store_options opts = {.compact_interval_seconds = 1};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -330,7 +327,6 @@ Test(sqlite, periodic_compaction_keeps_one_interval)
     cr_assert(eq(int, rc, -1));
     cr_assert(eq(int, err->reason, K8C_REASON_GONE));
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 /* A full disk: the store lives on a 2 MiB tmpfs mounted in a private mount namespace (so the
@@ -341,7 +337,7 @@ Test(sqlite, disk_full_fails_writes_keeps_reads_and_watches)
     if (unshare(CLONE_NEWNS) < 0)
         cr_skip("cannot make a mount namespace (unshare: %s): needs root", strerror(errno));
     cr_assert(eq(int, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0));
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     cr_assert(eq(int, mount("k8c-store-test", dir, "tmpfs", 0, "size=2m"), 0), "%s",
               strerror(errno));
     struct store *s = store_test_open(dir, NULL);
@@ -406,13 +402,11 @@ Test(sqlite, disk_full_fails_writes_keeps_reads_and_watches)
     cur = store_revision(s);
     cr_assert(eq(i64, cur, last_ok));
     store_close(s);
-    umount2(dir, MNT_DETACH);
-    rmdir(dir);
 }
 
 Test(sqlite, check_finds_broken_invariants)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     store_test_put(s, "/a", "1");
     store_test_put(s, "/b", "2");
@@ -432,5 +426,4 @@ Test(sqlite, check_finds_broken_invariants)
     cr_assert(strstr(err->msg, "live keys missing from the latest table") != NULL, "%s", err->msg);
     cr_assert(strstr(err->msg, path) != NULL, "%s", err->msg);
     store_close(s);
-    store_test_rmdir(dir);
 }

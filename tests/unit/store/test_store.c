@@ -9,9 +9,11 @@
 #include "helpers.h"
 #include "store/store.h"
 
+TestSuite(store, .init = store_test_setup, .fini = store_test_teardown);
+
 Test(store, create_get_update_delete)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r0 = store_revision(s);
@@ -59,12 +61,11 @@ Test(store, create_get_update_delete)
     cr_assert(eq(i64, kv.create_revision, 4));
     store_kv_clear(&kv);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, create_over_existing_key_fails_and_keeps_revision)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     store_test_put(s, "/k", "one");
@@ -78,12 +79,11 @@ Test(store, create_over_existing_key_fails_and_keeps_revision)
     cr_assert(eq(str, kv.value, "one"));
     store_kv_clear(&kv);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, update_guards)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r1 = store_test_put(s, "/k", "one");
@@ -111,12 +111,11 @@ Test(store, update_guards)
     cr_assert(eq(str, kv.value, ""));
     store_kv_clear(&kv);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, delete_guards)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r1 = store_test_put(s, "/k", "one");
@@ -131,7 +130,6 @@ Test(store, delete_guards)
     r = store_delete(s, "/k", 0, NULL, &err);
     cr_assert(eq(int, err->reason, K8C_REASON_NOT_FOUND));
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 static void make_keys(struct store *s, const char *prefix, int n)
@@ -145,7 +143,7 @@ static void make_keys(struct store *s, const char *prefix, int n)
 
 Test(store, list_prefix_pages_and_remaining)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     make_keys(s, "/registry/pods/default/p", 10);
@@ -197,12 +195,11 @@ Test(store, list_prefix_pages_and_remaining)
     cr_assert(eq(sz, l.n_items, 18));
     store_list_clear(&l);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, list_at_past_revisions_compacted_and_future)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t ra = store_test_put(s, "/r/a", "a1");
@@ -282,12 +279,11 @@ Test(store, list_at_past_revisions_compacted_and_future)
     int64_t next = store_test_put(s, "/r/d", "d");
     cr_assert(eq(i64, next, rd + 1), "revisions continue after the compacted end");
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, bad_input_is_refused)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r = store_create(s, "no-slash", "x", 1, &err);
@@ -323,7 +319,6 @@ Test(store, bad_input_is_refused)
     int64_t cur = store_revision(s);
     cr_assert(eq(i64, cur, 0), "nothing was written");
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, urls)
@@ -341,7 +336,7 @@ Test(store, urls)
     cr_assert(s == NULL);
 
     /* a plain path works, and makes its directory */
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     _cleanup_free_ char *path = xasprintf("%s/db/state.db", dir);
     s = store_open(path, NULL, &err);
     cr_assert(s != NULL, "%s", err ? err->msg : "");
@@ -349,7 +344,6 @@ Test(store, urls)
     store_close(s);
     _cleanup_free_ char *expect = store_path_from_data_dir(dir);
     cr_assert(eq(str, expect, path));
-    store_test_rmdir(dir);
 }
 
 /* A model check: random creates, updates and deletes on a few keys, with compactions at random
@@ -388,7 +382,7 @@ static void check_revision(struct store *s, const struct model_state *m, int64_t
 
 Test(store, history_and_compaction_match_a_model)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     struct model_state *states = xcalloc(MODEL_OPS + 1, sizeof(*states));
@@ -437,5 +431,4 @@ Test(store, history_and_compaction_match_a_model)
     cr_assert(eq(int, store_check(s, &report, &err), 0), "%s", err ? err->msg : "");
     store_close(s);
     free(states);
-    store_test_rmdir(dir);
 }

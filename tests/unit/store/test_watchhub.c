@@ -11,6 +11,8 @@
 #include "helpers.h"
 #include "store/store.h"
 
+TestSuite(watch, .init = store_test_setup, .fini = store_test_teardown);
+
 /* Takes the next event within a few seconds (a deadline, not a sleep) or fails the test. */
 static struct store_event *next_event(struct store_watch *w)
 {
@@ -31,7 +33,7 @@ static void expect_none(struct store_watch *w)
 
 Test(watch, live_events_carry_values_and_previous_values)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     store_test_put(s, "/pods/before", "old");
@@ -72,12 +74,11 @@ Test(watch, live_events_carry_values_and_previous_values)
 
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, replays_from_a_past_revision_then_goes_live)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t revs[6];
@@ -122,12 +123,11 @@ Test(watch, replays_from_a_past_revision_then_goes_live)
     store_event_unref(ev);
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, revisions_older_than_the_window_are_gone)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store_options opts = {.watch_window_events = 4};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -175,12 +175,11 @@ Test(watch, revisions_older_than_the_window_are_gone)
     store_event_unref(ev);
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, window_is_bounded_by_bytes)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store_options opts = {.watch_window_bytes = 64 * 1024};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -201,12 +200,11 @@ Test(watch, window_is_bounded_by_bytes)
     store_event_unref(ev);
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, slow_watcher_is_cut_off_and_writers_do_not_wait)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store_options opts = {.watch_max_pending = 8};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -230,12 +228,11 @@ Test(watch, slow_watcher_is_cut_off_and_writers_do_not_wait)
     store_watch_close(slow);
     store_watch_close(fast);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, many_watchers_share_one_copy_of_each_event)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     enum { N = 2000 };
@@ -266,7 +263,6 @@ Test(watch, many_watchers_share_one_copy_of_each_event)
         store_watch_close(ws[i]);
     free(ws);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 static bool readable(int fd)
@@ -277,7 +273,7 @@ static bool readable(int fd)
 
 Test(watch, descriptor_is_readable_while_events_wait)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     struct store_watch *w = store_watch_open(s, "/", 0, &err);
@@ -306,12 +302,11 @@ Test(watch, descriptor_is_readable_while_events_wait)
     store_event_unref(next_event(w));
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, closing_the_store_ends_watches)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     struct store_watch *w = store_watch_open(s, "/", 0, &err);
@@ -326,7 +321,6 @@ Test(watch, closing_the_store_ends_watches)
     cr_assert(eq(int, rc, -1));
     cr_assert(eq(int, err->reason, K8C_REASON_SERVICE_UNAVAILABLE));
     store_watch_close(w);
-    store_test_rmdir(dir);
 }
 
 struct burst_arg {
@@ -348,7 +342,7 @@ static void *burst(void *p)
  * the writer publish in between) and finds the one that matches. */
 Test(watch, catching_up_skips_a_long_window)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t start = store_test_put(s, "/rare/first", "1");
@@ -371,5 +365,4 @@ Test(watch, catching_up_skips_a_long_window)
     expect_none(w);
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
