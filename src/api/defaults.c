@@ -401,6 +401,9 @@ static void default_service(json_t *obj)
         def_str(spec, "ipFamilyPolicy", "SingleStack");
         def(spec, "ipFamilies", json_pack("[s]", "IPv4"));
     }
+    const char *cip = json_string_value(json_object_get(spec, "clusterIP"));
+    if (cip != NULL && cip[0] != '\0')
+        def(spec, "clusterIPs", json_pack("[s]", cip));
     if (node_ports)
         def_str(spec, "externalTrafficPolicy", "Cluster");
     if (type != NULL && strcmp(type, "LoadBalancer") == 0)
