@@ -3,8 +3,10 @@
  * plugins that change pods on create (DefaultTolerationSeconds, ServiceAccount, Priority). */
 #include "api/defaults.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "api/internal.h"
 #include "base/mem.h"
 
 /* Sets key to value_take when it is absent or null (and, for strings, empty). */
@@ -479,6 +481,30 @@ static void default_binding_subjects(json_t *obj)
     }
 }
 
+/* Secret.stringData is write-only: Kubernetes' conversion merges it into data (base64),
+ * overriding keys present in both, and never stores it. */
+static void merge_string_data(json_t *obj)
+{
+    json_t *sd = json_object_get(obj, "stringData");
+    if (!json_is_object(sd))
+        return;
+    json_t *data = obj_at(obj, "data");
+    if (data == NULL)
+        return;
+    const char *key;
+    json_t *v;
+    json_object_foreach (sd, key, v) {
+        if (!json_is_string(v))
+            return; /* left for validation to report */
+    }
+    json_object_foreach (sd, key, v) {
+        char *b64 = api__base64(json_string_value(v), json_string_length(v));
+        json_object_set_new(data, key, json_string(b64));
+        free(b64);
+    }
+    json_object_del(obj, "stringData");
+}
+
 void api_object_default(const struct api_kind *k, json_t *obj)
 {
     if (!json_is_object(obj))
@@ -504,6 +530,7 @@ void api_object_default(const struct api_kind *k, json_t *obj)
                 def_str(st, "phase", "Active");
         } else if (strcmp(kind, "Secret") == 0) {
             def_str(obj, "type", "Opaque");
+            merge_string_data(obj);
         } else if (strcmp(kind, "Node") == 0) {
             json_t *st = obj_get(obj, "status");
             json_t *cap = obj_get(st, "capacity");

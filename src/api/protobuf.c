@@ -6,8 +6,10 @@
 #include "api/protobuf.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "api/internal.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/mem.h"
@@ -285,10 +287,11 @@ static json_t *utf8_string(const uint8_t *data, size_t len, const char *field, s
     return s;
 }
 
-static json_t *base64_string(const uint8_t *data, size_t len)
+char *api__base64(const void *data_, size_t len)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    _cleanup_buf_ struct buf b = BUF_INIT;
+    const uint8_t *data = data_;
+    struct buf b = BUF_INIT;
     buf_reserve(&b, (len + 2) / 3 * 4 + 1);
     buf_append_str(&b, "");
     for (size_t i = 0; i < len; i += 3) {
@@ -301,7 +304,15 @@ static json_t *base64_string(const uint8_t *data, size_t len)
                        i + 1 < len ? tbl[(v >> 6) & 63] : '=', i + 2 < len ? tbl[v & 63] : '='};
         buf_append(&b, out, 4);
     }
-    return json_string(b.data);
+    return buf_steal(&b);
+}
+
+static json_t *base64_string(const uint8_t *data, size_t len)
+{
+    char *s = api__base64(data, len);
+    json_t *v = json_string(s);
+    free(s);
+    return v;
 }
 
 static json_t *decode_msg(const struct pb_msg *m, const uint8_t *data, size_t len, int depth,

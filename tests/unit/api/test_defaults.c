@@ -218,3 +218,15 @@ Test(defaults, service_namespace_secret_misc)
     _cleanup_json_ json_t *bad2 = defaulted("apps/v1", "Deployment", "{\"spec\":[]}");
     cr_assert(false != json_is_array(kjson_path(bad2, "spec")));
 }
+
+Test(defaults, secret_string_data_is_merged)
+{
+    _cleanup_json_ json_t *s = defaulted(
+        "v1", "Secret",
+        "{\"data\":{\"a\":\"eA==\",\"b\":\"eA==\"},\"stringData\":{\"b\":\"hello\",\"c\":\"\"}}");
+    _cleanup_free_ char *text = kjson_dumps(s);
+    cr_assert(eq(str, text,
+                 "{\"data\":{\"a\":\"eA==\",\"b\":\"aGVsbG8=\",\"c\":\"\"},\"type\":\"Opaque\"}"));
+    _cleanup_json_ json_t *bad = defaulted("v1", "Secret", "{\"stringData\":{\"b\":1}}");
+    cr_assert(json_object_get(bad, "stringData") != NULL);
+}
