@@ -434,3 +434,13 @@ Test(validate, events_and_leases)
                   NULL);
     cr_assert(eq(str, e, "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"));
 }
+
+Test(validate, map_values_print_sorted_like_go)
+{
+    _cleanup_free_ char *a = causes_of(
+        "apps/v1", "Deployment",
+        DEPLOY("{\"matchLabels\":{\"app\":\"web\"}}", "{\"b\":\"2\",\"a\":\"1\"}", ""), NULL);
+    cr_assert(eq(str, a,
+                 "spec.template.metadata.labels: Invalid value: map[string]string{\"a\":\"1\", "
+                 "\"b\":\"2\"}: `selector` does not match template `labels`"));
+}
