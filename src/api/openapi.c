@@ -75,6 +75,13 @@ const char *api_openapi_v3_hash(const char *group, const char *version)
     return hashes[gv - api__openapi_gvs];
 }
 
+const char *api_openapi_v2_response(size_t *body_len)
+{
+    /* An empty protobuf message is a valid, empty openapi_v2.Document. */
+    *body_len = 0;
+    return API_OPENAPI_V2_CONTENT_TYPE;
+}
+
 json_t *api_openapi_v3_index(void)
 {
     pthread_once(&hashes_once, hashes_compute);

@@ -186,3 +186,12 @@ Test(openapi, field_is_string)
     expect_string("v1", "ConfigMap", "", false);
     expect_string("v1", "ConfigMap", "data[]", false);
 }
+
+Test(openapi, v2_answer_is_an_empty_protobuf_document)
+{
+    size_t len = 99;
+    const char *ct = api_openapi_v2_response(&len);
+    cr_assert(eq(sz, len, 0));
+    /* The ".v1.0" form: the "@v1.0" form kubectl sends in Accept breaks Go's mime parser. */
+    cr_assert(eq(str, (char *)ct, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"));
+}
