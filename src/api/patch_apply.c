@@ -224,22 +224,11 @@ static json_t *apply_merge(const json_t *live, const json_t *cfg, const json_t *
             json_t *out = json_deep_copy(live);
             const json_t *items = api__schema_items(field);
             json_array_foreach ((json_t *)cfg, i, item) {
+                _cleanup_json_ json_t *key = api__fields_item_key(item, m.map_keys);
                 long at = -1;
-                for (size_t j = 0; j < json_array_size(out) && at < 0; j++) {
-                    json_t *have = json_array_get(out, j);
-                    bool match = json_is_object(have);
-                    size_t ki;
-                    json_t *kname;
-                    json_array_foreach (m.map_keys, ki, kname) {
-                        const char *kn = json_string_value(kname);
-                        json_t *a = kn ? json_object_get(item, kn) : NULL;
-                        json_t *b = kn ? json_object_get(have, kn) : NULL;
-                        match = match && ((a == NULL && b == NULL) ||
-                                          (a != NULL && b != NULL && json_equal(a, b)));
-                    }
-                    if (match)
+                for (size_t j = 0; j < json_array_size(out) && at < 0; j++)
+                    if (api__fields_item_matches(json_array_get(out, j), key))
                         at = (long)j;
-                }
                 if (at >= 0)
                     json_array_set_new(out, (size_t)at,
                                        apply_merge(json_array_get(out, (size_t)at), item, items));

@@ -7,6 +7,8 @@
  * an element of an associative list (x-kubernetes-list-type map), "v:<json value>" for an
  * element of a set list. A path in the set is a member; its ancestors are not (unless they are
  * members too). jansson's hashed objects make membership tests O(1). */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/patch_internal.h"
@@ -71,20 +73,69 @@ static bool is_atomic_map(const json_t *field)
     return m.map_atomic;
 }
 
-/* The "k:" segment of an associative list element: its key fields, sorted by name. NULL when
- * the element is not an object. Caller frees. */
-static char *item_key_segment(const json_t *item, const json_t *map_keys)
+/* Defaults of list-map key fields. Kubernetes' OpenAPI v3 schemas carry them (and
+ * structured-merge-diff fills them in before keying) but the v2 document the schemas are
+ * generated from does not; protocol is the only defaulted key of the served kinds (container,
+ * service and endpoint ports: an applied {containerPort: 80} is the live port 80/TCP). */
+static json_t *tcp_value;
+static pthread_once_t tcp_once = PTHREAD_ONCE_INIT;
+
+static void make_tcp(void)
+{
+    tcp_value = json_string("TCP"); /* never freed: one per process */
+}
+
+static const json_t *key_default(const char *name)
+{
+    if (strcmp(name, "protocol") != 0)
+        return NULL;
+    pthread_once(&tcp_once, make_tcp);
+    return tcp_value;
+}
+
+json_t *api__fields_item_key(const json_t *item, const json_t *map_keys)
 {
     if (!json_is_object(item))
         return NULL;
-    _cleanup_json_ json_t *k = json_object();
+    json_t *k = json_object();
     size_t i;
     json_t *name;
     json_array_foreach ((json_t *)map_keys, i, name) {
-        json_t *v = json_object_get(item, json_string_value(name));
-        if (json_is_string(name) && v != NULL)
-            json_object_set(k, json_string_value(name), v);
+        const char *n = json_string_value(name);
+        if (n == NULL)
+            continue;
+        const json_t *v = json_object_get(item, n);
+        if (v == NULL)
+            v = key_default(n);
+        if (v != NULL)
+            json_object_set_new(k, n, json_deep_copy(v));
     }
+    return k;
+}
+
+bool api__fields_item_matches(const json_t *item, const json_t *key)
+{
+    if (!json_is_object(item) || !json_is_object(key))
+        return false;
+    const char *n;
+    json_t *want;
+    json_object_foreach ((json_t *)key, n, want) {
+        const json_t *have = json_object_get(item, n);
+        if (have == NULL)
+            have = key_default(n);
+        if (have == NULL || !json_equal(have, want))
+            return false;
+    }
+    return true;
+}
+
+/* The "k:" segment of an associative list element: its key fields (defaults filled in),
+ * sorted by name. NULL when the element is not an object. Caller frees. */
+static char *item_key_segment(const json_t *item, const json_t *map_keys)
+{
+    _cleanup_json_ json_t *k = api__fields_item_key(item, map_keys);
+    if (k == NULL)
+        return NULL;
     char *text = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     K8C_ASSERT(text != NULL);
     char *seg = xasprintf("k:%s", text);
