@@ -202,3 +202,25 @@ Test(patch_strategic, errors)
     check_smp_fails("v1", "Pod", "{}", "{\"spec\":{\"$setElementOrder/containers\":{}}}",
                     K8C_REASON_BAD_REQUEST, "must be a list");
 }
+
+Test(patch_strategic, kubectl_apply_removing_a_container)
+{
+    /* The patch kubectl 1.32 computed from k8c's /openapi/v3 schemas when a re-applied
+     * manifest dropped container "side" (captured from a real run). */
+    const char *live =
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"pweb\"},"
+        "\"spec\":{\"replicas\":1,\"template\":{\"spec\":{\"containers\":[{\"name\":\"web\","
+        "\"image\":\"nginx:1.27\",\"env\":[{\"name\":\"A\",\"value\":\"1\"}]},{\"name\":\"side\","
+        "\"image\":\"busybox\"}]}}}}";
+    const char *patch = "{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/"
+                        "last-applied-configuration\":\"{}\\n\"}},\"spec\":{\"replicas\":3,"
+                        "\"template\":{\"spec\":{\"$setElementOrder/containers\":[{\"name\":"
+                        "\"web\"}],\"containers\":[{\"image\":\"nginx:1.28\",\"name\":\"web\"},{"
+                        "\"$patch\":\"delete\",\"name\":\"side\"}]}}}}";
+    const char *want =
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"pweb\","
+        "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\\n\"}},"
+        "\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":[{\"name\":\"web\","
+        "\"image\":\"nginx:1.28\",\"env\":[{\"name\":\"A\",\"value\":\"1\"}]}]}}}}";
+    check_smp("apps/v1", "Deployment", live, patch, want);
+}
