@@ -182,6 +182,10 @@ Test(openapi, field_is_string)
     expect_string("v1", "Pod", "spec.containers[].ports[].containerPort", false);
     expect_string("apps/v1", "Deployment", "spec.replicas", false);
     expect_string("apps/v1", "Deployment", "spec.strategy.rollingUpdate.maxSurge", false);
+    expect_string("v1", "ConfigMap", "metadata.labels.app.kubernetes.io/version", true);
+    expect_string("v1", "ConfigMap", "data.a.b.c", true);
+    expect_string("v1", "Pod", "spec.containers[].resources.limits.cpu", true);
+    expect_string("v1", "Pod", "spec.nodeSelector.kubernetes.io/os", true);
     expect_string("v1", "ConfigMap", "nope.x", false);
     expect_string("v1", "Gizmo", "data.x", false);
     expect_string("v1", "ConfigMap", "", false);
