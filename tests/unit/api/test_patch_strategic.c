@@ -224,3 +224,24 @@ Test(patch_strategic, kubectl_apply_removing_a_container)
         "\"image\":\"nginx:1.28\",\"env\":[{\"name\":\"A\",\"value\":\"1\"}]}]}}}}";
     check_smp("apps/v1", "Deployment", live, patch, want);
 }
+
+Test(patch_strategic, set_element_order_interleaves_server_only_elements)
+{
+    /* apimachinery's normalizeElementOrder: named elements in the order's order, server-only
+     * ones placed by their live positions. */
+    const char *pod = "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"s\"},{\"name\":"
+                      "\"b\"}]}}";
+    check_smp("v1", "Pod", pod,
+              "{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"b\"},{\"name\":\"a\"}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"s\"},{\"name\":\"b\"},{\"name\":\"a\"}]}}");
+    check_smp("v1", "Pod",
+              "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"},{"
+              "\"name\":\"s\"}]}}",
+              "{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"b\"},{\"name\":\"a\"}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"b\"},{\"name\":\"a\"},{\"name\":\"s\"}]}}");
+    check_smp("v1", "Pod", "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
+              "{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"c\"},{\"name\":\"a\"},{"
+              "\"name\":\"b\"}],\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\"},{\"name\":\"a\"},{"
+              "\"name\":\"b\"}]}}");
+}
