@@ -299,3 +299,28 @@ Test(patch_apply, reapply_after_defaulting_is_stable)
     _cleanup_free_ char *after = kjson_dumps(again);
     cr_assert(same, "before %s\nafter %s", before, after);
 }
+
+Test(patch_apply, associative_lists_follow_the_applied_order)
+{
+    /* structured-merge-diff: live-only elements keep their places, shared ones take the
+     * applied order, new ones come where the applied list has them. */
+    const char *live_json =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"managedFields\":["
+        "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":"
+        "\"FieldsV1\",\"fieldsV1\":{}}]},\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":"
+        "\"1\"},{\"name\":\"s\",\"image\":\"2\"},{\"name\":\"b\",\"image\":\"3\"}]}}";
+    _cleanup_json_ json_t *live = kjson_parse(live_json, strlen(live_json), NULL);
+    const char *body = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                       "  - {name: b, image: \"3\"}\n  - {name: a, image: \"1\"}\n"
+                       "  - {name: c, image: \"4\"}\n  - {name: c, image: \"4\"}\n";
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_json_ json_t *out =
+        api_patch_apply("v1", "Pod", live, body, strlen(body), "kubectl", false, &err);
+    cr_assert(out != NULL, "%s", err ? err->msg : "?");
+    json_t *containers = kjson_path(out, "spec.containers");
+    cr_assert(eq(int, (int)json_array_size(containers), 4));
+    const char *want[] = {"s", "b", "a", "c"};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert(eq(str, (char *)kjson_path_str(json_array_get(containers, i), "name"),
+                     (char *)want[i]));
+}
