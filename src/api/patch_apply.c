@@ -14,8 +14,7 @@
  *     that apply sees what kubectl create / client-side apply / edit set.
  * Not covered: per-version conversion of field sets (each entry's apiVersion is kept but
  * paths are compared as they are), subresource entries (status writes are not recorded),
- * "i:" (index) segments of lists without keys, duplicate keys in an applied list (merged
- * once, where Kubernetes refuses them),
+ * "i:" (index) segments of lists without keys,
  * the "before-first-apply" upgrade of objects whose managedFields were reset by an
  * Update (it is used only for objects with no managedFields at all), and
  * x-kubernetes-list-type on lists whose elements are not all objects (treated atomic). */
@@ -348,6 +347,60 @@ static bool string_field(const char *path, void *opaque)
     return api_openapi_field_is_string(c->api_version, c->kind, path);
 }
 
+/* Refuses an applied configuration whose associative lists hold one key twice, as
+ * structured-merge-diff does ("duplicate entries for key"). path is the field path so far. */
+static int check_duplicates(const json_t *v, const json_t *field, struct buf *path,
+                            struct k8c_err **err)
+{
+    size_t mark = path->len;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach ((json_t *)v, k, c) {
+            buf_appendf(path, ".%s", k);
+            int rc = check_duplicates(c, api__schema_field(field, k), path, err);
+            path->len = mark;
+            path->data[mark] = '\0';
+            if (rc < 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (!json_is_array(v) || field == NULL)
+        return 0;
+    struct api__patch_meta m;
+    api__schema_patch_meta(field, &m);
+    bool assoc = m.list_type && !strcmp(m.list_type, "map") && m.map_keys;
+    const json_t *items = api__schema_items(field);
+    _cleanup_json_ json_t *seen = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach ((json_t *)v, i, item) {
+        if (assoc && json_is_object(item)) {
+            json_t *key = api__fields_item_key(item, m.map_keys);
+            if (key_index(seen, key) >= 0) {
+                _cleanup_json_ json_t *seg = json_array();
+                char *text = json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS);
+                json_array_append_new(seg, json_sprintf("k:%s", text ? text : "{}"));
+                free(text);
+                json_decref(key);
+                _cleanup_free_ char *where = api__fields_path_string(seg);
+                return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                                   "%s: duplicate entries for key %s", path->len ? path->data : ".",
+                                   where);
+            }
+            json_array_append_new(seen, key);
+        }
+        buf_append_str(path, "[]");
+        int rc = check_duplicates(item, items, path, err);
+        path->len = mark;
+        path->data[mark] = '\0';
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Parses and checks the applied configuration. Returns a new reference. */
 static json_t *load_config(const char *api_version, const char *kind, const char *patch, size_t len,
                            struct k8c_err **err)
@@ -396,6 +449,12 @@ static json_t *load_config(const char *api_version, const char *kind, const char
         return NULL;
     }
     json_object_del(meta, "managedFields");
+    _cleanup_buf_ struct buf path = BUF_INIT;
+    buf_append_str(&path, "");
+    if (check_duplicates(cfg, api__schema_for_kind(api_version, kind), &path, err) < 0) {
+        k8c_err_wrap(err, "failed to create typed patch object (%s, Kind=%s)", api_version, kind);
+        return NULL;
+    }
     return steal_ptr(&cfg);
 }
 

@@ -265,6 +265,12 @@ Test(patch_apply, errors)
     apply_fails("apiVersion: apps/v1\nkind: Pod\n", "m", "does not match the expected kind");
     apply_fails("apiVersion: v1\nkind: Deployment\n", "m", "does not match the expected API");
     apply_fails("[1, 2]", "m", "must be an object");
+    apply_fails("apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n"
+                "      containers: [{name: a, ports: [{containerPort: 1}, {containerPort: 1, "
+                "protocol: TCP}]}]\n",
+                "m",
+                ".spec.template.spec.containers[].ports: duplicate entries for key "
+                "[containerPort=1,protocol=\"TCP\"]");
     apply_fails("a: [", "m", "error decoding YAML");
     apply_fails("apiVersion: apps/v1\nkind: Deployment\nmetadata: {managedFields: []}\n", "m",
                 "managedFields must be nil");
@@ -312,7 +318,7 @@ Test(patch_apply, associative_lists_follow_the_applied_order)
     _cleanup_json_ json_t *live = kjson_parse(live_json, strlen(live_json), NULL);
     const char *body = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
                        "  - {name: b, image: \"3\"}\n  - {name: a, image: \"1\"}\n"
-                       "  - {name: c, image: \"4\"}\n  - {name: c, image: \"4\"}\n";
+                       "  - {name: c, image: \"4\"}\n";
     _cleanup_err_ struct k8c_err *err = NULL;
     _cleanup_json_ json_t *out =
         api_patch_apply("v1", "Pod", live, body, strlen(body), "kubectl", false, &err);
