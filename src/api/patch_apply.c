@@ -607,6 +607,24 @@ void api_patch_record_update(const char *api_version, const json_t *old, json_t 
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     const json_t *schema = api__schema_for_kind(api_version, kind);
     _cleanup_managers_ struct managers ms = {0};
+    json_t *sent = kjson_path(obj, "metadata.managedFields");
+    if (old == NULL && json_array_size(sent) == 0) {
+        /* A create: the manager owns every field; build FieldsV1 in one walk (this runs for
+         * every object created, so it skips the path sets). */
+        json_t *tree = api__fields_v1_of(obj, schema);
+        json_t *meta = kjson_object_ensure(obj, "metadata");
+        if (json_object_size(tree) == 0 || meta == NULL) {
+            json_decref(tree);
+            return;
+        }
+        _cleanup_free_ char *now = now_rfc3339();
+        json_object_set_new(meta, "managedFields",
+                            json_pack("[{s:s,s:s,s:s,s:s,s:s,s:o}]", "manager", field_manager,
+                                      "operation", "Update", "apiVersion",
+                                      api_version ? api_version : "", "time", now, "fieldsType",
+                                      "FieldsV1", "fieldsV1", tree));
+        return;
+    }
     /* A client may send managedFields back (kubectl edit, replace); otherwise keep the old. */
     if (json_array_size(kjson_path(obj, "metadata.managedFields")) > 0)
         managers_load(&ms, obj);

@@ -19,6 +19,9 @@ json_t *api__fields_of(const json_t *obj, const json_t *schema);
 void api__fields_add(json_t *set, const json_t *path);
 bool api__fields_has(const json_t *set, const json_t *path);
 void api__fields_del(json_t *set, const json_t *path);
+/* The FieldsV1 tree of api__fields_of(obj, schema), built directly (the create path).
+ * New reference. */
+json_t *api__fields_v1_of(const json_t *obj, const json_t *schema);
 /* A set as a FieldsV1 tree (new reference), and back (new set, or NULL when malformed). */
 json_t *api__fields_to_v1(const json_t *set);
 json_t *api__fields_from_v1(const json_t *v1);

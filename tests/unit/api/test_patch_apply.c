@@ -8,6 +8,8 @@
 #include "api/defaults.h"
 #include "api/kinds.h"
 #include "api/patch.h"
+#include "api/patch_internal.h"
+#include "api/schema.h"
 #include "base/json.h"
 #include "base/mem.h"
 
@@ -329,4 +331,29 @@ Test(patch_apply, associative_lists_follow_the_applied_order)
     for (size_t i = 0; i < 4; i++)
         cr_assert(eq(str, (char *)kjson_path_str(json_array_get(containers, i), "name"),
                      (char *)want[i]));
+}
+
+Test(patch_apply, direct_fields_tree_equals_the_set_form)
+{
+    const char *pod_json =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{"
+        "\"a\":\"b\"},\"finalizers\":[\"x\",\"y\"]},\"spec\":{\"containers\":[{\"name\":"
+        "\"c\",\"image\":\"i\",\"ports\":[{\"containerPort\":80},{\"containerPort\":53,"
+        "\"protocol\":\"UDP\"}],\"resources\":{},\"args\":[\"1\"]},{}],\"nodeSelector\":{"
+        "\"k\":\"v\"},\"affinity\":{\"nodeAffinity\":{}}},\"status\":{\"phase\":\"x\"}}";
+    _cleanup_json_ json_t *pod = kjson_parse(pod_json, strlen(pod_json), NULL);
+    cr_assert(pod != NULL);
+    const json_t *schema = api__schema_for_kind("v1", "Pod");
+    _cleanup_json_ json_t *set = api__fields_of(pod, schema);
+    _cleanup_json_ json_t *a = api__fields_to_v1(set);
+    _cleanup_json_ json_t *b = api__fields_v1_of(pod, schema);
+    _cleanup_free_ char *ta = kjson_dumps(a);
+    _cleanup_free_ char *tb = kjson_dumps(b);
+    bool same = json_equal(a, b);
+    cr_assert(same, "set form %s\ndirect   %s", ta, tb);
+    /* And back: the tree parses to the same set. */
+    _cleanup_json_ json_t *back = api__fields_from_v1(b);
+    bool round = json_equal(back, set);
+    cr_assert(round);
+    cr_assert(strstr(tb, "\"v:\\\"x\\\"\"") != NULL, "%s", tb);
 }
