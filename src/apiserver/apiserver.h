@@ -11,9 +11,9 @@
 #include "store/store.h"
 
 struct apiserver_config {
-    const char *data_dir; /* certificates, kubeconfig and node token live here */
-    const char *listen;   /* "127.0.0.1:6443" (host:port; [v6]:port) */
-    struct store *store;  /* borrowed; outlives the server */
+    const char *data_dir;           /* certificates, kubeconfig and node token live here */
+    const char *listen;             /* "127.0.0.1:6443" (host:port; [v6]:port) */
+    struct store *store;            /* borrowed; outlives the server */
     unsigned max_mutating_inflight; /* 0: 200, as kube-apiserver */
     unsigned max_readonly_inflight; /* 0: 400 */
 };

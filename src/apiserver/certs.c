@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -145,8 +146,7 @@ static int import_key(const char *pem, gnutls_x509_privkey_t *key, struct k8c_er
 /* Issues a leaf signed by the CA. server: SANs for hosts (IP literals become IP SANs) and
  * serverAuth; otherwise a client certificate (clientAuth). */
 static int make_leaf(const char *ca_crt_pem, const char *ca_key_pem, const char *dn, bool server,
-                     const char *const *hosts, char **crt_pem, char **key_pem,
-                     struct k8c_err **err)
+                     const char *const *hosts, char **crt_pem, char **key_pem, struct k8c_err **err)
 {
     _cleanup_crt_ gnutls_x509_crt_t ca = NULL;
     _cleanup_key_ gnutls_x509_privkey_t ca_key = NULL;
@@ -166,9 +166,8 @@ static int make_leaf(const char *ca_crt_pem, const char *ca_key_pem, const char 
     if ((rc = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
                                                      GNUTLS_KEY_KEY_ENCIPHERMENT)) < 0)
         return tls_fail(err, rc, "set key usage");
-    rc = gnutls_x509_crt_set_key_purpose_oid(crt, server ? GNUTLS_KP_TLS_WWW_SERVER
-                                                         : GNUTLS_KP_TLS_WWW_CLIENT,
-                                             0);
+    rc = gnutls_x509_crt_set_key_purpose_oid(
+        crt, server ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT, 0);
     if (rc < 0)
         return tls_fail(err, rc, "set key purpose");
     for (size_t i = 0; server && hosts && hosts[i]; i++) {
@@ -180,9 +179,8 @@ static int make_leaf(const char *ca_crt_pem, const char *ca_key_pem, const char 
             rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
                                                       GNUTLS_FSAN_APPEND);
         else
-            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, hosts[i],
-                                                      (unsigned)strlen(hosts[i]),
-                                                      GNUTLS_FSAN_APPEND);
+            rc = gnutls_x509_crt_set_subject_alt_name(
+                crt, GNUTLS_SAN_DNSNAME, hosts[i], (unsigned)strlen(hosts[i]), GNUTLS_FSAN_APPEND);
         if (rc < 0)
             return tls_fail(err, rc, "set subject alternative name");
     }
@@ -228,7 +226,7 @@ static int write_pair(const char *dir, const char *name, const char *crt, const 
     return 0;
 }
 
-/* Loads name.crt/name.key from dir into *crt/*key (both or neither). Returns 1 when loaded,
+/* Loads name.crt and name.key from dir into *crt and *key (both or neither). Returns 1 when loaded,
  * 0 when missing, -1 on a read error. */
 static int read_pair(const char *dir, const char *name, char **crt, char **key,
                      struct k8c_err **err)
@@ -282,20 +280,26 @@ int apiserver__certs_ensure(const char *data_dir, const char *listen_host,
     rc = read_pair(dir, "apiserver", &out->server_crt, &out->server_key, err);
     if (rc < 0)
         goto fail;
-    if (rc == 1 && (!crt_covers(out->server_crt, listen_host) ||
-                    !crt_covers(out->server_crt, "127.0.0.1"))) {
+    if (rc == 1 &&
+        (!crt_covers(out->server_crt, listen_host) || !crt_covers(out->server_crt, "127.0.0.1"))) {
         free(out->server_crt);
         free(out->server_key);
         out->server_crt = out->server_key = NULL;
         rc = 0;
     }
     if (rc == 0) {
-        const char *hosts[] = {"127.0.0.1", "localhost", "::1", "kubernetes", "kubernetes.default",
-                               "kubernetes.default.svc", listen_host, NULL};
+        const char *hosts[] = {"127.0.0.1",
+                               "localhost",
+                               "::1",
+                               "kubernetes",
+                               "kubernetes.default",
+                               "kubernetes.default.svc",
+                               listen_host,
+                               NULL};
         if (strcmp(listen_host, "127.0.0.1") == 0 || strcmp(listen_host, "localhost") == 0)
             hosts[6] = NULL;
-        if (make_leaf(out->ca_crt, out->ca_key, "CN=kube-apiserver", true, hosts,
-                      &out->server_crt, &out->server_key, err) < 0 ||
+        if (make_leaf(out->ca_crt, out->ca_key, "CN=kube-apiserver", true, hosts, &out->server_crt,
+                      &out->server_key, err) < 0 ||
             write_pair(dir, "apiserver", out->server_crt, out->server_key, err) < 0)
             goto fail;
     }
@@ -303,8 +307,8 @@ int apiserver__certs_ensure(const char *data_dir, const char *listen_host,
     if (rc < 0)
         goto fail;
     if (rc == 0) {
-        if (make_leaf(out->ca_crt, out->ca_key, "O=system:masters,CN=kubernetes-admin", false,
-                      NULL, &out->admin_crt, &out->admin_key, err) < 0 ||
+        if (make_leaf(out->ca_crt, out->ca_key, "O=system:masters,CN=kubernetes-admin", false, NULL,
+                      &out->admin_crt, &out->admin_key, err) < 0 ||
             write_pair(dir, "admin", out->admin_crt, out->admin_key, err) < 0)
             goto fail;
     }

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,10 +17,9 @@
 #define DEFAULT_DATA_DIR "/var/lib/k8c"
 #define DEFAULT_LISTEN "127.0.0.1:6443"
 
-static int usage(const char *fmt, const char *arg)
+static int usage(const char *what, const char *arg)
 {
-    fprintf(stderr, "k8c: server: ");
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
     fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                     "[--no-agent] [-v N])\n");
     return 2;
@@ -32,9 +32,12 @@ int apiserver_cli_main(int argc, char **argv)
     const char *store_url = NULL;
     bool no_agent = false;
     static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, 'd'}, {"listen", required_argument, NULL, 'l'},
-        {"store", required_argument, NULL, 's'},    {"no-agent", no_argument, NULL, 'n'},
-        {"v", required_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"store", required_argument, NULL, 's'},
+        {"no-agent", no_argument, NULL, 'n'},
+        {"v", required_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -51,11 +54,11 @@ int apiserver_cli_main(int argc, char **argv)
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                    "[--no-agent] [-v N]\n");
             return 0;
-        default: return usage("unknown or incomplete flag \"%s\"", argv[optind - 1]);
+        default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        return usage("unexpected argument \"%s\"", argv[optind]);
+        return usage("unexpected argument", argv[optind]);
     _cleanup_err_ struct k8c_err *err = NULL;
     if (file_mkdir_p(data_dir, 0700, &err) < 0) {
         _cleanup_free_ char *t = k8c_err_text(err);

@@ -40,8 +40,8 @@ void apiserver__serve_version(struct apiserver_resp *resp)
 {
     json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major",
                           APISERVER_KUBE_MAJOR, "minor", APISERVER_KUBE_MINOR, "gitVersion",
-                          "v" APISERVER_KUBE_MAJOR "." APISERVER_KUBE_MINOR ".0-k8c",
-                          "gitCommit", K8C_GIT_COMMIT, "gitTreeState", "clean", "buildDate",
+                          "v" APISERVER_KUBE_MAJOR "." APISERVER_KUBE_MINOR ".0-k8c", "gitCommit",
+                          K8C_GIT_COMMIT, "gitTreeState", "clean", "buildDate",
                           "2026-01-01T00:00:00Z", "goVersion", "k8c " K8C_VERSION " (C17)",
                           "compiler", "gcc", "platform", "linux/amd64");
     apiserver__resp_json(resp, 200, v);
@@ -81,8 +81,7 @@ static size_t versions_of(const char *group, const char **versions, size_t max)
 
 static json_t *gv_json(const char *group, const char *version)
 {
-    _cleanup_free_ char *gv =
-        group[0] ? xasprintf("%s/%s", group, version) : xstrdup(version);
+    _cleanup_free_ char *gv = group[0] ? xasprintf("%s/%s", group, version) : xstrdup(version);
     return json_pack("{s:s, s:s}", "groupVersion", gv, "version", version);
 }
 
@@ -107,9 +106,9 @@ static json_t *resource_list(const char *group, const char *version)
         const struct api_kind *k = &all[i];
         if (strcmp(k->group, group) != 0 || strcmp(k->version, version) != 0)
             continue;
-        json_t *r = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", k->resource, "singularName",
-                              k->singular, "namespaced", k->namespaced, "kind", k->kind, "verbs",
-                              verbs_json(k->verbs));
+        json_t *r =
+            json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", k->resource, "singularName", k->singular,
+                      "namespaced", k->namespaced, "kind", k->kind, "verbs", verbs_json(k->verbs));
         if (k->short_names)
             json_object_set_new(r, "shortNames", strv_json(k->short_names));
         if (k->categories)
@@ -152,11 +151,10 @@ static json_t *aggregated_group(const char *group)
             const struct api_kind *k = &all[i];
             if (strcmp(k->group, group) != 0 || strcmp(k->version, versions[v]) != 0)
                 continue;
-            json_t *r = json_pack(
-                "{s:s, s:o, s:s, s:s, s:o}", "resource", k->resource, "responseKind",
-                kind_ref(k->group, k->version, k->kind), "scope",
-                k->namespaced ? "Namespaced" : "Cluster", "singularResource", k->singular,
-                "verbs", verbs_json(k->verbs));
+            json_t *r = json_pack("{s:s, s:o, s:s, s:s, s:o}", "resource", k->resource,
+                                  "responseKind", kind_ref(k->group, k->version, k->kind), "scope",
+                                  k->namespaced ? "Namespaced" : "Cluster", "singularResource",
+                                  k->singular, "verbs", verbs_json(k->verbs));
             if (k->short_names)
                 json_object_set_new(r, "shortNames", strv_json(k->short_names));
             if (k->categories)
@@ -165,17 +163,17 @@ static json_t *aggregated_group(const char *group)
                 json_t *subs = json_array();
                 for (size_t j = 0; j < k->n_subresources; j++) {
                     const struct api_subresource *s = &k->subresources[j];
-                    json_array_append_new(
-                        subs, json_pack("{s:s, s:o, s:o}", "subresource", s->name,
-                                        "responseKind", kind_ref(s->group, s->version, s->kind),
-                                        "verbs", verbs_json(s->verbs)));
+                    json_array_append_new(subs, json_pack("{s:s, s:o, s:o}", "subresource", s->name,
+                                                          "responseKind",
+                                                          kind_ref(s->group, s->version, s->kind),
+                                                          "verbs", verbs_json(s->verbs)));
                 }
                 json_object_set_new(r, "subresources", subs);
             }
             json_array_append_new(res, r);
         }
-        json_array_append_new(vs, json_pack("{s:s, s:o, s:s}", "version", versions[v],
-                                            "resources", res, "freshness", "Current"));
+        json_array_append_new(vs, json_pack("{s:s, s:o, s:s}", "version", versions[v], "resources",
+                                            res, "freshness", "Current"));
     }
     return json_pack("{s:{s:s}, s:o}", "metadata", "name", group, "versions", vs);
 }
@@ -194,8 +192,7 @@ static void serve_aggregated(bool legacy, enum apiserver_out_format fmt,
             if (groups[i][0])
                 json_array_append_new(items, aggregated_group(groups[i]));
     }
-    json_t *doc = json_pack("{s:s, s:s, s:{}, s:o}", "kind", "APIGroupDiscoveryList",
-                            "apiVersion",
+    json_t *doc = json_pack("{s:s, s:s, s:{}, s:o}", "kind", "APIGroupDiscoveryList", "apiVersion",
                             v2 ? "apidiscovery.k8s.io/v2" : "apidiscovery.k8s.io/v2beta1",
                             "metadata", "items", items);
     apiserver__resp_json_ct(resp, 200, doc, v2 ? CT_DISCOVERY_V2 : CT_DISCOVERY_V2BETA1);
@@ -220,9 +217,9 @@ void apiserver__serve_discovery(struct apiserver_core *core, const struct apiser
     _cleanup_json_ json_t *doc = NULL;
     switch (route->type) {
     case ROUTE_API:
-        doc = json_pack("{s:s, s:[s], s:[{s:s, s:s}]}", "kind", "APIVersions", "versions", "v1",
-                        "serverAddressByClientCIDRs", "clientCIDR", "0.0.0.0/0",
-                        "serverAddress", "");
+        doc =
+            json_pack("{s:s, s:[s], s:[{s:s, s:s}]}", "kind", "APIVersions", "versions", "v1",
+                      "serverAddressByClientCIDRs", "clientCIDR", "0.0.0.0/0", "serverAddress", "");
         break;
     case ROUTE_APIS: {
         const char *groups[64];
@@ -231,8 +228,8 @@ void apiserver__serve_discovery(struct apiserver_core *core, const struct apiser
         for (size_t i = 0; i < ng; i++)
             if (groups[i][0])
                 json_array_append_new(gs, group_json(groups[i]));
-        doc = json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
-                        gs);
+        doc =
+            json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups", gs);
         break;
     }
     case ROUTE_GROUP:
@@ -240,9 +237,7 @@ void apiserver__serve_discovery(struct apiserver_core *core, const struct apiser
         json_object_set_new(doc, "kind", json_string("APIGroup"));
         json_object_set_new(doc, "apiVersion", json_string("v1"));
         break;
-    case ROUTE_GROUP_VERSION:
-        doc = resource_list(route->group, route->version);
-        break;
+    case ROUTE_GROUP_VERSION: doc = resource_list(route->group, route->version); break;
     default:
         apiserver__resp_status(resp, 404, "NotFound",
                                "the server could not find the requested resource", NULL, NULL,

@@ -44,9 +44,8 @@ static bool is_mutating(const char *verb)
 static const char *metric_verb(const char *verb)
 {
     static const char *const map[][2] = {
-        {"get", "GET"},       {"list", "LIST"},   {"watch", "WATCH"},
-        {"create", "POST"},   {"update", "PUT"},  {"patch", "PATCH"},
-        {"delete", "DELETE"}, {"deletecollection", "DELETE"},
+        {"get", "GET"},    {"list", "LIST"},   {"watch", "WATCH"},   {"create", "POST"},
+        {"update", "PUT"}, {"patch", "PATCH"}, {"delete", "DELETE"}, {"deletecollection", "DELETE"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++)
         if (strcmp(map[i][0], verb) == 0)
@@ -154,8 +153,7 @@ void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,
             "%s \"%s\" is forbidden: User \"%s\" cannot %s resource \"%s\" in API group \"%s\"",
             route.kind->resource, route.name ? route.name : "", req->user->name, verb,
             route.kind->resource, route.kind->group);
-        apiserver__resp_status(resp, 403, "Forbidden", m, route.kind->resource, route.name,
-                               NULL);
+        apiserver__resp_status(resp, 403, "Forbidden", m, route.kind->resource, route.name, NULL);
         goto done;
     }
     bool mutating = is_mutating(verb);

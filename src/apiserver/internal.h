@@ -100,8 +100,8 @@ void apiserver__resp_text(struct apiserver_resp *r, int code, const char *conten
                           const char *text);
 /* A Status failure; causes_take may be NULL. */
 void apiserver__resp_status(struct apiserver_resp *r, int code, const char *reason,
-                            const char *message, const char *details_kind,
-                            const char *details_name, json_t *causes_take);
+                            const char *message, const char *details_kind, const char *details_name,
+                            json_t *causes_take);
 /* A Status from an error: the code and reason from e->reason, the message from e->msg. */
 void apiserver__resp_err(struct apiserver_resp *r, const struct k8c_err *e);
 void apiserver__resp_warn(struct apiserver_resp *r, const char *fmt, ...)
@@ -174,8 +174,8 @@ void apiserver__route_clear(struct apiserver_route *route);
 struct apiserver_metrics;
 struct apiserver_metrics *apiserver__metrics_new(void);
 void apiserver__metrics_free(struct apiserver_metrics *m);
-void apiserver__metrics_request(struct apiserver_metrics *m, const char *verb,
-                                const char *resource, int code, uint64_t duration_ns);
+void apiserver__metrics_request(struct apiserver_metrics *m, const char *verb, const char *resource,
+                                int code, uint64_t duration_ns);
 void apiserver__metrics_store(struct apiserver_metrics *m, const char *op, uint64_t duration_ns);
 void apiserver__metrics_render(struct apiserver_metrics *m, struct buf *out);
 
@@ -218,8 +218,7 @@ void apiserver__serve_patch(struct apiserver_core *core, const struct apiserver_
                             const struct apiserver_route *route, struct apiserver_resp *resp);
 void apiserver__serve_delete(struct apiserver_core *core, const struct apiserver_req *req,
                              const struct apiserver_route *route, struct apiserver_resp *resp);
-void apiserver__serve_deletecollection(struct apiserver_core *core,
-                                       const struct apiserver_req *req,
+void apiserver__serve_deletecollection(struct apiserver_core *core, const struct apiserver_req *req,
                                        const struct apiserver_route *route,
                                        struct apiserver_resp *resp);
 void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_req *req,

@@ -5,7 +5,7 @@
 
 #include "api/selector.h"
 #include "api/status.h"
-#include "api/table.h"
+#include "apiserver/apicompat.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -16,8 +16,8 @@
 
 char *apiserver__continue_encode(int64_t rev, const char *start_key)
 {
-    json_t *t = json_pack("{s:s, s:I, s:s}", "v", "meta.k8s.io/v1", "rv", (json_int_t)rev,
-                          "start", start_key);
+    json_t *t = json_pack("{s:s, s:I, s:s}", "v", "meta.k8s.io/v1", "rv", (json_int_t)rev, "start",
+                          start_key);
     _cleanup_free_ char *raw = kjson_dumps(t);
     json_decref(t);
     gnutls_datum_t in = {(unsigned char *)raw, (unsigned)strlen(raw)};

@@ -91,8 +91,8 @@ static void observe(struct histo *arr, size_t *n, size_t max, const char *a, con
     h->n++;
 }
 
-void apiserver__metrics_request(struct apiserver_metrics *m, const char *verb,
-                                const char *resource, int code, uint64_t duration_ns)
+void apiserver__metrics_request(struct apiserver_metrics *m, const char *verb, const char *resource,
+                                int code, uint64_t duration_ns)
 {
     pthread_mutex_lock(&m->lock);
     struct counter *c = NULL;

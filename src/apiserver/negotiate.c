@@ -74,8 +74,7 @@ static void media_parse(const char *s, const char *e, struct media *m)
     }
 }
 
-enum apiserver_out_format apiserver__negotiate(const char *accept, bool table_ok,
-                                               bool discovery_ok)
+enum apiserver_out_format apiserver__negotiate(const char *accept, bool table_ok, bool discovery_ok)
 {
     if (!accept)
         return APISERVER_OUT_JSON;
@@ -103,8 +102,8 @@ enum apiserver_out_format apiserver__negotiate(const char *accept, bool table_ok
                         return APISERVER_OUT_DISCOVERY_V2BETA1;
                 }
                 /* Other conversions (PartialObjectMetadata…) are not served: next range. */
-            } else if (json || strcmp(m.type, "*/*") == 0 ||
-                       strcmp(m.type, "application/*") == 0 || m.type[0] == '\0') {
+            } else if (json || strcmp(m.type, "*/*") == 0 || strcmp(m.type, "application/*") == 0 ||
+                       m.type[0] == '\0') {
                 return APISERVER_OUT_JSON;
             }
         }

@@ -4,12 +4,10 @@
  * defaulting, validation, field validation, managedFields, dry runs. */
 #include <string.h>
 
-#include "api/defaults.h"
+#include "apiserver/apicompat.h"
 #include "api/meta.h"
 #include "api/patch.h"
-#include "api/protobuf.h"
 #include "api/status.h"
-#include "api/validate.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -178,17 +176,13 @@ json_t *apiserver__body_decode(const struct apiserver_req *req, const struct api
         return NULL;
     }
     switch (f) {
-    case APISERVER_IN_JSON:
-        obj = kjson_parse(req->body, req->body_len, err);
-        break;
+    case APISERVER_IN_JSON: obj = kjson_parse(req->body, req->body_len, err); break;
     case APISERVER_IN_YAML: {
         struct kyaml_options o = {.string_field = string_field};
         obj = kyaml_load_one(req->body, req->body_len, &o, err);
         break;
     }
-    case APISERVER_IN_PROTOBUF:
-        obj = api_protobuf_decode(req->body, req->body_len, k, err);
-        break;
+    case APISERVER_IN_PROTOBUF: obj = api_protobuf_decode(req->body, req->body_len, k, err); break;
     default:
         k8c_err_set(err, 0, K8C_REASON_UNSUPPORTED_MEDIA_TYPE,
                     "the body of the request was in an unknown format - accepted media types "
@@ -235,23 +229,21 @@ static int field_validation(const struct apiserver_req *req, const struct api_ki
         struct buf b = BUF_INIT;
         buf_appendf(&b, "%s in version \"%s\" cannot be handled as a %s: strict decoding error: ",
                     k->kind, k->version, k->kind);
-        json_array_foreach(unknown, i, f)
-        {
+        json_array_foreach (unknown, i, f) {
             buf_appendf(&b, "%sunknown field \"%s\"", i ? ", " : "", json_string_value(f));
         }
         _cleanup_free_ char *m = buf_steal(&b);
         apiserver__resp_status(resp, 400, "BadRequest", m, NULL, NULL, NULL);
         return -1;
     }
-    json_array_foreach(unknown, i, f)
-    {
+    json_array_foreach (unknown, i, f) {
         apiserver__resp_warn(resp, "unknown field \"%s\"", json_string_value(f));
     }
     return 0;
 }
 
-static void answer_invalid(struct apiserver_resp *resp, const struct api_kind *k,
-                           const json_t *obj, json_t *causes_take)
+static void answer_invalid(struct apiserver_resp *resp, const struct api_kind *k, const json_t *obj,
+                           json_t *causes_take)
 {
     const char *name = kjson_path_str(obj, "metadata.name");
     _cleanup_json_ json_t *st = api_status_invalid(k, name ? name : "", causes_take);
@@ -280,7 +272,8 @@ static int namespace_usable(struct apiserver_core *core, const char *ns,
         return -1;
     }
     const char *phase = kjson_path_str(obj, "status.phase");
-    if ((phase && strcmp(phase, "Terminating") == 0) || kjson_path(obj, "metadata.deletionTimestamp")) {
+    if ((phase && strcmp(phase, "Terminating") == 0) ||
+        kjson_path(obj, "metadata.deletionTimestamp")) {
         _cleanup_free_ char *m = xasprintf("unable to create new content in namespace %s because "
                                            "it is being terminated",
                                            ns);
@@ -301,8 +294,8 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
         ns = kjson_path_str(obj, "metadata.namespace");
         if (!ns || !*ns) {
             apiserver__resp_status(resp, 400, "BadRequest",
-                                   "the namespace of the object must be set on the request",
-                                   NULL, NULL, NULL);
+                                   "the namespace of the object must be set on the request", NULL,
+                                   NULL, NULL);
             return;
         }
     }
@@ -323,7 +316,8 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
     }
     const char *name = kjson_path_str(obj, "metadata.name");
     if (apiserver__content_type(req->content_type) != APISERVER_IN_APPLY_PATCH)
-        api_patch_record_update(k->api_version, NULL, obj, apiserver__param(req, "fieldManager"));
+        apiserver_compat_record_update(k->api_version, NULL, obj,
+                                       apiserver__param(req, "fieldManager"));
     if (apiserver__dry_run(req)) {
         apiserver__resp_json(resp, 201, obj);
         return;
@@ -359,15 +353,13 @@ json_t *apiserver__scale_from(const json_t *obj)
     json_t *ml = kjson_path(obj, "spec.selector.matchLabels");
     const char *key;
     json_t *v;
-    json_object_foreach(ml, key, v)
-    {
+    json_object_foreach (ml, key, v) {
         buf_appendf(&sel, "%s%s=%s", sel.len ? "," : "", key,
                     json_is_string(v) ? json_string_value(v) : "");
     }
-    json_t *status = json_pack("{s:I}", "replicas",
-                               (json_int_t)(json_is_integer(sreplicas)
-                                                ? json_integer_value(sreplicas)
-                                                : 0));
+    json_t *status =
+        json_pack("{s:I}", "replicas",
+                  (json_int_t)(json_is_integer(sreplicas) ? json_integer_value(sreplicas) : 0));
     if (sel.len)
         json_object_set_new(status, "selector", json_string(sel.data));
     buf_free(&sel);
@@ -456,13 +448,14 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
     bool scale = route->subresource && strcmp(route->subresource, "scale") == 0;
     if (same_object(new_obj, old)) {
         /* A no-op write keeps the resourceVersion, as Kubernetes does. */
-        _cleanup_json_ json_t *out = scale ? apiserver__scale_from(old) : json_incref((json_t *)old);
+        _cleanup_json_ json_t *out =
+            scale ? apiserver__scale_from(old) : json_incref((json_t *)old);
         apiserver__resp_json(resp, 200, out);
         return 0;
     }
     if (apiserver__content_type(req->content_type) != APISERVER_IN_APPLY_PATCH)
-        api_patch_record_update(k->api_version, old, new_obj,
-                                apiserver__param(req, "fieldManager"));
+        apiserver_compat_record_update(k->api_version, old, new_obj,
+                                       apiserver__param(req, "fieldManager"));
     if (apiserver__dry_run(req)) {
         _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
         apiserver__resp_json(resp, 200, out);

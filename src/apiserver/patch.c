@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/patch.h"
+#include "apiserver/apicompat.h"
 #include "api/status.h"
 #include "apiserver/internal.h"
 #include "base/json.h"
@@ -21,19 +22,17 @@ static void answer_err(struct apiserver_resp *resp, const struct api_kind *k, co
 }
 
 static json_t *apply_patch(enum apiserver_in_format f, const struct apiserver_req *req,
-                           const char *api_version, const char *kind, const json_t *doc,
-                           bool force, struct k8c_err **err)
+                           const char *api_version, const char *kind, const json_t *doc, bool force,
+                           struct k8c_err **err)
 {
     switch (f) {
-    case APISERVER_IN_JSON_PATCH:
-        return api_patch_json(doc, req->body, req->body_len, err);
-    case APISERVER_IN_MERGE_PATCH:
-        return api_patch_merge(doc, req->body, req->body_len, err);
+    case APISERVER_IN_JSON_PATCH: return api_patch_json(doc, req->body, req->body_len, err);
+    case APISERVER_IN_MERGE_PATCH: return api_patch_merge(doc, req->body, req->body_len, err);
     case APISERVER_IN_STRATEGIC_PATCH:
         return api_patch_strategic(api_version, kind, doc, req->body, req->body_len, err);
     case APISERVER_IN_APPLY_PATCH:
-        return api_patch_apply(api_version, kind, doc, req->body, req->body_len,
-                               apiserver__param(req, "fieldManager"), force, err);
+        return apiserver_compat_apply(api_version, kind, doc, req->body, req->body_len,
+                                      apiserver__param(req, "fieldManager"), force, err);
     default:
         k8c_err_set(err, 0, K8C_REASON_UNSUPPORTED_MEDIA_TYPE, "unsupported patch type");
         return NULL;
@@ -45,7 +44,7 @@ static void patch_failed(struct apiserver_resp *resp, const struct api_kind *k, 
                          enum apiserver_in_format f, const struct k8c_err *e)
 {
     if (f == APISERVER_IN_APPLY_PATCH && e->reason == K8C_REASON_CONFLICT) {
-        json_t *causes = api_patch_apply_conflict_causes();
+        json_t *causes = apiserver_compat_apply_conflict_causes();
         char q[128];
         apiserver__qualified(k, q, sizeof(q));
         apiserver__resp_status(resp, 409, "Conflict", e->msg, q, name, causes);
@@ -106,9 +105,8 @@ void apiserver__serve_patch(struct apiserver_core *core, const struct apiserver_
             if (e->reason == K8C_REASON_NOT_FOUND && f == APISERVER_IN_APPLY_PATCH && !sub) {
                 /* Server-side apply creates what is missing. */
                 k8c_err_freep(&e);
-                _cleanup_json_ json_t *obj =
-                    api_patch_apply(k->api_version, k->kind, NULL, req->body, req->body_len, fm,
-                                    force, &e);
+                _cleanup_json_ json_t *obj = apiserver_compat_apply(
+                    k->api_version, k->kind, NULL, req->body, req->body_len, fm, force, &e);
                 if (!obj) {
                     patch_failed(resp, k, route->name, f, e);
                     return;
@@ -178,6 +176,6 @@ void apiserver__serve_patch(struct apiserver_core *core, const struct apiserver_
             return;
         k8c_err_freep(&e); /* lost a race with another writer: patch the new state */
     }
-    apiserver__resp_status(resp, 409, "Conflict", "too many concurrent writes to the object",
-                           NULL, NULL, NULL);
+    apiserver__resp_status(resp, 409, "Conflict", "too many concurrent writes to the object", NULL,
+                           NULL, NULL);
 }

@@ -133,8 +133,8 @@ void apiserver__resp_text(struct apiserver_resp *r, int code, const char *conten
 }
 
 void apiserver__resp_status(struct apiserver_resp *r, int code, const char *reason,
-                            const char *message, const char *details_kind,
-                            const char *details_name, json_t *causes_take)
+                            const char *message, const char *details_kind, const char *details_name,
+                            json_t *causes_take)
 {
     json_t *st = json_object();
     json_object_set_new(st, "kind", json_string("Status"));

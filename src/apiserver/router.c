@@ -34,19 +34,20 @@ static int check_name(const char *name, const char *what, struct k8c_err **err)
     if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "%s may not be \"%s\"", what, name);
     if (strlen(name) > 253)
-        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
-                           "%s must be no more than 253 characters", what);
+        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "%s must be no more than 253 characters",
+                           what);
     for (const char *p = name; *p; p++)
         if (*p == '%' || (unsigned char)*p < 0x20)
-            return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "%s may not contain \"%c\"",
-                               what, *p == '%' ? '%' : '?');
+            return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "%s may not contain \"%c\"", what,
+                               *p == '%' ? '%' : '?');
     return 0;
 }
 
 static int not_found(struct k8c_err **err)
 {
-    return k8c_err_set(err, 0, K8C_REASON_NOT_FOUND, "the server could not find the requested "
-                                                     "resource");
+    return k8c_err_set(err, 0, K8C_REASON_NOT_FOUND,
+                       "the server could not find the requested "
+                       "resource");
 }
 
 static void copy(char *dst, size_t size, const char *s)

@@ -101,8 +101,8 @@ static bool cert_user(struct MHD_Connection *c, struct apiserver_user *u)
     if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0) {
         memset(u, 0, sizeof(*u));
         size_t size = sizeof(u->name);
-        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, u->name,
-                                          &size) == 0 &&
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, u->name, &size) ==
+                0 &&
             u->name[0]) {
             ok = true;
             for (unsigned i = 0; i < ARRAY_SIZE(u->groups); i++) {
@@ -305,8 +305,8 @@ static int parse_listen(const char *listen, char *host, size_t hsize, uint16_t *
 {
     const char *colon = strrchr(listen, ':');
     if (!colon)
-        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
-                           "listen address `%s` is not host:port", listen);
+        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "listen address `%s` is not host:port",
+                           listen);
     size_t hl = (size_t)(colon - listen);
     const char *h = listen;
     if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
@@ -360,8 +360,7 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         sin6->sin6_port = htons(port);
         v6 = true;
     } else {
-        k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "listen host `%s` is not an IP address",
-                    host);
+        k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "listen host `%s` is not an IP address", host);
         return NULL;
     }
     struct apiserver *srv = xcalloc(1, sizeof(*srv));
@@ -391,8 +390,7 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
         request_completed, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)THREAD_STACK, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_END);
+        (size_t)THREAD_STACK, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!srv->daemon) {
         k8c_err_set(err, EADDRINUSE, K8C_REASON_INTERNAL,
                     "cannot listen on %s (address in use or not local?)", cfg->listen);

@@ -7,7 +7,7 @@
 #include "api/meta.h"
 #include "api/selector.h"
 #include "api/status.h"
-#include "api/table.h"
+#include "apiserver/apicompat.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -28,8 +28,8 @@ static void answer_err(struct apiserver_resp *resp, const struct api_kind *k, co
 static void method_not_allowed(struct apiserver_resp *resp)
 {
     apiserver__resp_status(resp, 405, "MethodNotAllowed",
-                           "the server does not allow this method on the requested resource",
-                           NULL, NULL, NULL);
+                           "the server does not allow this method on the requested resource", NULL,
+                           NULL, NULL);
 }
 
 static bool is_scalable(const struct api_kind *k)
@@ -62,8 +62,8 @@ void apiserver__serve_get(struct apiserver_core *core, const struct apiserver_re
     const char *sub = route->subresource;
     if (sub && strcmp(sub, "status") != 0 && strcmp(sub, "scale") != 0) {
         /* log, exec, attach, portforward, proxy: they need the node agent. */
-        _cleanup_json_ json_t *pod = apiserver__object_read(core, k, route->ns, route->name,
-                                                            NULL, &e);
+        _cleanup_json_ json_t *pod =
+            apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
         if (!pod) {
             answer_err(resp, k, route->name, e);
             return;
@@ -74,8 +74,8 @@ void apiserver__serve_get(struct apiserver_core *core, const struct apiserver_re
                              "API server",
                              k->resource, sub, node)
                  : xasprintf("pod %s does not have a host assigned", route->name);
-        apiserver__resp_status(resp, node ? 503 : 400,
-                               node ? "ServiceUnavailable" : "BadRequest", m, NULL, NULL, NULL);
+        apiserver__resp_status(resp, node ? 503 : 400, node ? "ServiceUnavailable" : "BadRequest",
+                               m, NULL, NULL, NULL);
         return;
     }
     _cleanup_json_ json_t *obj = apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
@@ -105,8 +105,8 @@ static void serve_binding(struct apiserver_core *core, const struct apiserver_re
     }
     const char *node = kjson_path_str(b, "target.name");
     if (!node || !*node) {
-        json_t *causes = json_pack("[{s:s, s:s, s:s}]", "reason", "FieldValueRequired",
-                                   "message", "Required value", "field", "target.name");
+        json_t *causes = json_pack("[{s:s, s:s, s:s}]", "reason", "FieldValueRequired", "message",
+                                   "Required value", "field", "target.name");
         apiserver__resp_status(resp, 422, "Invalid",
                                "Binding.core \"\" is invalid: target.name: Required value",
                                "Binding", route->name, causes);
@@ -122,8 +122,8 @@ static void serve_binding(struct apiserver_core *core, const struct apiserver_re
         }
         const char *cur = kjson_path_str(pod, "spec.nodeName");
         if (cur && *cur) {
-            _cleanup_free_ char *m = xasprintf("pod %s is already assigned to node \"%s\"",
-                                               route->name, cur);
+            _cleanup_free_ char *m =
+                xasprintf("pod %s is already assigned to node \"%s\"", route->name, cur);
             apiserver__resp_status(resp, 409, "Conflict", m, "pods", route->name, NULL);
             return;
         }
@@ -167,8 +167,7 @@ void apiserver__serve_create(struct apiserver_core *core, const struct apiserver
             return;
         }
         _cleanup_free_ char *m =
-            xasprintf("%s/%s is not supported by this server yet", k->resource,
-                      route->subresource);
+            xasprintf("%s/%s is not supported by this server yet", k->resource, route->subresource);
         apiserver__resp_status(resp, 405, "MethodNotAllowed", m, NULL, NULL, NULL);
         return;
     }
@@ -284,8 +283,8 @@ void apiserver__serve_update(struct apiserver_core *core, const struct apiserver
             return;
         k8c_err_freep(&e); /* a concurrent write won: read again and retry */
     }
-    apiserver__resp_status(resp, 409, "Conflict", "too many concurrent writes to the object",
-                           NULL, NULL, NULL);
+    apiserver__resp_status(resp, 409, "Conflict", "too many concurrent writes to the object", NULL,
+                           NULL, NULL);
 }
 
 /* ---- delete ---- */
@@ -357,8 +356,7 @@ static void add_finalizer(json_t *obj, const char *f)
     }
     size_t i;
     json_t *v;
-    json_array_foreach(fs, i, v)
-    {
+    json_array_foreach (fs, i, v) {
         if (json_is_string(v) && strcmp(json_string_value(v), f) == 0)
             return;
     }
@@ -475,8 +473,7 @@ void apiserver__serve_delete(struct apiserver_core *core, const struct apiserver
     apiserver__resp_json(resp, gone ? 200 : 202, obj);
 }
 
-void apiserver__serve_deletecollection(struct apiserver_core *core,
-                                       const struct apiserver_req *req,
+void apiserver__serve_deletecollection(struct apiserver_core *core, const struct apiserver_req *req,
                                        const struct apiserver_route *route,
                                        struct apiserver_resp *resp)
 {
@@ -528,8 +525,7 @@ void apiserver__serve_deletecollection(struct apiserver_core *core,
         const char *ns = kjson_path_str(obj, "metadata.namespace");
         json_t *out = NULL;
         bool gone = false;
-        if (!name || delete_one(core, k, k->namespaced ? ns : NULL, name, &o, &out, &gone,
-                                &ie) < 0)
+        if (!name || delete_one(core, k, k->namespaced ? ns : NULL, name, &o, &out, &gone, &ie) < 0)
             continue; /* deleted meanwhile, or a precondition: the others still go */
         json_array_append_new(items, out);
     }
