@@ -308,6 +308,13 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
     }
     if (field_validation(req, k, obj, resp) < 0)
         return;
+    if (strcmp(k->resource, "namespaces") == 0 && !k->group[0] &&
+        !kjson_path(obj, "spec.finalizers")) {
+        /* Kubernetes' namespace strategy: the namespace controller's finalizer, so deleting
+         * a namespace goes through Terminating while its content is removed. */
+        json_object_set_new(kjson_object_ensure(obj, "spec"), "finalizers",
+                            json_pack("[s]", "kubernetes"));
+    }
     api_object_default(k, obj);
     json_t *causes = api_object_validate(k, obj, NULL);
     if (causes) {

@@ -241,11 +241,13 @@ void apiserver__serve_update(struct apiserver_core *core, const struct apiserver
     const struct api_kind *k = route->kind;
     const char *sub = route->subresource;
     if (!route->name || !(k->verbs & API_VERB_UPDATE) ||
-        (sub && strcmp(sub, "status") != 0 && !(strcmp(sub, "scale") == 0 && is_scalable(k)))) {
+        (sub && strcmp(sub, "status") != 0 && strcmp(sub, "finalize") != 0 &&
+         !(strcmp(sub, "scale") == 0 && is_scalable(k)))) {
         method_not_allowed(resp);
         return;
     }
     bool scale = sub && strcmp(sub, "scale") == 0;
+    bool finalize = sub && strcmp(sub, "finalize") == 0;
     _cleanup_err_ struct k8c_err *e = NULL;
     _cleanup_json_ json_t *body = NULL;
     if (scale)
@@ -272,6 +274,17 @@ void apiserver__serve_update(struct apiserver_core *core, const struct apiserver
                 apiserver__resp_err(resp, e);
                 return;
             }
+        } else if (finalize) {
+            /* namespaces/<name>/finalize: only spec.finalizers changes. */
+            obj = json_deep_copy(old);
+            json_t *f = kjson_path(body, "spec.finalizers");
+            json_object_set_new(kjson_object_ensure(obj, "spec"), "finalizers",
+                                f ? json_incref(f) : json_array());
+            const char *rv = kjson_path_str(body, "metadata.resourceVersion");
+            client_rv = rv && *rv;
+            if (client_rv)
+                json_object_set_new(kjson_object_ensure(obj, "metadata"), "resourceVersion",
+                                    json_string(rv));
         } else {
             obj = json_deep_copy(body);
             const char *rv = kjson_path_str(obj, "metadata.resourceVersion");
