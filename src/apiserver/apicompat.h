@@ -14,15 +14,7 @@
 #include "base/err.h"
 #include "base/json.h"
 
-#if __has_include("api/defaults.h")
 #include "api/defaults.h"
-#else
-static inline void api_object_default(const struct api_kind *k, json_t *obj)
-{
-    (void)k;
-    (void)obj;
-}
-#endif
 
 #if __has_include("api/validate.h")
 #include "api/validate.h"
@@ -109,7 +101,7 @@ static inline json_t *api_table_build(const struct api_kind *k, json_t *items,
  * api_patch_record_update) are declared in api/patch.h but land later with branch `patch`:
  * set to 1 once src/api/patch_apply.c is merged. */
 #ifndef APISERVER_HAVE_SSA
-#define APISERVER_HAVE_SSA 0
+#define APISERVER_HAVE_SSA 1
 #endif
 
 #if APISERVER_HAVE_SSA
