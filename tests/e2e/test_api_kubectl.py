@@ -3,12 +3,15 @@
 Every command's output is asserted, not only its exit status. Each test works in its own
 namespace so the tests share one server (the `apiserver` session fixture)."""
 import json
+import re
 import os
 import subprocess
 import textwrap
 import time
 
 import pytest
+
+_NS_SEQ = 0
 
 from conftest import KUBECTL
 
@@ -26,7 +29,10 @@ def fail(r):
 @pytest.fixture
 def ns(apiserver, request):
     """A fresh namespace named after the test (created through the JSON API)."""
-    name = "t-" + request.node.name.replace("_", "-")[5:40].strip("-").lower()
+    global _NS_SEQ
+    _NS_SEQ += 1
+    base = re.sub(r"[^a-z0-9-]", "-", request.node.name[5:].lower())[:40].strip("-")
+    name = f"t-{_NS_SEQ}-{base}".strip("-")
     status, body = apiserver.json("POST", "/api/v1/namespaces",
                                   {"apiVersion": "v1", "kind": "Namespace",
                                    "metadata": {"name": name}})
