@@ -16,27 +16,7 @@
 
 #include "api/defaults.h"
 
-#if __has_include("api/validate.h")
 #include "api/validate.h"
-#else
-static inline json_t *api_object_validate(const struct api_kind *k, const json_t *obj,
-                                          const json_t *old)
-{
-    (void)k;
-    (void)old;
-    const char *n = kjson_path_str(obj, "metadata.name");
-    if (n && *n)
-        return NULL;
-    return json_pack("[{s:s, s:s, s:s}]", "reason", "FieldValueRequired", "message",
-                     "Required value: name or generateName is required", "field", "metadata.name");
-}
-static inline json_t *api_object_unknown_fields(const struct api_kind *k, const json_t *obj)
-{
-    (void)k;
-    (void)obj;
-    return NULL;
-}
-#endif
 
 #if __has_include("api/protobuf.h")
 #include "api/protobuf.h"

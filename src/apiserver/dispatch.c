@@ -9,17 +9,12 @@
 #include "base/json.h"
 #include "base/mem.h"
 
-static bool is_true(const char *v)
-{
-    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
 /* The Kubernetes verb of a resource request; NULL for a method the API does not have. */
 static const char *resource_verb(const struct apiserver_req *req, const struct apiserver_route *r)
 {
     const char *m = req->method;
     if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
-        if (r->legacy_watch || (is_true(apiserver__param(req, "watch")) && !r->subresource))
+        if (r->legacy_watch || (apiserver__param_bool(req, "watch") && !r->subresource))
             return "watch";
         return r->name ? "get" : "list";
     }

@@ -83,6 +83,8 @@ int apiserver__query_parse(struct apiserver_req *req, const char *query, struct 
 void apiserver__req_clear(struct apiserver_req *req);
 /* The last value of key, or NULL (borrowed). */
 const char *apiserver__param(const struct apiserver_req *req, const char *key);
+/* Whether key holds a true value as Go's strconv.ParseBool reads it ("true", "1", "True"…). */
+bool apiserver__param_bool(const struct apiserver_req *req, const char *key);
 
 struct apiserver_watch;
 

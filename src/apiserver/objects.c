@@ -202,6 +202,13 @@ json_t *apiserver__body_decode(const struct apiserver_req *req, const struct api
                     k->kind, k->version, k->kind);
         return NULL;
     }
+    _cleanup_free_ char *type_error = api_object_type_error(k, obj);
+    if (type_error) {
+        k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                    "%s in version \"%s\" cannot be handled as a %s: %s", k->kind, k->version,
+                    k->kind, type_error);
+        return NULL;
+    }
     return steal_ptr(&obj);
 }
 
@@ -476,8 +483,10 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
     }
     if (apiserver__object_write(core, k, route->ns, route->name, new_obj, mod_rev, &e) < 0)
         goto write_failed;
-    _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
-    apiserver__resp_json(resp, 200, out);
+    {
+        _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
+        apiserver__resp_json(resp, 200, out);
+    }
     return 0;
 write_failed:
     if (e->reason == K8C_REASON_CONFLICT && !client_rv) {

@@ -89,8 +89,7 @@ void apiserver__serve_patch(struct apiserver_core *core, const struct apiserver_
                                NULL, NULL, NULL);
         return;
     }
-    const char *fs = apiserver__param(req, "force");
-    bool force = fs && strcmp(fs, "true") == 0;
+    bool force = apiserver__param_bool(req, "force");
     if (force && f != APISERVER_IN_APPLY_PATCH) {
         apiserver__resp_status(resp, 400, "BadRequest", "force may not be set for non-apply patch",
                                NULL, NULL, NULL);

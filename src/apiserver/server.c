@@ -364,11 +364,11 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         return NULL;
     }
     struct apiserver *srv = xcalloc(1, sizeof(*srv));
+    _cleanup_free_ char *url =
+        v6 ? xasprintf("https://[%s]:%u", host, port) : xasprintf("https://%s:%u", host, port);
     if (apiserver__certs_ensure(cfg->data_dir, host, &srv->certs, err) < 0 ||
         apiserver__token_ensure(cfg->data_dir, &srv->token, err) < 0)
         goto fail;
-    _cleanup_free_ char *url =
-        v6 ? xasprintf("https://[%s]:%u", host, port) : xasprintf("https://%s:%u", host, port);
     if (apiserver__kubeconfig_write(cfg->data_dir, url, &srv->certs, &srv->kubeconfig, err) < 0)
         goto fail;
     srv->core = apiserver_core_new(cfg->store, err);

@@ -347,8 +347,7 @@ static int delete_opts_parse(const struct apiserver_req *req, json_t **holder,
     const char *p = apiserver__param(req, "propagationPolicy");
     if (p)
         o->policy = p;
-    const char *od = apiserver__param(req, "orphanDependents");
-    if (od && strcmp(od, "true") == 0)
+    if (apiserver__param_bool(req, "orphanDependents"))
         o->policy = "Orphan";
     if (o->policy && strcmp(o->policy, "Orphan") != 0 && strcmp(o->policy, "Background") != 0 &&
         strcmp(o->policy, "Foreground") != 0)

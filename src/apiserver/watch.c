@@ -265,8 +265,7 @@ void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_
     w->k = k;
     w->conn_fd = req->conn_fd;
     w->nonblocking = req->conn_fd < 0;
-    const char *bm = apiserver__param(req, "allowWatchBookmarks");
-    w->bookmarks = bm && strcmp(bm, "true") == 0;
+    w->bookmarks = apiserver__param_bool(req, "allowWatchBookmarks");
     w->table = apiserver__negotiate(req->accept, true, false) == APISERVER_OUT_TABLE;
     const char *io = apiserver__param(req, "includeObject");
     w->include_object = io && strcmp(io, "Object") == 0;
@@ -275,6 +274,7 @@ void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_
     w->next_bookmark_ns = now + BOOKMARK_EVERY_NS;
     const char *l = apiserver__param(req, "labelSelector");
     const char *f = apiserver__param(req, "fieldSelector");
+    _cleanup_free_ char *prefix = api_kind_storage_key(k, route->ns, NULL);
     _cleanup_free_ char *name_sel = NULL;
     if (route->name) {
         name_sel = f && *f ? xasprintf("%s,metadata.name=%s", f, route->name)
@@ -285,7 +285,6 @@ void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_
         goto fail;
     if (f && *f && !(w->fs = api_field_selector_parse(k, f, &e)))
         goto fail;
-    _cleanup_free_ char *prefix = api_kind_storage_key(k, route->ns, NULL);
     if (rv == 0) {
         /* No resourceVersion (or 0): the current state as ADDED events, then changes. */
         struct store_list list = {0};

@@ -88,10 +88,18 @@ Test(apiserver_router, refusals)
     struct apiserver_route r;
     enum k8c_reason reason = 0;
     static const char *const not_found[] = {
-        "/", "", "/nope", "/api/v2", "/apis/nope.example.com/v1", "/apis/apps/v9",
-        "/api/v1/gizmos", "/api/v1/namespaces/default/pods/p1/nope",
+        "/",
+        "",
+        "/nope",
+        "/api/v2",
+        "/apis/nope.example.com/v1",
+        "/apis/apps/v9",
+        "/api/v1/gizmos",
+        "/api/v1/namespaces/default/pods/p1/nope",
         "/api/v1/pods/p1", /* a namespaced object needs its namespace */
-        "/api/v1/namespaces/default/nodes/n1", "/api//v1", "/api/v1/namespaces/a/pods/b/c/d",
+        "/api/v1/namespaces/default/nodes/n1",
+        "/api//v1",
+        "/api/v1/namespaces/a/pods/b/c/d",
     };
     for (size_t i = 0; i < ARRAY_SIZE(not_found); i++) {
         int rc = route(not_found[i], &r, &reason);
@@ -100,7 +108,8 @@ Test(apiserver_router, refusals)
         apiserver__route_clear(&r);
     }
     static const char *const bad[] = {"/api/v1/namespaces/default/pods/..",
-                                      "/api/v1/namespaces/../pods", "/api/v1/namespaces/d/pods/a%b"};
+                                      "/api/v1/namespaces/../pods",
+                                      "/api/v1/namespaces/d/pods/a%b"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         int rc = route(bad[i], &r, &reason);
         cr_assert(eq(int, rc, -1), "%s", bad[i]);
@@ -121,9 +130,10 @@ Test(apiserver_negotiate, accept_headers_as_kubectl_sends_them)
     cr_assert(eq(int, apiserver__negotiate(disc, false, true), APISERVER_OUT_DISCOVERY));
     cr_assert(eq(int, apiserver__negotiate(disc, false, false), APISERVER_OUT_JSON));
     cr_assert(eq(int, apiserver__negotiate(NULL, true, true), APISERVER_OUT_JSON));
-    cr_assert(eq(int, apiserver__negotiate("application/vnd.kubernetes.protobuf,application/json",
-                                           true, false),
-                 APISERVER_OUT_JSON));
+    cr_assert(eq(
+        int,
+        apiserver__negotiate("application/vnd.kubernetes.protobuf,application/json", true, false),
+        APISERVER_OUT_JSON));
     cr_assert(eq(int, apiserver__negotiate("*/*", true, false), APISERVER_OUT_JSON));
     cr_assert(eq(int, apiserver__negotiate("application/vnd.kubernetes.protobuf", true, false),
                  APISERVER_OUT_PROTOBUF_ONLY));
@@ -134,14 +144,14 @@ Test(apiserver_negotiate, accept_headers_as_kubectl_sends_them)
 Test(apiserver_negotiate, content_types)
 {
     cr_assert(eq(int, apiserver__content_type(NULL), APISERVER_IN_JSON));
-    cr_assert(eq(int, apiserver__content_type("application/json; charset=utf-8"),
-                 APISERVER_IN_JSON));
+    cr_assert(
+        eq(int, apiserver__content_type("application/json; charset=utf-8"), APISERVER_IN_JSON));
     cr_assert(eq(int, apiserver__content_type("application/vnd.kubernetes.protobuf"),
                  APISERVER_IN_PROTOBUF));
     cr_assert(eq(int, apiserver__content_type("application/strategic-merge-patch+json"),
                  APISERVER_IN_STRATEGIC_PATCH));
-    cr_assert(eq(int, apiserver__content_type("application/apply-patch+yaml"),
-                 APISERVER_IN_APPLY_PATCH));
+    cr_assert(
+        eq(int, apiserver__content_type("application/apply-patch+yaml"), APISERVER_IN_APPLY_PATCH));
     cr_assert(eq(int, apiserver__content_type("text/html"), APISERVER_IN_UNSUPPORTED));
 }
 
@@ -149,8 +159,9 @@ Test(apiserver_query, decoding)
 {
     struct apiserver_req req = {0};
     _cleanup_err_ struct k8c_err *e = NULL;
-    int rc = apiserver__query_parse(&req, "labelSelector=app%3Dweb%2Ctier+in+(a)&watch&limit=500"
-                                          "&limit=10",
+    int rc = apiserver__query_parse(&req,
+                                    "labelSelector=app%3Dweb%2Ctier+in+(a)&watch&limit=500"
+                                    "&limit=10",
                                     &e);
     cr_assert(eq(int, rc, 0));
     cr_assert(eq(str, (char *)apiserver__param(&req, "labelSelector"), "app=web,tier in (a)"));
