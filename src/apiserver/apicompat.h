@@ -33,49 +33,7 @@ static inline json_t *api_protobuf_decode(const void *body, size_t len,
 }
 #endif
 
-#if __has_include("api/table.h")
 #include "api/table.h"
-#else
-static inline json_t *api_table_build(const struct api_kind *k, json_t *items,
-                                      const char *resource_version, bool include_object)
-{
-    (void)k;
-    json_t *rows = json_array();
-    size_t i;
-    json_t *o;
-    time_t now = time(NULL);
-    json_array_foreach (items, i, o) {
-        const char *ts = kjson_path_str(o, "metadata.creationTimestamp");
-        time_t t = now;
-        if (ts)
-            clock_parse_rfc3339(ts, &t);
-        char age[32];
-        long d = (long)(now - t);
-        if (d < 120)
-            snprintf(age, sizeof(age), "%lds", d);
-        else if (d < 7200)
-            snprintf(age, sizeof(age), "%ldm", d / 60);
-        else
-            snprintf(age, sizeof(age), "%ldh", d / 3600);
-        json_t *obj;
-        if (include_object) {
-            obj = json_incref(o);
-        } else {
-            obj = json_pack("{s:s, s:s, s:O}", "kind", "PartialObjectMetadata", "apiVersion",
-                            "meta.k8s.io/v1", "metadata", json_object_get(o, "metadata"));
-        }
-        const char *name = kjson_path_str(o, "metadata.name");
-        json_array_append_new(
-            rows, json_pack("{s:[s, s], s:o}", "cells", name ? name : "", age, "object", obj));
-    }
-    return json_pack("{s:s, s:s, s:{s:s}, s:[{s:s, s:s, s:s, s:s, s:i}, {s:s, s:s, s:s, s:s, "
-                     "s:i}], s:o}",
-                     "kind", "Table", "apiVersion", "meta.k8s.io/v1", "metadata", "resourceVersion",
-                     resource_version, "columnDefinitions", "name", "Name", "type", "string",
-                     "format", "name", "description", "Name", "priority", 0, "name", "Age", "type",
-                     "string", "format", "", "description", "Age", "priority", 0, "rows", rows);
-}
-#endif
 
 /* Server-side apply and managedFields bookkeeping (api_patch_apply,
  * api_patch_record_update) are declared in api/patch.h but land later with branch `patch`:

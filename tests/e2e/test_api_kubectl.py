@@ -110,6 +110,9 @@ def test_apply_create_then_configured_then_unchanged(apiserver, ns, tmp_path):
                .replace("nginx:1.27", "nginx:1.28"))
     assert ok(apiserver.kubectl("apply", "-n", ns, "-f", f2)).strip() == \
         "deployment.apps/web configured"
+    table = ok(apiserver.kubectl("get", "-n", ns, "deploy"))
+    assert table.splitlines()[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert table.splitlines()[1].split()[:4] == ["web", "0/3", "0", "0"]
     d = json.loads(ok(apiserver.kubectl("get", "-n", ns, "deploy", "web", "-o", "json")))
     assert d["spec"]["replicas"] == 3
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
@@ -129,8 +132,8 @@ def test_create_f_and_already_exists(apiserver, ns, tmp_path):
 def test_get_outputs(apiserver, ns, tmp_path):
     ok(apiserver.kubectl("create", "-n", ns, "-f", write(tmp_path, "p.yaml", POD)))
     out = ok(apiserver.kubectl("get", "-n", ns, "pods"))
-    assert out.splitlines()[0].split()[0] == "NAME"
-    assert out.splitlines()[1].split()[0] == "p1"
+    assert out.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert out.splitlines()[1].split()[:4] == ["p1", "0/1", "Pending", "0"]
     assert ok(apiserver.kubectl("get", "-n", ns, "pod", "p1", "-o",
                                 "jsonpath={.metadata.name}/{.spec.containers[0].image}")) == \
         "p1/busybox:1.36"
@@ -140,7 +143,13 @@ def test_get_outputs(apiserver, ns, tmp_path):
     j = json.loads(ok(apiserver.kubectl("get", "-n", ns, "pod", "p1", "-o", "json")))
     assert j["metadata"]["name"] == "p1" and j["status"]["phase"] == "Pending"
     wide = ok(apiserver.kubectl("get", "-n", ns, "pods", "-o", "wide"))
-    assert "p1" in wide
+    assert wide.splitlines()[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE",
+                                                 "IP", "NODE"]
+    assert wide.splitlines()[1].split()[:7] == ["p1", "0/1", "Pending", "0",
+                                                 wide.splitlines()[1].split()[4], "<none>",
+                                                 "<none>"]
+    labels = ok(apiserver.kubectl("get", "-n", ns, "pods", "--show-labels"))
+    assert labels.splitlines()[1].split()[-1] == "tier=front"  # from the row's object
     assert ok(apiserver.kubectl("get", "-n", ns, "pods", "-l", "tier=front", "-o", "name")) \
         .split() == ["pod/p1"]
     assert ok(apiserver.kubectl("get", "-n", ns, "pods", "-l", "tier!=front", "-o", "name")) \
