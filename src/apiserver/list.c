@@ -292,8 +292,9 @@ void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_r
     resp->out.content_type = "application/json";
     buf_reset(&resp->out.body);
     buf_reserve(&resp->out.body, enc.len + 256);
-    buf_appendf(&resp->out.body, "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":",
-                k->list_kind, k->api_version);
+    buf_appendf(&resp->out.body,
+                "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":", k->list_kind,
+                k->api_version);
     kjson_dump(md, &resp->out.body);
     buf_append_str(&resp->out.body, ",\"items\":[");
     if (enc.len)

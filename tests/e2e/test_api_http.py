@@ -317,3 +317,42 @@ def test_server_survives_garbage_connections(apiserver):
                 pass
     status, _, _ = apiserver.request("GET", "/readyz")
     assert status == 200
+
+
+def test_restart_keeps_certificates_and_objects(tmp_path):
+    from conftest import start_apiserver, stop_apiserver
+    import signal
+    srv = start_apiserver()
+    try:
+        with open(srv.kubeconfig) as f:
+            kubeconfig1 = f.read()
+        status, _ = srv.json("POST", "/api/v1/namespaces/default/configmaps", cm("keep", a="1"))
+        assert status == 201
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=15) == 0
+        assert "shutting down signal=SIGTERM" in srv.log() and "stopped" in srv.log()
+        # Same data dir, same port: same CA and admin credentials, same objects.
+        import subprocess
+        from conftest import K8C
+        log = open(srv.log_path, "a")
+        srv.proc = subprocess.Popen([K8C, "server", "--data-dir", srv.data_dir, "--listen",
+                                     f"127.0.0.1:{srv.port}", "--no-agent"], stdout=log,
+                                    stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        from conftest import _wait_ready
+        _wait_ready(srv)
+        with open(srv.kubeconfig) as f:
+            assert f.read() == kubeconfig1
+        status, obj = srv.json("GET", "/api/v1/namespaces/default/configmaps/keep")
+        assert status == 200 and obj["data"] == {"a": "1"}
+    finally:
+        stop_apiserver(srv)
+
+
+def test_server_usage_errors(k8c, data_dir):
+    r = k8c("server", "--bogus")
+    assert r.returncode == 2 and "unknown or incomplete flag" in r.stderr
+    r = k8c("server", "--data-dir", data_dir, "--listen", "nonsense")
+    assert r.returncode == 1 and "is not host:port" in r.stderr
+    r = k8c("server", "--data-dir", data_dir, "--listen", "127.0.0.1:0")
+    assert r.returncode == 1 and "1-65535" in r.stderr

@@ -374,3 +374,16 @@ def test_create_generators_send_protobuf(apiserver, ns):
                                 "--image=nginx")).strip() == "deployment.apps/d1 created"
     d = json.loads(ok(apiserver.kubectl("get", "-n", ns, "deploy", "d1", "-o", "json")))
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
+
+
+def test_logs_and_exec_without_agent_say_why(apiserver, ns, tmp_path):
+    ok(apiserver.kubectl("create", "-n", ns, "-f", write(tmp_path, "p.yaml", POD)))
+    err = fail(apiserver.kubectl("logs", "-n", ns, "p1"))
+    assert "pod p1 does not have a host assigned" in err
+    status, body = apiserver.json("POST", f"/api/v1/namespaces/{ns}/pods/p1/binding",
+                                  {"apiVersion": "v1", "kind": "Binding",
+                                   "metadata": {"name": "p1"},
+                                   "target": {"kind": "Node", "name": "node1"}})
+    assert status == 201, body
+    err = fail(apiserver.kubectl("logs", "-n", ns, "p1"))
+    assert 'node "node1" has no agent connected' in err
