@@ -93,6 +93,7 @@ struct apiserver_resp {
     struct apiserver_response_out out;
     struct apiserver_watch *watch;
     size_t n_warnings;
+    bool cache_immutable; /* Cache-Control: public, immutable (hashed OpenAPI documents) */
 };
 
 void apiserver__resp_json(struct apiserver_resp *r, int code, const json_t *v);

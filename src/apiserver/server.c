@@ -216,7 +216,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *re
     }
     if (resp->out.content_type)
         MHD_add_response_header(r, "Content-Type", resp->out.content_type);
-    MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+    MHD_add_response_header(r, "Cache-Control",
+                            resp->cache_immutable ? "public, immutable" : "no-cache, private");
     for (char **w = resp->out.warnings; w && *w; w++) {
         _cleanup_free_ char *v = xasprintf("299 - \"%s\"", *w);
         MHD_add_response_header(r, "Warning", v);
