@@ -57,6 +57,11 @@ bool apiserver__authorize(const struct apiserver_user *user, const char *verb, c
                           const char *resource, const char *subresource, const char *ns,
                           const char *name);
 
+struct apiserver_req;
+struct apiserver_resp;
+/* POST …/selfsubjectaccessreviews (kubectl auth can-i): asks the authorizer hook. */
+void apiserver__serve_access_review(const struct apiserver_req *req, struct apiserver_resp *resp);
+
 /* ---- the request, as the handlers see it ---- */
 
 struct apiserver_param {
@@ -152,6 +157,7 @@ enum apiserver_route_type {
     ROUTE_OPENAPI_V3_DOC, /* /openapi/v3/api/v1, /openapi/v3/apis/<g>/<v> */
     ROUTE_RESOURCE,       /* an object, a collection or a subresource */
     ROUTE_UNKNOWN_GV,     /* /apis/<g>/<v>/... for a group-version not served */
+    ROUTE_ACCESS_REVIEW,  /* POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews */
 };
 
 struct apiserver_route {
@@ -194,6 +200,7 @@ struct apiserver_core {
     int max_readonly;
     atomic_bool stopping;
     atomic_bool ready;
+    pthread_mutex_t service_lock; /* serializes Service creates (address allocation) */
 };
 
 /* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
@@ -297,6 +304,19 @@ int apiserver__continue_decode(const char *token, const char *prefix, int64_t *r
  * is over. */
 size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max);
 void apiserver__watch_free(struct apiserver_watch *w);
+
+/* ---- services (services.c) ---- */
+
+/* Allocates spec.clusterIP(s) and node ports for a Service being created (caller holds
+ * core->service_lock until it is stored). Returns 0, or -1 after answering resp (422 for a
+ * requested address that is taken or out of range). */
+int apiserver__service_allocate(struct apiserver_core *core, const struct api_kind *k, json_t *obj,
+                                struct apiserver_resp *resp);
+/* Keeps old's cluster IPs and node ports in an update that leaves them out. */
+void apiserver__service_keep_allocated(json_t *obj, const json_t *old);
+/* Creates the `kubernetes` Service (10.96.0.1:443) and Endpoints (host:port) in default. */
+int apiserver__bootstrap_kubernetes_service(struct apiserver_core *core, const char *host,
+                                            unsigned port, struct k8c_err **err);
 
 /* ---- bootstrap (bootstrap.c) ---- */
 

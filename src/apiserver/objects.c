@@ -2,6 +2,7 @@
  * resourceVersion taken from the store's revisions, never stored), decoding request bodies
  * (JSON, YAML, protobuf), and the common tails of create and update: namespace checks,
  * defaulting, validation, field validation, managedFields, dry runs. */
+#include <pthread.h>
 #include <string.h>
 
 #include "apiserver/apicompat.h"
@@ -290,6 +291,17 @@ static int namespace_usable(struct apiserver_core *core, const char *ns,
     return 0;
 }
 
+static void unlock_p(pthread_mutex_t **m)
+{
+    if (*m)
+        pthread_mutex_unlock(*m);
+}
+
+static bool is_core(const struct api_kind *k, const char *resource)
+{
+    return !k->group[0] && strcmp(k->resource, resource) == 0;
+}
+
 void apiserver__finish_create(struct apiserver_core *core, const struct apiserver_req *req,
                               const struct apiserver_route *route, json_t *obj,
                               struct apiserver_resp *resp)
@@ -315,14 +327,14 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
     }
     if (field_validation(req, k, obj, resp) < 0)
         return;
-    if (strcmp(k->resource, "namespaces") == 0 && !k->group[0] &&
-        !kjson_path(obj, "spec.finalizers")) {
-        /* Kubernetes' namespace strategy: the namespace controller's finalizer, so deleting
-         * a namespace goes through Terminating while its content is removed. */
-        json_object_set_new(kjson_object_ensure(obj, "spec"), "finalizers",
-                            json_pack("[s]", "kubernetes"));
-    }
     api_object_default(k, obj);
+    pthread_mutex_t *held __attribute__((cleanup(unlock_p))) = NULL;
+    if (is_core(k, "services")) {
+        pthread_mutex_lock(&core->service_lock);
+        held = &core->service_lock;
+        if (apiserver__service_allocate(core, k, obj, resp) < 0)
+            return;
+    }
     json_t *causes = api_object_validate(k, obj, NULL);
     if (causes) {
         answer_invalid(resp, k, obj, causes);
@@ -453,6 +465,8 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
     }
     if (field_validation(req, k, new_obj, resp) < 0)
         return 0;
+    if (is_core(k, "services"))
+        apiserver__service_keep_allocated(new_obj, old);
     api_object_default(k, new_obj);
     json_t *causes = api_object_validate(k, new_obj, old);
     if (causes) {

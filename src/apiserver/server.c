@@ -375,6 +375,8 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
     srv->core = apiserver_core_new(cfg->store, err);
     if (!srv->core)
         goto fail;
+    if (apiserver__bootstrap_kubernetes_service(srv->core, bind_host, port, err) < 0)
+        goto fail;
     if (cfg->max_mutating_inflight)
         srv->core->max_mutating = (int)cfg->max_mutating_inflight;
     if (cfg->max_readonly_inflight)

@@ -387,3 +387,41 @@ def test_logs_and_exec_without_agent_say_why(apiserver, ns, tmp_path):
     assert status == 201, body
     err = fail(apiserver.kubectl("logs", "-n", ns, "p1"))
     assert 'node "node1" has no agent connected' in err
+
+
+def test_services_get_cluster_ips_and_node_ports(apiserver, ns, tmp_path):
+    out = ok(apiserver.kubectl("get", "-n", "default", "svc", "kubernetes", "-o",
+                               "jsonpath={.spec.clusterIP} {.spec.ports[0].port}"))
+    assert out == "10.96.0.1 443"
+    eps = ok(apiserver.kubectl("get", "-n", "default", "endpoints", "kubernetes", "-o",
+                               "jsonpath={.subsets[0].addresses[0].ip}:"
+                               "{.subsets[0].ports[0].port}"))
+    assert eps == f"127.0.0.1:{apiserver.port}"
+    ok(apiserver.kubectl("create", "-n", ns, "-f", write(tmp_path, "p.yaml", POD)))
+    assert ok(apiserver.kubectl("expose", "-n", ns, "pod", "p1", "--port=80",
+                                "--type=NodePort")).strip() == "service/p1 exposed"
+    svc = json.loads(ok(apiserver.kubectl("get", "-n", ns, "svc", "p1", "-o", "json")))
+    ip = svc["spec"]["clusterIP"]
+    a, b = (int(x) for x in ip.split(".")[:2])
+    assert a == 10 and 96 <= b <= 111 and ip != "10.96.0.1"
+    assert svc["spec"]["clusterIPs"] == [ip]
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+    assert 30000 <= node_port <= 32767
+    # An update that leaves them out keeps them; an explicit taken IP is refused.
+    ok(apiserver.kubectl("label", "-n", ns, "svc", "p1", "x=y"))
+    svc2 = json.loads(ok(apiserver.kubectl("get", "-n", ns, "svc", "p1", "-o", "json")))
+    assert svc2["spec"]["clusterIP"] == ip and svc2["spec"]["ports"][0]["nodePort"] == node_port
+    taken = write(tmp_path, "s.yaml", f"""\
+        apiVersion: v1
+        kind: Service
+        metadata: {{name: clash}}
+        spec:
+          clusterIP: {ip}
+          ports: [{{port: 80}}]
+        """)
+    err = fail(apiserver.kubectl("create", "-n", ns, "-f", taken))
+    assert "provided IP is already allocated" in err
+
+
+def test_auth_can_i(apiserver):
+    assert ok(apiserver.kubectl("auth", "can-i", "create", "deployments")).strip() == "yes"
