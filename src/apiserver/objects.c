@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "apiserver/apicompat.h"
+#include "api/defaults.h"
+#include "api/protobuf.h"
+#include "api/validate.h"
 #include "api/meta.h"
 #include "api/patch.h"
 #include "api/status.h"
@@ -342,8 +344,7 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
     }
     const char *name = kjson_path_str(obj, "metadata.name");
     if (apiserver__content_type(req->content_type) != APISERVER_IN_APPLY_PATCH)
-        apiserver_compat_record_update(k->api_version, NULL, obj,
-                                       apiserver__param(req, "fieldManager"));
+        api_patch_record_update(k->api_version, NULL, obj, apiserver__param(req, "fieldManager"));
     if (apiserver__dry_run(req)) {
         apiserver__resp_json(resp, 201, obj);
         return;
@@ -482,8 +483,8 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
         return 0;
     }
     if (apiserver__content_type(req->content_type) != APISERVER_IN_APPLY_PATCH)
-        apiserver_compat_record_update(k->api_version, old, new_obj,
-                                       apiserver__param(req, "fieldManager"));
+        api_patch_record_update(k->api_version, old, new_obj,
+                                apiserver__param(req, "fieldManager"));
     if (apiserver__dry_run(req)) {
         _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
         apiserver__resp_json(resp, 200, out);

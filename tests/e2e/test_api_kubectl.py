@@ -359,8 +359,6 @@ def test_apply_server_side(apiserver, ns, tmp_path):
     assert cm["data"] == {"a": "1"}
 
 
-@pytest.mark.xfail(reason="protobuf bodies need api_protobuf_decode (branch api), not merged yet",
-                   strict=False)
 def test_create_generators_send_protobuf(apiserver, ns):
     out = ok(apiserver.kubectl("create", "-n", ns, "configmap", "c1", "--from-literal=a=b"))
     assert out.strip() == "configmap/c1 created"
@@ -374,6 +372,16 @@ def test_create_generators_send_protobuf(apiserver, ns):
                                 "--image=nginx")).strip() == "deployment.apps/d1 created"
     d = json.loads(ok(apiserver.kubectl("get", "-n", ns, "deploy", "d1", "-o", "json")))
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
+    assert ok(apiserver.kubectl("create", "-n", ns, "serviceaccount", "sa1")).strip() == \
+        "serviceaccount/sa1 created"
+    assert ok(apiserver.kubectl("create", "-n", ns, "job", "j1", "--image=busybox", "--",
+                                "echo", "hi")).strip() == "job.batch/j1 created"
+    assert ok(apiserver.kubectl("create", "-n", ns, "service", "clusterip", "s2",
+                                "--tcp=80:8080")).strip() == "service/s2 created"
+    job = json.loads(ok(apiserver.kubectl("get", "-n", ns, "job", "j1", "-o", "json")))
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "hi"]
+    err = fail(apiserver.kubectl("create", "-n", ns, "configmap", "c1", "--from-literal=a=b"))
+    assert 'error: failed to create configmap: configmaps "c1" already exists' in err
 
 
 def test_logs_and_exec_without_agent_say_why(apiserver, ns, tmp_path):
