@@ -113,8 +113,6 @@ static void *worker(void *arg)
     return NULL;
 }
 
-
-
 /* ---- watch fan-out ---- */
 
 #define MAX_EVENTS 1000

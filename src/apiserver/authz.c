@@ -4,6 +4,7 @@
  * RBAC replaces apiserver__authorize and nothing else. */
 #include <string.h>
 
+#include "api/protobuf.h"
 #include "apiserver/internal.h"
 #include "base/json.h"
 #include "base/mem.h"
@@ -17,13 +18,15 @@ bool apiserver__authorize(const struct apiserver_user *user, const char *verb, c
 
 void apiserver__serve_access_review(const struct apiserver_req *req, struct apiserver_resp *resp)
 {
-    /* The review's spec says what to check; kubectl sends it as protobuf. The hook allows
-     * every authenticated user today, so the answer does not depend on the spec yet; a JSON
-     * spec is echoed back as Kubernetes does. */
+    /* The review's spec says what to check (kubectl sends it as protobuf); it is echoed
+     * back as Kubernetes does. A body that cannot be read is asked about as a plain get. */
     _cleanup_err_ struct k8c_err *e = NULL;
     _cleanup_json_ json_t *body = NULL;
-    if (apiserver__content_type(req->content_type) == APISERVER_IN_JSON)
+    enum apiserver_in_format f = apiserver__content_type(req->content_type);
+    if (f == APISERVER_IN_JSON)
         body = kjson_parse(req->body, req->body_len, &e);
+    else if (f == APISERVER_IN_PROTOBUF)
+        body = api_protobuf_decode(req->body, req->body_len, NULL, &e);
     json_t *spec = json_is_object(body) ? json_object_get(body, "spec") : NULL;
     const char *verb = kjson_path_str(spec, "resourceAttributes.verb");
     const char *group = kjson_path_str(spec, "resourceAttributes.group");

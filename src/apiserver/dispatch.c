@@ -208,6 +208,7 @@ void apiserver_core_free(struct apiserver_core *core)
         return;
     apiserver__metrics_free(core->metrics);
     pthread_mutex_destroy(&core->service_lock);
+    apiserver__tokens_free(core->tokens);
     free(core);
 }
 

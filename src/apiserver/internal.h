@@ -25,6 +25,7 @@ struct apiserver_certs {
     char *ca_crt, *ca_key;         /* PEM */
     char *server_crt, *server_key; /* serving certificate */
     char *admin_crt, *admin_key;   /* O=system:masters, CN=kubernetes-admin */
+    char *sa_key;                  /* signs service account tokens */
 };
 
 /* Loads <data-dir>/tls/{ca,apiserver,admin}.{crt,key}, making whatever is missing (keys 0600,
@@ -200,7 +201,8 @@ struct apiserver_core {
     int max_readonly;
     atomic_bool stopping;
     atomic_bool ready;
-    pthread_mutex_t service_lock; /* serializes Service creates (address allocation) */
+    pthread_mutex_t service_lock;    /* serializes Service creates (address allocation) */
+    struct apiserver_tokens *tokens; /* NULL in-process: no token signing */
 };
 
 /* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
@@ -304,6 +306,26 @@ int apiserver__continue_decode(const char *token, const char *prefix, int64_t *r
  * is over. */
 size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max);
 void apiserver__watch_free(struct apiserver_watch *w);
+
+/* ---- service account tokens (tokens.c) ---- */
+
+struct apiserver_tokens;
+/* Loads the signing key (PEM). Returns NULL with *err on a bad key. */
+struct apiserver_tokens *apiserver__tokens_new(const char *key_pem, struct k8c_err **err);
+void apiserver__tokens_free(struct apiserver_tokens *t);
+/* An ES256 JWT for the service account; *expires gets its exp. Caller frees; NULL when
+ * signing fails. */
+char *apiserver__token_issue(struct apiserver_tokens *t, const char *ns, const char *name,
+                             const char *uid, const json_t *audiences, int64_t lifetime_s,
+                             int64_t *expires);
+/* 0 and *user filled when jwt is a valid unexpired token of ours; -1 otherwise. */
+int apiserver__token_verify(struct apiserver_tokens *t, const char *jwt,
+                            struct apiserver_user *user);
+struct apiserver_route;
+/* POST serviceaccounts/<name>/token. */
+void apiserver__serve_token_request(struct apiserver_core *core, const struct apiserver_req *req,
+                                    const struct apiserver_route *route,
+                                    struct apiserver_resp *resp);
 
 /* ---- services (services.c) ---- */
 

@@ -142,6 +142,8 @@ static int authenticate(struct apiserver *srv, struct MHD_Connection *c, struct 
             u->n_groups = 1;
             return 1;
         }
+        if (apiserver__token_verify(srv->core->tokens, tok, u) == 0)
+            return 1;
         return -1;
     }
     const union MHD_ConnectionInfo *ci =
@@ -374,6 +376,9 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         goto fail;
     srv->core = apiserver_core_new(cfg->store, err);
     if (!srv->core)
+        goto fail;
+    srv->core->tokens = apiserver__tokens_new(srv->certs.sa_key, err);
+    if (!srv->core->tokens)
         goto fail;
     if (apiserver__bootstrap_kubernetes_service(srv->core, bind_host, port, err) < 0)
         goto fail;

@@ -170,6 +170,11 @@ void apiserver__serve_create(struct apiserver_core *core, const struct apiserver
 {
     const struct api_kind *k = route->kind;
     if (route->subresource) {
+        if (strcmp(route->subresource, "token") == 0 &&
+            strcmp(k->resource, "serviceaccounts") == 0) {
+            apiserver__serve_token_request(core, req, route, resp);
+            return;
+        }
         if (strcmp(route->subresource, "binding") == 0 && strcmp(k->resource, "pods") == 0) {
             serve_binding(core, req, route, resp);
             return;

@@ -2,6 +2,7 @@
 
 Every command's output is asserted, not only its exit status. Each test works in its own
 namespace so the tests share one server (the `apiserver` session fixture)."""
+import base64
 import json
 import re
 import os
@@ -433,3 +434,22 @@ def test_services_get_cluster_ips_and_node_ports(apiserver, ns, tmp_path):
 
 def test_auth_can_i(apiserver):
     assert ok(apiserver.kubectl("auth", "can-i", "create", "deployments")).strip() == "yes"
+
+
+def test_create_token_authenticates_as_the_service_account(apiserver, ns):
+    ok(apiserver.kubectl("create", "-n", ns, "serviceaccount", "robot"))
+    token = ok(apiserver.kubectl("create", "-n", ns, "token", "robot",
+                                 "--duration=20m")).strip()
+    assert token.count(".") == 2
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert payload["sub"] == f"system:serviceaccount:{ns}:robot"
+    assert payload["exp"] - payload["iat"] == 1200
+    status, _, _ = apiserver.request("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/robot",
+                                     client_cert=False,
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert status == 200
+    status, _, _ = apiserver.request("GET", "/api/v1/namespaces", client_cert=False,
+                                     headers={"Authorization": f"Bearer {token[:-2]}xx"})
+    assert status == 401
+    err = fail(apiserver.kubectl("create", "-n", ns, "token", "nobody"))
+    assert 'serviceaccounts "nobody" not found' in err
