@@ -3,7 +3,9 @@
 #ifndef K8C_APISERVER_INTERNAL_H
 #define K8C_APISERVER_INTERNAL_H
 
+#include <gnutls/gnutls.h>
 #include <jansson.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -81,6 +83,7 @@ struct apiserver_req {
     size_t body_len;
     const struct apiserver_user *user;
     int conn_fd; /* the client socket for watches to notice a hang-up; -1 in-process */
+    const char *forward_headers; /* "Name: value\r\n"… of upgrade headers, for the agent */
 };
 
 /* Splits and percent-decodes a query string into req->params. Returns 0, or -1 (BAD_REQUEST)
@@ -98,6 +101,7 @@ struct apiserver_watch;
 struct apiserver_resp {
     struct apiserver_response_out out;
     struct apiserver_watch *watch;
+    struct apiserver_agent_conn *proxy; /* a streaming subresource answered by the agent */
     size_t n_warnings;
     bool cache_immutable; /* Cache-Control: public, immutable (hashed OpenAPI documents) */
 };
@@ -201,8 +205,9 @@ struct apiserver_core {
     int max_readonly;
     atomic_bool stopping;
     atomic_bool ready;
-    pthread_mutex_t service_lock;    /* serializes Service creates (address allocation) */
-    struct apiserver_tokens *tokens; /* NULL in-process: no token signing */
+    pthread_mutex_t service_lock;        /* serializes Service creates (address allocation) */
+    struct apiserver_tokens *tokens;     /* NULL in-process: no token signing */
+    const struct apiserver_certs *certs; /* NULL in-process: no agent connections */
 };
 
 /* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
@@ -339,6 +344,30 @@ void apiserver__service_keep_allocated(json_t *obj, const json_t *old);
 /* Creates the `kubernetes` Service (10.96.0.1:443) and Endpoints (host:port) in default. */
 int apiserver__bootstrap_kubernetes_service(struct apiserver_core *core, const char *host,
                                             unsigned port, struct k8c_err **err);
+
+/* ---- streaming subresources (stream.c) ---- */
+
+/* A connection to a node agent whose answer head has been read. */
+struct apiserver_agent_conn {
+    int fd;
+    gnutls_session_t tls; /* NULL for http:// agents */
+    gnutls_certificate_credentials_t cred;
+    int status;      /* the agent's HTTP status */
+    char *head;      /* the answer head (NUL-terminated) followed by extra bytes */
+    size_t head_len; /* up to and including the blank line */
+    char *extra;     /* bytes read past the head */
+    size_t extra_len;
+};
+
+/* pods/<name>/{exec,attach,portforward,log}: connects to the pod's node agent and sends the
+ * request; sets resp->proxy (server.c relays or pipes it) or answers a Status. */
+void apiserver__serve_stream(struct apiserver_core *core, const struct apiserver_req *req,
+                             const struct apiserver_route *route, struct apiserver_resp *resp);
+ssize_t apiserver__agent_read(struct apiserver_agent_conn *c, void *buf, size_t n);
+int apiserver__agent_write(struct apiserver_agent_conn *c, const void *buf, size_t n);
+/* Whether TLS has decrypted bytes buffered (poll would not show them). */
+bool apiserver__agent_pending(struct apiserver_agent_conn *c);
+void apiserver__agent_close(struct apiserver_agent_conn *c);
 
 /* ---- bootstrap (bootstrap.c) ---- */
 

@@ -54,28 +54,6 @@ static void answer_object(const struct apiserver_req *req, const struct api_kind
     apiserver__resp_json(resp, 200, obj);
 }
 
-/* log, exec, attach, portforward, proxy: they need the node's agent, which does not exist
- * yet. kubectl prints the message of this Status. */
-static void streaming_unavailable(struct apiserver_core *core, const struct apiserver_route *route,
-                                  struct apiserver_resp *resp)
-{
-    const struct api_kind *k = route->kind;
-    _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *pod = apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
-    if (!pod) {
-        answer_err(resp, k, route->name, e);
-        return;
-    }
-    const char *node = kjson_path_str(pod, "spec.nodeName");
-    _cleanup_free_ char *m =
-        node ? xasprintf("%s/%s is not available: node \"%s\" has no agent connected to this API "
-                         "server",
-                         k->resource, route->subresource, node)
-             : xasprintf("pod %s does not have a host assigned", route->name);
-    apiserver__resp_status(resp, node ? 503 : 400, node ? "ServiceUnavailable" : "BadRequest", m,
-                           NULL, NULL, NULL);
-}
-
 void apiserver__serve_get(struct apiserver_core *core, const struct apiserver_req *req,
                           const struct apiserver_route *route, struct apiserver_resp *resp)
 {
@@ -83,7 +61,12 @@ void apiserver__serve_get(struct apiserver_core *core, const struct apiserver_re
     _cleanup_err_ struct k8c_err *e = NULL;
     const char *sub = route->subresource;
     if (sub && strcmp(sub, "status") != 0 && strcmp(sub, "scale") != 0) {
-        streaming_unavailable(core, route, resp);
+        if (strcmp(k->resource, "pods") == 0 &&
+            (strcmp(sub, "exec") == 0 || strcmp(sub, "attach") == 0 ||
+             strcmp(sub, "portforward") == 0 || strcmp(sub, "log") == 0))
+            apiserver__serve_stream(core, req, route, resp);
+        else
+            method_not_allowed(resp);
         return;
     }
     _cleanup_json_ json_t *obj = apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
@@ -181,8 +164,8 @@ void apiserver__serve_create(struct apiserver_core *core, const struct apiserver
         }
         const char *sub = route->subresource;
         if (strcmp(sub, "exec") == 0 || strcmp(sub, "attach") == 0 ||
-            strcmp(sub, "portforward") == 0 || strcmp(sub, "proxy") == 0) {
-            streaming_unavailable(core, route, resp); /* kubectl's SPDY fallback POSTs */
+            strcmp(sub, "portforward") == 0) {
+            apiserver__serve_stream(core, req, route, resp); /* kubectl's SPDY POSTs */
             return;
         }
         _cleanup_free_ char *m =
