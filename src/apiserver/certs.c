@@ -262,6 +262,7 @@ int apiserver__certs_ensure(const char *data_dir, const char *listen_host,
                             struct apiserver_certs *out, struct k8c_err **err)
 {
     _cleanup_free_ char *dir = xasprintf("%s/tls", data_dir);
+    _cleanup_free_ char *sa_path = xasprintf("%s/sa.key", dir);
     if (file_mkdir_p(dir, 0700, err) < 0)
         return k8c_err_wrap(err, "create `%s`", dir);
     memset(out, 0, sizeof(*out));
@@ -313,7 +314,6 @@ int apiserver__certs_ensure(const char *data_dir, const char *listen_host,
             write_pair(dir, "admin", out->admin_crt, out->admin_key, err) < 0)
             goto fail;
     }
-    _cleanup_free_ char *sa_path = xasprintf("%s/sa.key", dir);
     out->sa_key = read_opt(sa_path, err);
     if (!out->sa_key) {
         if (*err)
