@@ -26,7 +26,7 @@
 
 #define THREAD_STACK (512 * 1024)
 #define CONNECTION_LIMIT 20000
-#define IDLE_TIMEOUT_S 600
+#define IDLE_TIMEOUT_S 120 /* idle keep-alive and stalled uploads; watches and pipes opt out */
 
 struct apiserver {
     struct apiserver_core *core;
@@ -398,6 +398,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *re
     struct MHD_Response *r;
     if (resp->proxy) {
         struct apiserver_agent_conn *a = resp->proxy;
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         resp->proxy = NULL;
         if (a->status == 101) {
             /* The pipe thread owns a from on_upgrade on. (If the client vanishes before the
@@ -425,6 +426,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *re
         return ret;
     }
     if (resp->watch) {
+        /* A watch is idle between events by design; it ends at its own deadline. */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, watch_reader,
                                               resp->watch, watch_done);
         if (!r) {
