@@ -356,6 +356,8 @@ def test_server_usage_errors(k8c, data_dir):
     assert r.returncode == 1 and "is not host:port" in r.stderr
     r = k8c("server", "--data-dir", data_dir, "--listen", "127.0.0.1:0")
     assert r.returncode == 1 and "1-65535" in r.stderr
+    r = k8c("server", "--max-requests-inflight", "0")
+    assert r.returncode == 2 and "in-flight limit must be 1-100000" in r.stderr
 
 
 def test_generate_name_dry_run_and_deletecollection(apiserver, hns):
