@@ -166,3 +166,41 @@ Test(apiserver_core, limits_and_bad_input)
                  400));
     cr_assert(eq(int, serve("GET", "/api/v1/gizmos", NULL, NULL, NULL, NULL), 404));
 }
+
+Test(apiserver_core, watch_from_a_forgotten_revision_is_410)
+{
+    /* A second core over a store whose watch window keeps only 2 events. */
+    _cleanup_free_ char *url = xasprintf("sqlite:%s/small.db", dir);
+    _cleanup_err_ struct k8c_err *e = NULL;
+    struct store_options o = {.watch_window_events = 2};
+    struct store *small = store_open(url, &o, &e);
+    cr_assert(small != NULL);
+    struct apiserver_core *c2 = apiserver_core_new(small, &e);
+    cr_assert(c2 != NULL);
+    static const char *const bodies[] = {CM("w1"), CM("w2"), CM("w3"), CM("w4"), CM("w5")};
+    for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
+        struct apiserver_request_in in = {.method = "POST",
+                                          .path = "/api/v1/namespaces/default/configmaps",
+                                          .body = bodies[i],
+                                          .body_len = strlen(bodies[i])};
+        struct apiserver_response_out r = {0};
+        apiserver_core_serve(c2, &in, &r);
+        cr_assert(eq(int, r.code, 201));
+        apiserver_response_clear(&r);
+    }
+    struct apiserver_request_in in = {.method = "GET",
+                                      .path = "/api/v1/namespaces/default/configmaps",
+                                      .query = "watch=1&resourceVersion=1"};
+    struct apiserver_response_out r = {0};
+    apiserver_core_serve(c2, &in, &r);
+    cr_assert(eq(int, r.code, 200));
+    _cleanup_json_ json_t *ev = kjson_parse(r.body.data, r.body.len - 1, &e);
+    cr_assert(ev != NULL, "%s", r.body.data);
+    cr_assert(eq(str, (char *)kjson_path_str(ev, "type"), "ERROR"));
+    json_t *code = kjson_path(ev, "object.code");
+    cr_assert(eq(int, (int)json_integer_value(code), 410));
+    cr_assert(eq(str, (char *)kjson_path_str(ev, "object.reason"), "Expired"));
+    apiserver_response_clear(&r);
+    apiserver_core_free(c2);
+    store_close(small);
+}
