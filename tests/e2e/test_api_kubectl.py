@@ -469,3 +469,10 @@ def test_drain_cordons_and_evicts(apiserver, ns, tmp_path):
                                 "jsonpath={.spec.unschedulable}")) == "true"
     fail(apiserver.kubectl("get", "-n", ns, "pod", "p1"))
     assert ok(apiserver.kubectl("uncordon", "drain-me")).strip() == "node/drain-me uncordoned"
+
+
+def test_k8c_kubectl_uses_the_admin_kubeconfig(apiserver, k8c):
+    r = k8c("kubectl", "--data-dir", apiserver.data_dir, "get", "ns", "kube-system", "-o",
+            "name", env={**os.environ, "HOME": apiserver.data_dir})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "namespace/kube-system"
