@@ -673,6 +673,60 @@ static int cmd_exec(struct cli *cli, int argc, char **argv)
     return r;
 }
 
+/* ---- spec: a default config.json (runc spec's shape with the RuntimeDefault security) ---- */
+
+static const char spec_template[] =
+    "{\"ociVersion\":\"1.0.2\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},"
+    "\"args\":[\"sh\"],\"env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:"
+    "/bin\",\"TERM=xterm\"],\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\","
+    "\"hard\":1024,\"soft\":1024}],\"noNewPrivileges\":true},"
+    "\"root\":{\"path\":\"rootfs\",\"readonly\":true},\"hostname\":\"k8c\","
+    "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+    "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\","
+    "\"strictatime\",\"mode=755\",\"size=65536k\"]},"
+    "{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\",\"options\":"
+    "[\"nosuid\",\"noexec\",\"newinstance\",\"ptmxmode=0666\",\"mode=0620\",\"gid=5\"]},"
+    "{\"destination\":\"/dev/shm\",\"type\":\"tmpfs\",\"source\":\"shm\",\"options\":"
+    "[\"nosuid\",\"noexec\",\"nodev\",\"mode=1777\",\"size=65536k\"]},"
+    "{\"destination\":\"/dev/mqueue\",\"type\":\"mqueue\",\"source\":\"mqueue\",\"options\":"
+    "[\"nosuid\",\"noexec\",\"nodev\"]},"
+    "{\"destination\":\"/sys\",\"type\":\"sysfs\",\"source\":\"sysfs\",\"options\":"
+    "[\"nosuid\",\"noexec\",\"nodev\",\"ro\"]},"
+    "{\"destination\":\"/sys/fs/cgroup\",\"type\":\"cgroup\",\"source\":\"cgroup\","
+    "\"options\":[\"nosuid\",\"noexec\",\"nodev\",\"relatime\",\"ro\"]}],"
+    "\"linux\":{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]},"
+    "\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"network\"},{\"type\":\"ipc\"},"
+    "{\"type\":\"uts\"},{\"type\":\"mount\"}],"
+    "\"maskedPaths\":[\"/proc/acpi\",\"/proc/asound\",\"/proc/kcore\",\"/proc/keys\","
+    "\"/proc/latency_stats\",\"/proc/timer_list\",\"/proc/timer_stats\",\"/proc/sched_debug\","
+    "\"/sys/firmware\",\"/proc/scsi\",\"/sys/devices/virtual/powercap\"],"
+    "\"readonlyPaths\":[\"/proc/bus\",\"/proc/fs\",\"/proc/irq\",\"/proc/sys\","
+    "\"/proc/sysrq-trigger\"]}}";
+
+static int cmd_spec(struct cli *cli, int argc, char **argv)
+{
+    const char *bundle = ".";
+    const struct flag flags[] = {{"bundle", 'b', true, &bundle, NULL, NULL}};
+    int first = parse_flags(argv[0], argc, argv, flags, ARRAY_SIZE(flags));
+    if (first < 0)
+        return 2;
+    if (first < argc)
+        return usage("spec: unexpected argument \"%s\"", argv[first]);
+    struct k8c_err *err = NULL;
+    _cleanup_json_ json_t *config = kjson_parse(spec_template, strlen(spec_template), &err);
+    K8C_ASSERT(config != NULL);
+    if (runtime_defaults_apply(config, 0, 0, &err) < 0)
+        return report(err);
+    _cleanup_free_ char *path = xasprintf("%s/config.json", bundle);
+    if (access(path, F_OK) == 0)
+        return report(
+            (k8c_err_set(&err, 0, K8C_REASON_ALREADY_EXISTS, "`%s` already exists", path), err));
+    char *text = json_dumps(config, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int r = file_write_atomic(path, text, strlen(text), 0644, &err);
+    free(text);
+    return r < 0 ? report(err) : 0;
+}
+
 static void print_help(void)
 {
     printf("usage: k8c runtime [--root DIR] COMMAND [flags] ID ...\n\n"
@@ -689,7 +743,8 @@ static void print_help(void)
            "  list [--format table|json] [--quiet]\n"
            "  ps [--format table|json] ID\n"
            "  pause ID\n"
-           "  resume ID\n",
+           "  resume ID\n"
+           "  spec [--bundle DIR]   write a default config.json (RuntimeDefault security)\n",
            RUNTIME_DEFAULT_ROOT);
 }
 
@@ -742,6 +797,8 @@ int runtime_cli_main(int argc, char **argv)
         return cmd_freeze(&cli, n, v, true);
     if (strcmp(verb, "resume") == 0)
         return cmd_freeze(&cli, n, v, false);
+    if (strcmp(verb, "spec") == 0)
+        return cmd_spec(&cli, n, v);
     return usage("unknown command \"%s\"", verb);
 }
 

@@ -182,7 +182,8 @@ uint64_t runtime_default_caps(void);
 json_t *runtime_default_seccomp(uint64_t caps);
 
 /* Fills an OCI config (a parsed config.json object) with the RuntimeDefault security
- * settings: process.capabilities (all five sets, ambient empty) = the default caps plus
+ * settings: process.capabilities (bounding, effective and permitted; inheritable and ambient
+ * empty) = the default caps plus
  * add_caps minus drop_caps, and linux.seccomp = the default profile. Returns 0. */
 int runtime_defaults_apply(json_t *config, uint64_t add_caps, uint64_t drop_caps,
                            struct k8c_err **err);
