@@ -123,10 +123,14 @@ int runtime__cgroup_read_pids(const char *dir, pid_t **pids, size_t *n, struct k
         long v = strtol(p, &end, 10);
         if (end == p)
             break;
+        p = end;
+        /* A task that is exiting shows as 0 (its pid is already released): never keep
+         * it, kill(0) would signal the caller's own process group. */
+        if (v <= 0)
+            continue;
         if (count == cap)
             out = xrealloc(out, (cap *= 2) * sizeof(pid_t));
         out[count++] = (pid_t)v;
-        p = end;
         while (*p == '\n')
             p++;
     }

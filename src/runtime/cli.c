@@ -170,7 +170,8 @@ static void destroy_container(const char *root, const char *id)
     _cleanup_err_ struct k8c_err *e2 = NULL;
     if (cg.ops->pids(&cg, &pids, &n, &e2) == 0)
         for (size_t i = 0; i < n; i++)
-            kill(pids[i], SIGKILL);
+            if (pids[i] > 0)
+                kill(pids[i], SIGKILL);
     free(pids);
     _cleanup_err_ struct k8c_err *e3 = NULL;
     runtime__cgroup_destroy_wait(&cg, &e3);
@@ -338,7 +339,8 @@ static int signal_container(const struct runtime_state *st, int sig, bool all, s
         size_t n = 0;
         int r = cg.ops->pids(&cg, &pids, &n, err);
         for (size_t i = 0; r == 0 && i < n; i++)
-            kill(pids[i], sig);
+            if (pids[i] > 0)
+                kill(pids[i], sig);
         free(pids);
         runtime__cgroup_release(&cg);
         if (r < 0)

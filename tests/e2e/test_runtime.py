@@ -1,0 +1,521 @@
+"""End-to-end tests of `k8c runtime`: busybox bundles run by k8c's runtime and by runc and
+crun (Debian's), comparing what the container observes; escapes from a default container;
+bad config.json; the create/start/state/kill/delete life cycle.
+
+Every container, cgroup, mount and temp dir a test makes is removed afterwards, even on
+failure. Containers get their own network namespaces; the host network is never touched.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import K8C
+
+BUSYBOX = "/bin/busybox"
+CGROOT = "/sys/fs/cgroup"
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the runtime needs root"),
+    pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="needs busybox-static"),
+]
+
+
+def have(tool):
+    return shutil.which(tool) is not None
+
+
+class Runtimes:
+    """Bundles and the three runtimes, each with its own state root; cleans up in close()."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="k8c-runtime-e2e-")
+        os.chmod(self.tmp, 0o755)  # user-namespaced containers must reach their rootfs
+        self.roots = {name: os.path.join(self.tmp, "root-" + name)
+                      for name in ("k8c", "runc", "crun")}
+        self.started = []  # (runtime, id)
+        self.procs = []
+
+    def new_id(self, prefix="k8ce2e"):
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+    def bundle(self, args, mutate=None, name=None):
+        """A busybox bundle with k8c's default config (RuntimeDefault security)."""
+        d = os.path.join(self.tmp, name or uuid.uuid4().hex[:8])
+        rootfs = os.path.join(d, "rootfs")
+        for sub in ("bin", "proc", "sys", "dev", "etc", "tmp", "mnt"):
+            os.makedirs(os.path.join(rootfs, sub), exist_ok=True)
+        shutil.copy(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
+        applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        for a in applets:
+            if a != "busybox":
+                os.symlink("busybox", os.path.join(rootfs, "bin", a))
+        with open(os.path.join(rootfs, "etc", "passwd"), "w") as f:
+            f.write("root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n")
+        with open(os.path.join(rootfs, "etc", "group"), "w") as f:
+            f.write("root:x:0:\nnogroup:x:65534:\n")
+        r = subprocess.run([K8C, "runtime", "spec", "--bundle", d], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        cfg = self.config(d)
+        cfg["process"]["args"] = args
+        if mutate:
+            mutate(cfg)
+        self.write_config(d, cfg)
+        return d
+
+    @staticmethod
+    def config(bundle):
+        with open(os.path.join(bundle, "config.json")) as f:
+            return json.load(f)
+
+    @staticmethod
+    def write_config(bundle, cfg):
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(cfg, f)
+
+    def cmd(self, runtime, *args):
+        root = self.roots[runtime]
+        if runtime == "k8c":
+            return [K8C, "runtime", "--root", root, *args]
+        if runtime == "runc":
+            return ["runc", "--root", root, *args]
+        # Debian's crun 1.8.1 refuses hybrid cgroup hosts: in a private mount namespace
+        # (unshare's default propagation is private) hide the empty v2 tree from it.
+        line = " ".join(["exec", "crun", "--root", root] + [f"'{a}'" for a in args])
+        return ["unshare", "--mount", "sh", "-c",
+                f"umount {CGROOT}/unified 2>/dev/null; {line}"]
+
+    def run(self, runtime, bundle, cid=None, timeout=60, **kw):
+        cid = cid or self.new_id()
+        self.started.append((runtime, cid))
+        return subprocess.run(self.cmd(runtime, "run", "--bundle", bundle, cid),
+                              capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, **kw)
+
+    def ctl(self, runtime, *args, timeout=30):
+        return subprocess.run(self.cmd(runtime, *args), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def create(self, runtime, bundle, cid, *extra):
+        """create with the container's stdio on /dev/null (the caller must not wait on it)."""
+        self.started.append((runtime, cid))
+        # the container inherits stdio: a pipe would stay open as long as it runs
+        with tempfile.TemporaryFile(mode="w+", dir=self.tmp) as err:
+            r = subprocess.run(self.cmd(runtime, "create", "--bundle", bundle, *extra, cid),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=err, text=True, timeout=30)
+            err.seek(0)
+            r.stderr = err.read()
+        return r
+
+    def close(self):
+        for runtime, cid in self.started:
+            try:
+                self.ctl(runtime, "delete", "--force", cid, timeout=20)
+            except Exception:  # noqa: BLE001 - cleanup goes on whatever happened
+                pass
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for runtime, cid in self.started:
+            if runtime == "k8c":
+                for ctrl in ("cpu", "cpuacct", "cpuset", "memory", "pids", "freezer",
+                             "devices"):
+                    d = os.path.join(CGROOT, ctrl, "k8c-runtime", cid)
+                    if os.path.isdir(d):
+                        try:
+                            os.rmdir(d)
+                        except OSError:
+                            pass
+        # never leave a mount under our temp dir behind
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in sorted((m for m in mounts if m.startswith(self.tmp)), reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def rt():
+    r = Runtimes()
+    yield r
+    r.close()
+
+
+def peers():
+    out = ["k8c"]
+    if have("runc"):
+        out.append("runc")
+    if have("crun") and have("unshare"):
+        out.append("crun")
+    return out
+
+
+def run_all(rt, bundle, expect_rc=0):
+    """Runs the bundle with every available runtime; returns {runtime: stdout}."""
+    outs = {}
+    for name in peers():
+        r = rt.run(name, bundle)
+        assert r.returncode == expect_rc, f"{name}: rc={r.returncode} stderr={r.stderr}"
+        outs[name] = r.stdout
+    return outs
+
+
+def assert_same(outs):
+    base = outs["k8c"]
+    for name, out in outs.items():
+        assert out == base, f"k8c and {name} differ:\n--- k8c\n{base}\n--- {name}\n{out}"
+
+
+def cgroup_gone(cid):
+    return all(not os.path.exists(os.path.join(CGROOT, c, "k8c-runtime", cid))
+               for c in ("memory", "pids", "cpu", "freezer"))
+
+
+# ---- observable results agree with runc and crun ----
+
+STATUS = ("grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "
+          "/proc/self/status")
+
+
+def test_default_container_matches_peers(rt):
+    script = (f"id; hostname; {STATUS}; "
+              # the mount tree: mount points (cgroup trees differ by runtime on v1 hosts, and
+              # crun masks files with the host's /dev/null, runc with the container's)
+              "awk '{print $5}' /proc/self/mountinfo | grep -v '^/sys/fs/cgroup' | sort; "
+              "touch /probe 2>&1; echo root-write=$?")
+    outs = run_all(rt, rt.bundle(["sh", "-c", script]))
+    assert_same(outs)
+    out = outs["k8c"]
+    assert "uid=0(root) gid=0(root)" in out
+    assert "NoNewPrivs:\t1" in out and "Seccomp:\t2" in out
+    assert "CapBnd:\t00000000a80425fb" in out  # Docker's 14 default capabilities
+    assert "Read-only file system" in out
+
+
+def test_no_runtime_descriptor_leaks(rt):
+    # an extra descriptor open in the caller must not reach the container either
+    r, w = os.pipe()
+    try:
+        bundle = rt.bundle(["ls", "/proc/self/fd"])
+        for name in peers():
+            p = rt.run(name, bundle, pass_fds=(r, w))
+            assert p.returncode == 0, p.stderr
+            # 0-2 are stdio; 3 is ls's own directory descriptor
+            assert p.stdout.split() == ["0", "1", "2", "3"], (name, p.stdout)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_user_groups_umask_hostname_match(rt):
+    def mutate(cfg):
+        cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [10, 20],
+                                  "umask": 0o077}
+        cfg["hostname"] = "box-1"
+        cfg["process"]["env"].append("GREETING=hi there")
+    outs = run_all(rt, rt.bundle(["sh", "-c", f"id; umask; hostname; echo $GREETING; {STATUS}"],
+                                 mutate))
+    assert_same(outs)
+    out = outs["k8c"]
+    assert "uid=1000 gid=1000 groups=10,20" in out
+    assert "0077" in out and "box-1" in out and "hi there" in out
+    assert "CapEff:\t0000000000000000" in out  # a non-root user keeps no capabilities
+
+
+def test_memory_limit_oom_kill(rt):
+    def mutate(cfg):
+        lim = 32 << 20
+        cfg["linux"]["resources"]["memory"] = {"limit": lim, "swap": lim}
+    # dd's 96 MiB buffer cannot fit in 32 MiB: the kernel OOM-kills it
+    bundle = rt.bundle(["dd", "if=/dev/zero", "of=/dev/null", "bs=96M", "count=1"], mutate)
+    for name in peers():
+        r = rt.run(name, bundle)
+        assert r.returncode == 137, f"{name}: rc={r.returncode} {r.stderr}"
+    # create/start/state reports the OOM kill
+    cid = rt.new_id()
+    assert rt.create("k8c", bundle, cid).returncode == 0
+    assert rt.ctl("k8c", "start", cid).returncode == 0
+    deadline = time.monotonic() + 20
+    while True:
+        st = json.loads(rt.ctl("k8c", "state", cid).stdout)
+        if st["status"] == "stopped" or time.monotonic() > deadline:
+            break
+    assert st["status"] == "stopped"
+    assert st.get("oomKilled") is True, st
+    assert rt.ctl("k8c", "delete", cid).returncode == 0
+    assert cgroup_gone(cid)
+
+
+def test_pids_limit(rt):
+    def mutate(cfg):
+        cfg["linux"]["resources"]["pids"] = {"limit": 6}
+    # busybox sh gives up (status 2) when the pids controller refuses its fork
+    script = ("cat /sys/fs/cgroup/pids/pids.max; "
+              "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 30 & done; echo not-reached")
+    bundle = rt.bundle(["sh", "-c", script], mutate)
+    outs = {}
+    for name in peers():
+        r = rt.run(name, bundle)
+        assert r.returncode == 2, f"{name}: rc={r.returncode} {r.stderr}"
+        assert "fork" in r.stderr, f"{name}: {r.stderr}"
+        outs[name] = r.stdout
+    assert_same(outs)
+    assert outs["k8c"] == "6\n"
+
+
+def test_readonly_root_and_paths(rt):
+    script = ("touch /x 2>/dev/null; echo root=$?; "
+              "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null; echo procsys=$?; "
+              "touch /tmp/x 2>/dev/null; echo tmp=$?")
+    outs = run_all(rt, rt.bundle(["sh", "-c", script]))
+    assert_same(outs)
+    assert "root=1" in outs["k8c"] and "procsys=1" in outs["k8c"]
+
+
+def test_joined_network_namespace(rt):
+    holder_bundle = rt.bundle(["sleep", "300"])
+    holder = rt.new_id()
+    assert rt.create("k8c", holder_bundle, holder).returncode == 0, "create failed"
+    assert rt.ctl("k8c", "start", holder).returncode == 0
+    pid = json.loads(rt.ctl("k8c", "state", holder).stdout)["pid"]
+    netns = f"/proc/{pid}/ns/net"
+    # a bridge interface inside the holder's namespace only
+    subprocess.run(["nsenter", f"--net={netns}", "ip", "link", "add", "k8cbr0", "type",
+                    "bridge"], check=True, capture_output=True)
+
+    def mutate(cfg):
+        cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"]
+                                      if ns["type"] != "network"]
+        cfg["linux"]["namespaces"].append({"type": "network", "path": netns})
+    script = "readlink /proc/self/ns/net; ip -o link | awk '{print $2}'"
+    outs = run_all(rt, rt.bundle(["sh", "-c", script], mutate))
+    assert_same(outs)
+    assert os.readlink(netns) in outs["k8c"]
+    assert "k8cbr0" in outs["k8c"]
+
+
+def test_user_namespace_mapping(rt):
+    def mutate(cfg):
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    script = "id; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox"
+    bundle = rt.bundle(["sh", "-c", script], mutate)
+    outs = run_all(rt, bundle)
+    assert_same(outs)
+    out = outs["k8c"]
+    assert "uid=0(root) gid=0(root)" in out
+    assert "200000" in out and "65536" in out
+    assert "65534" in out  # host root's files show as the overflow uid
+
+
+# ---- escapes from a default container must fail ----
+
+PROBE_C = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ptrace.h>
+int main(int argc, char **argv)
+{
+    long pid = strtol(argv[1], NULL, 10);
+    if (ptrace(PTRACE_ATTACH, (pid_t)pid, 0, 0) == 0) { puts("attached"); return 0; }
+    printf("ptrace: %d\n", errno);
+    return 1;
+}
+"""
+
+
+def test_escapes_fail(rt):
+    sleeper = subprocess.Popen(["sleep", "300"])
+    rt.procs.append(sleeper)
+    bundle = rt.bundle(["true"])
+    probe = None
+    if have("gcc"):
+        src = os.path.join(rt.tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(PROBE_C)
+        probe = os.path.join(bundle, "rootfs", "bin", "probe")
+        subprocess.run(["gcc", "-static", "-O1", "-o", probe, src], check=True)
+    attempts = {
+        "mount": "mount -t tmpfs none /mnt",
+        "unshare-user": "unshare -U true",
+        "unshare-mount": "unshare -m true",
+        "sysrq": "echo h > /proc/sysrq-trigger",
+        "module": "insmod /bin/busybox",
+        "masked-kcore": "test -s /proc/kcore && head -c 1 /proc/kcore | wc -c | grep -q 1",
+        "masked-keys": "test -n \"$(cat /proc/keys)\"",
+        "readonly-proc-sys": "echo 1 > /proc/sys/vm/drop_caches",
+        "readonly-root": "touch /bin/x",
+        "sysfs-write": "echo 1 > /sys/kernel/profiling",
+        "mknod": "mknod /tmp/sda b 8 0 && head -c 1 /tmp/sda",
+        "chroot-escape": "chroot / nsenter -t 1 -m true",
+        "hostname": "hostname evil",
+    }
+    if probe:
+        attempts["ptrace-host"] = f"probe {sleeper.pid}"
+    script = "; ".join(f"( {cmd} ) >/dev/null 2>&1 && echo ESCAPED:{name}"
+                       for name, cmd in attempts.items())
+    cfg = rt.config(bundle)
+    cfg["process"]["args"] = ["sh", "-c", script + "; echo done"]
+    rt.write_config(bundle, cfg)
+    for name in peers():
+        r = rt.run(name, bundle)
+        assert r.returncode == 0, r.stderr
+        assert "done" in r.stdout
+        assert "ESCAPED" not in r.stdout, f"{name}: {r.stdout}"
+
+
+# ---- bad config.json: exit 1, one line, nothing left behind ----
+
+def leftovers(rt, cid, bundle):
+    found = []
+    if os.path.exists(os.path.join(rt.roots["k8c"], cid)):
+        found.append("state dir")
+    if not cgroup_gone(cid):
+        found.append("cgroup")
+    with open("/proc/self/mountinfo") as f:
+        if bundle in f.read():
+            found.append("mount")
+    return found
+
+
+@pytest.mark.parametrize("case", [
+    "malformed", "unknown-namespace", "missing-rootfs", "absurd-rlimit", "symlink-escape",
+    "bad-sysctl", "missing-program",
+])
+def test_bad_config(rt, case):
+    bundle = rt.bundle(["true"])
+    cfg = rt.config(bundle)
+    field = None
+    if case == "malformed":
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            f.write('{"ociVersion": "1.0.2", "process": ')
+        field = "config.json"
+    else:
+        if case == "unknown-namespace":
+            cfg["linux"]["namespaces"].append({"type": "bogus"})
+            field = "linux.namespaces[5].type"
+        elif case == "missing-rootfs":
+            cfg["root"]["path"] = "no-such-rootfs"
+            field = "root.path"
+        elif case == "absurd-rlimit":
+            cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]
+            field = "process.rlimits[0].soft"
+        elif case == "symlink-escape":
+            os.symlink("../../../../../../tmp", os.path.join(bundle, "rootfs", "escape"))
+            cfg["mounts"].append({"destination": "/escape/k8c-pwned", "type": "tmpfs",
+                                  "source": "tmpfs"})
+            field = "mounts[7].destination"
+        elif case == "bad-sysctl":
+            cfg["linux"]["sysctl"] = {"kernel.no_such_knob": "1"}
+            field = "linux.sysctl.kernel.no_such_knob"
+        elif case == "missing-program":
+            cfg["process"]["args"] = ["/bin/no-such-program"]
+            field = "process.args[0]"
+        rt.write_config(bundle, cfg)
+    cid = rt.new_id()
+    r = rt.run("k8c", bundle, cid)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert field in lines[0], lines[0]
+    assert leftovers(rt, cid, bundle) == []
+    assert not os.path.exists("/tmp/k8c-pwned")
+
+
+# ---- life cycle and the command line ----
+
+def test_lifecycle(rt):
+    bundle = rt.bundle(["sleep", "300"], lambda c: c.update(hostname="life"))
+    cid = rt.new_id()
+    assert rt.ctl("k8c", "state", cid).returncode == 1
+    pidfile = os.path.join(rt.tmp, "pid")
+    r = rt.create("k8c", bundle, cid, "--pid-file", pidfile)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(rt.ctl("k8c", "state", cid).stdout)
+    assert st["status"] == "created" and st["id"] == cid and st["bundle"] == bundle
+    assert st["ociVersion"] and st["pid"] == int(open(pidfile).read())
+    assert rt.create("k8c", bundle, cid).returncode == 1  # already exists
+    assert rt.ctl("k8c", "start", cid).returncode == 0
+    assert rt.ctl("k8c", "start", cid).returncode == 1  # not created any more
+    assert json.loads(rt.ctl("k8c", "state", cid).stdout)["status"] == "running"
+    listing = json.loads(rt.ctl("k8c", "list", "--format", "json").stdout)
+    assert [c["id"] for c in listing] == [cid]
+    ps = json.loads(rt.ctl("k8c", "ps", "--format", "json", cid).stdout)
+    assert st["pid"] in ps
+    r = rt.ctl("k8c", "exec", cid, "sh", "-c", "hostname; echo $$; exit 7")
+    assert r.returncode == 7 and r.stdout.split()[0] == "life", r
+    assert rt.ctl("k8c", "pause", cid).returncode == 0
+    assert json.loads(rt.ctl("k8c", "state", cid).stdout)["status"] == "paused"
+    assert rt.ctl("k8c", "resume", cid).returncode == 0
+    assert json.loads(rt.ctl("k8c", "state", cid).stdout)["status"] == "running"
+    assert rt.ctl("k8c", "delete", cid).returncode == 1  # running, no --force
+    assert rt.ctl("k8c", "kill", cid, "KILL").returncode == 0
+    deadline = time.monotonic() + 10
+    while json.loads(rt.ctl("k8c", "state", cid).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+    assert rt.ctl("k8c", "delete", cid).returncode == 0
+    assert rt.ctl("k8c", "state", cid).returncode == 1
+    assert cgroup_gone(cid)
+
+
+def test_delete_force_and_exit_codes(rt):
+    bundle = rt.bundle(["sleep", "300"])
+    cid = rt.new_id()
+    r = subprocess.run(rt.cmd("k8c", "run", "--detach", "--bundle", bundle, cid),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    rt.started.append(("k8c", cid))
+    assert r.returncode == 0, r.stderr
+    assert rt.ctl("k8c", "delete", "--force", cid).returncode == 0
+    assert cgroup_gone(cid)
+    assert rt.ctl("k8c", "kill", cid).returncode == 1
+    assert rt.ctl("k8c", "bogus-verb").returncode == 2
+    assert rt.ctl("k8c", "kill", "--bogus", cid).returncode == 2
+    r = rt.run("k8c", rt.bundle(["sh", "-c", "exit 42"]))
+    assert r.returncode == 42
+
+
+def test_terminal_console_socket(rt):
+    bundle = rt.bundle(["sh", "-c", "tty; echo hello"],
+                       lambda c: c["process"].update(terminal=True))
+    sock_path = os.path.join(rt.tmp, "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    srv.settimeout(20)
+    cid = rt.new_id()
+    try:
+        r = rt.create("k8c", bundle, cid, "--console-socket", sock_path)
+        assert r.returncode == 0, r.stderr
+        conn, _ = srv.accept()
+        _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        conn.close()
+        assert len(fds) == 1
+        master = fds[0]
+        assert rt.ctl("k8c", "start", cid).returncode == 0
+        out = b""
+        deadline = time.monotonic() + 10
+        while b"hello" not in out and time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        assert b"/dev/pts/0" in out and b"hello" in out, out
+    finally:
+        srv.close()
