@@ -58,10 +58,10 @@ int runtime__exit_status(int wstatus)
 struct child_ctx {
     const struct runtime_spec *spec;
     const struct runtime_cgroup *cg;
-    void *seccomp;
-    int sync;    /* child's end of the socketpair */
-    int fifo;    /* exec fifo opened O_RDWR, or -1 */
-    int console; /* connected console socket, or -1 */
+    const struct runtime_bpf *seccomp; /* or NULL */
+    int sync;                          /* child's end of the socketpair */
+    int fifo;                          /* exec fifo opened O_RDWR, or -1 */
+    int console;                       /* connected console socket, or -1 */
     int preserve_fds;
     bool exec_mode; /* joining an existing container (no rootfs setup) */
     int join_pidfd; /* exec: the container's pidfd */
@@ -139,14 +139,16 @@ static int apply_rlimits(const struct runtime_spec *s, struct k8c_err **err)
     return 0;
 }
 
-static int wait_go(struct child_ctx *c, struct k8c_err **err)
+/* Waits for the parent's byte: 'G' (uid/gid maps written: go on with the setup) or 'C'
+ * (the process is in its cgroup: it may unshare the cgroup namespace and exec). */
+static int wait_for(struct child_ctx *c, char want, struct k8c_err **err)
 {
     char b;
     ssize_t n;
     do
         n = read(c->sync, &b, 1);
     while (n < 0 && errno == EINTR);
-    if (n != 1 || b != 'G')
+    if (n != 1 || b != want)
         return k8c_err_set(err, EPIPE, K8C_REASON_INTERNAL, "the runtime went away");
     return 0;
 }
@@ -191,8 +193,16 @@ static _Noreturn void child_main(struct child_ctx *c)
 {
     const struct runtime_spec *s = c->spec;
     struct k8c_err *err = NULL;
-    if (wait_go(c, &err) < 0)
+    bool in_cgroup = false;
+    if (wait_for(c, 'G', &err) < 0)
         child_fail(c, err);
+    /* The parent moves us into the cgroup while we set up; a new cgroup namespace must
+     * wait for that (its root is the cgroup we are in when unsharing). */
+    if (c->exec_mode || s->ns[RUNTIME_NS_CGROUP].wanted) {
+        if (wait_for(c, 'C', &err) < 0)
+            child_fail(c, err);
+        in_cgroup = true;
+    }
     if (c->exec_mode) {
         if (c->join_flags && setns(c->join_pidfd, c->join_flags) < 0) {
             k8c_err_errno(&err, "enter the container's namespaces");
@@ -242,6 +252,8 @@ static _Noreturn void child_main(struct child_ctx *c)
             child_fail(c, err);
     }
     if (apply_rlimits(s, &err) < 0)
+        child_fail(c, err);
+    if (!in_cgroup && wait_for(c, 'C', &err) < 0)
         child_fail(c, err);
     if (c->fifo >= 0) {
         /* create: report ready, then block until `start` writes a byte into the fifo */
@@ -382,15 +394,18 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     int pidfd = -1;
     int sync[2] = {-1, -1};
     _cleanup_close_ int fifo = -1, console = -1;
-    void *seccomp = NULL;
+    struct runtime_bpf bpf = {0};
 
     if (ops->create(&cg, &spec->resources, err) < 0) {
         cg_made = true;
         goto fail;
     }
     cg_made = true;
-    if (spec->seccomp && (seccomp = runtime__seccomp_build(spec->seccomp, err)) == NULL)
-        goto fail;
+    if (spec->seccomp) {
+        _cleanup_free_ char *cache = xasprintf("%s/.seccomp-cache", o->root);
+        if (runtime__seccomp_compile(spec->seccomp, cache, &bpf, err) < 0)
+            goto fail;
+    }
     if (!o->start_now) {
         _cleanup_free_ char *fpath = xasprintf("%s/exec.fifo", st.dir);
         if (mkfifo(fpath, 0600) < 0) {
@@ -423,7 +438,7 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
         close(sync[0]);
         struct child_ctx c = {.spec = spec,
                               .cg = &cg,
-                              .seccomp = seccomp,
+                              .seccomp = bpf.insns ? &bpf : NULL,
                               .sync = sync[1],
                               .fifo = fifo,
                               .console = console,
@@ -438,6 +453,13 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
             write_idmap(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err) < 0)
             goto fail;
     }
+    if (send(sync[0], "G", 1, MSG_NOSIGNAL) != 1) {
+        /* the child failed already: its report says why */
+        bool unused;
+        if (read_report(sync[0], &unused, err) == 0)
+            k8c_err_set(err, 0, K8C_REASON_INTERNAL, "the container process exited early");
+        goto fail;
+    }
     if (ops->add_pid(&cg, pid, err) < 0)
         goto fail;
     if (spec->has_oom_score_adj) {
@@ -449,8 +471,10 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
             goto fail;
         }
     }
-    if (send(sync[0], "G", 1, MSG_NOSIGNAL) != 1) {
-        k8c_err_errno(err, "start the container process");
+    if (send(sync[0], "C", 1, MSG_NOSIGNAL) != 1) {
+        bool unused;
+        if (read_report(sync[0], &unused, err) == 0)
+            k8c_err_set(err, 0, K8C_REASON_INTERNAL, "the container process exited early");
         goto fail;
     }
     bool ready;
@@ -469,7 +493,7 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     close(sync[0]);
     if (pidfd >= 0)
         close(pidfd);
-    runtime__seccomp_free(seccomp);
+    runtime__bpf_release(&bpf);
     runtime__cgroup_release(&cg);
     runtime__state_release(&st);
     return pid;
@@ -488,7 +512,7 @@ fail:
         close(sync[0]);
     if (sync[1] >= 0)
         close(sync[1]);
-    runtime__seccomp_free(seccomp);
+    runtime__bpf_release(&bpf);
     if (cg_made) {
         _cleanup_err_ struct k8c_err *e = NULL;
         runtime__cgroup_destroy_wait(&cg, &e);
@@ -577,9 +601,16 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
         if (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino != sb.st_ino)
             join |= nss[i].flag;
     }
-    void *seccomp = NULL;
-    if (spec->seccomp && (seccomp = runtime__seccomp_build(spec->seccomp, err)) == NULL)
-        return -1;
+    struct runtime_bpf bpf = {0};
+    if (spec->seccomp) {
+        _cleanup_free_ char *root = xstrdup(st->dir);
+        char *slash = strrchr(root, '/');
+        if (slash)
+            *slash = '\0';
+        _cleanup_free_ char *cache = xasprintf("%s/.seccomp-cache", root);
+        if (runtime__seccomp_compile(spec->seccomp, cache, &bpf, err) < 0)
+            return -1;
+    }
     struct runtime_cgroup cg;
     runtime__state_cgroup(st, &cg);
     _cleanup_close_ int console = -1;
@@ -605,7 +636,7 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
     if (pid == 0) {
         close(sync[0]);
         struct child_ctx c = {.spec = spec,
-                              .seccomp = seccomp,
+                              .seccomp = bpf.insns ? &bpf : NULL,
                               .sync = sync[1],
                               .fifo = -1,
                               .console = console,
@@ -616,7 +647,8 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
     }
     close(sync[1]);
     sync[1] = -1;
-    if (cg.ops->add_pid(&cg, pid, err) < 0 || send(sync[0], "G", 1, MSG_NOSIGNAL) != 1)
+    if (cg.ops->add_pid(&cg, pid, err) < 0 || send(sync[0], "G", 1, MSG_NOSIGNAL) != 1 ||
+        send(sync[0], "C", 1, MSG_NOSIGNAL) != 1)
         goto out;
     bool ready;
     if (read_report(sync[0], &ready, err) < 0)
@@ -645,7 +677,7 @@ out:
         close(sync[0]);
     if (sync[1] >= 0)
         close(sync[1]);
-    runtime__seccomp_free(seccomp);
+    runtime__bpf_release(&bpf);
     runtime__cgroup_release(&cg);
     return ret;
 }

@@ -90,6 +90,7 @@ struct runtime_seccomp {
     struct runtime_seccomp_rule *rules;
     size_t n_rules;
     bool log_flag; /* SECCOMP_FILTER_FLAG_LOG */
+    char *source;  /* the compact JSON it was parsed from (the compiled-filter cache key) */
 };
 
 /* linux.resources; the has_ flags say which values the spec set. */

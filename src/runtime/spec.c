@@ -760,6 +760,7 @@ static int parse_action(json_t *o, const char *key, const char *field, json_t *e
 static int parse_seccomp(json_t *sc, struct runtime_spec *s, struct k8c_err **err)
 {
     struct runtime_seccomp *p = s->seccomp = xcalloc(1, sizeof(*p));
+    p->source = kjson_dumps(sc);
     if (parse_action(sc, "defaultAction", "linux.seccomp.defaultAction",
                      json_object_get(sc, "defaultErrnoRet"), &p->default_action, err) < 0)
         return -1;
@@ -1095,6 +1096,7 @@ void runtime_spec_free(struct runtime_spec *s)
         for (size_t i = 0; i < s->seccomp->n_rules; i++)
             free_strv(s->seccomp->rules[i].names);
         free(s->seccomp->rules);
+        free(s->seccomp->source);
         free(s->seccomp);
     }
     free_strv(s->masked_paths);

@@ -62,8 +62,17 @@ int runtime__state_save(const struct runtime_state *st, struct k8c_err **err)
     if (o == NULL)
         return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "state: cannot encode");
     _cleanup_free_ char *text = kjson_dumps(o);
+    /* Atomic (write + rename) but not fsynced: containers do not survive a reboot, so
+     * neither needs their state; fsync would cost more than the rest of a start. */
     _cleanup_free_ char *path = xasprintf("%s/state.json", st->dir);
-    return file_write_atomic(path, text, strlen(text), 0600, err);
+    _cleanup_free_ char *tmp = xasprintf("%s/.state.json.tmp", st->dir);
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t len = strlen(text);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+        return k8c_err_errno(err, "write `%s`", tmp);
+    if (rename(tmp, path) < 0)
+        return k8c_err_errno(err, "rename `%s`", tmp);
+    return 0;
 }
 
 static char *str_or_empty(json_t *o, const char *key)
@@ -130,7 +139,7 @@ void runtime__state_release(struct runtime_state *st)
 
 int runtime__state_remove(const char *dir, struct k8c_err **err)
 {
-    static const char *const files[] = {"state.json", "exec.fifo"};
+    static const char *const files[] = {"state.json", "exec.fifo", ".state.json.tmp"};
     for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
         _cleanup_free_ char *p = xasprintf("%s/%s", dir, files[i]);
         if (unlink(p) < 0 && errno != ENOENT)
