@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -217,10 +218,10 @@ static int cmd_create_or_run(struct cli *cli, int argc, char **argv, bool run)
     _cleanup_spec_ struct runtime_spec *spec = runtime_spec_load(bundle_abs, &err);
     if (spec == NULL || runtime_spec_validate_host(spec, &err) < 0)
         return report(err);
-    if (spec->terminal && console == NULL)
+    if (spec->terminal && console == NULL && (!run || detach))
         return report((k8c_err_set(&err, 0, K8C_REASON_BAD_REQUEST,
                                    "config.json: process.terminal is set: --console-socket "
-                                   "is required"),
+                                   "is required to detach"),
                        err));
     struct runtime_create_opts o = {.root = cli->root,
                                     .id = id,
@@ -236,17 +237,43 @@ static int cmd_create_or_run(struct cli *cli, int argc, char **argv, bool run)
         for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
             sigaction(sigs[i], &sa, NULL);
     }
+    /* run in the foreground with a terminal and no console socket: we hold the master */
+    int console_pair[2] = {-1, -1};
+    if (spec->terminal && console == NULL && run && !detach) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console_pair) < 0)
+            return report((k8c_err_errno(&err, "socketpair"), err));
+        o.console_fd = console_pair[1];
+    }
     pid_t pid = runtime__container_create(spec, &o, &err);
-    if (pid < 0)
+    if (console_pair[1] >= 0)
+        close(console_pair[1]);
+    if (pid < 0) {
+        if (console_pair[0] >= 0)
+            close(console_pair[0]);
         return report(err);
+    }
     if (!run || detach)
         return 0;
     forward_pid = pid;
     int ws;
-    while (waitpid(pid, &ws, 0) < 0) {
-        if (errno != EINTR) {
-            ws = 1 << 8;
-            break;
+    if (console_pair[0] >= 0) {
+        int master = runtime__console_recv(console_pair[0], &err);
+        close(console_pair[0]);
+        if (master < 0) {
+            report(err);
+            err = NULL;
+            while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+                ;
+        } else {
+            ws = runtime__console_proxy(master, pid);
+            close(master);
+        }
+    } else {
+        while (waitpid(pid, &ws, 0) < 0) {
+            if (errno != EINTR) {
+                ws = 1 << 8;
+                break;
+            }
         }
     }
     forward_pid = 0;
@@ -656,9 +683,21 @@ static int cmd_exec(struct cli *cli, int argc, char **argv)
     } else if (first + 1 >= argc) {
         return usage("exec: needs a command to run");
     }
+    int pair[2] = {-1, -1};
+    if (o.tty && console == NULL && !o.detach) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+            return report((k8c_err_errno(&err, "socketpair"), err));
+        o.console_fd = pair[1];
+        o.proxy_fd = pair[0];
+    }
     struct runtime_state st;
-    if (load(cli, argv[first], &st))
+    if (load(cli, argv[first], &st)) {
+        if (pair[0] >= 0) {
+            close(pair[0]);
+            close(pair[1]);
+        }
         return 1;
+    }
     enum runtime_status status = runtime__state_status(&st);
     int r;
     if (status != RUNTIME_STATUS_RUNNING && status != RUNTIME_STATUS_CREATED) {
@@ -670,6 +709,10 @@ static int cmd_exec(struct cli *cli, int argc, char **argv)
         r = runtime__container_exec(&st, &o, &err);
         if (r < 0)
             r = report(err);
+    }
+    if (pair[0] >= 0) {
+        close(pair[0]);
+        close(pair[1]);
     }
     runtime__state_release(&st);
     return r;

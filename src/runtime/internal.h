@@ -161,6 +161,7 @@ struct runtime_create_opts {
     const char *root; /* state root */
     const char *id;
     const char *console_socket; /* or NULL */
+    int console_fd;             /* a connected socket (> 2) used instead, or 0 */
     const char *pid_file;       /* or NULL */
     int preserve_fds;
     bool start_now; /* run: no exec fifo, the process runs as soon as it is set up */
@@ -176,6 +177,8 @@ int runtime__container_start(const struct runtime_state *st, struct k8c_err **er
 
 struct runtime_exec_opts {
     const char *console_socket;
+    int console_fd; /* a connected socket (> 2) used instead, or 0 */
+    int proxy_fd;   /* the other end of console_fd: receive the master and proxy it */
     const char *pid_file;
     const char *cwd; /* or NULL: the container's */
     char **env;      /* extra NAME=VALUE, or NULL */
@@ -193,6 +196,14 @@ struct runtime_exec_opts {
  * with *err. */
 int runtime__container_exec(const struct runtime_state *st, const struct runtime_exec_opts *o,
                             struct k8c_err **err);
+/* ---- console.c ---- */
+/* Receives a terminal master sent with SCM_RIGHTS on sock. Returns the fd or -1 with *err. */
+int runtime__console_recv(int sock, struct k8c_err **err);
+/* Copies between our stdin/stdout and the terminal master (stdin in raw mode when it is a
+ * terminal, whose size is passed on) until the container side closes, then waits for pid.
+ * Returns the wait status. */
+int runtime__console_proxy(int master, pid_t pid);
+
 /* Exit status for a wait status as shells report it: code, or 128+signal. */
 int runtime__exit_status(int wstatus);
 

@@ -368,7 +368,7 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
         return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
                            "config.json: linux.namespaces: joining a mount namespace is not "
                            "supported (the rootfs needs a new one)");
-    if (spec->terminal && o->console_socket == NULL)
+    if (spec->terminal && o->console_socket == NULL && o->console_fd <= 2)
         return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
                            "process.terminal needs --console-socket");
     if (runtime__state_dir_create(o->root, o->id, err) < 0)
@@ -417,8 +417,14 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
             goto fail;
         }
     }
-    if (spec->terminal && (console = connect_console(o->console_socket, err)) < 0)
+    if (spec->terminal && o->console_fd > 2) {
+        if ((console = fcntl(o->console_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+            k8c_err_errno(err, "console");
+            goto fail;
+        }
+    } else if (spec->terminal && (console = connect_console(o->console_socket, err)) < 0) {
         goto fail;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
         k8c_err_errno(err, "socketpair");
         goto fail;
@@ -579,7 +585,7 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
     if (o->no_new_privs_set)
         spec->no_new_privileges = true;
     spec->terminal = o->tty;
-    if (o->tty && o->console_socket == NULL)
+    if (o->tty && o->console_socket == NULL && o->console_fd <= 2)
         return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "--tty needs --console-socket");
 
     _cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
@@ -617,8 +623,14 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
     int sync[2] = {-1, -1};
     pid_t pid = -1;
     int ret = -1;
-    if (o->tty && (console = connect_console(o->console_socket, err)) < 0)
+    if (o->tty && o->console_fd > 2) {
+        if ((console = fcntl(o->console_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+            k8c_err_errno(err, "console");
+            goto out;
+        }
+    } else if (o->tty && (console = connect_console(o->console_socket, err)) < 0) {
         goto out;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
         k8c_err_errno(err, "socketpair");
         goto out;
@@ -661,11 +673,19 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
         goto out;
     }
     int ws;
-    while (waitpid(pid, &ws, 0) < 0)
-        if (errno != EINTR) {
-            k8c_err_errno(err, "wait for the exec'd process");
+    if (o->tty && o->proxy_fd > 2) {
+        int master = runtime__console_recv(o->proxy_fd, err);
+        if (master < 0)
             goto out;
-        }
+        ws = runtime__console_proxy(master, pid);
+        close(master);
+    } else {
+        while (waitpid(pid, &ws, 0) < 0)
+            if (errno != EINTR) {
+                k8c_err_errno(err, "wait for the exec'd process");
+                goto out;
+            }
+    }
     pid = -1;
     ret = runtime__exit_status(ws);
 out:

@@ -519,3 +519,21 @@ def test_terminal_console_socket(rt):
         assert b"/dev/pts/0" in out and b"hello" in out, out
     finally:
         srv.close()
+
+
+def test_terminal_in_the_foreground(rt):
+    # without --console-socket, `run` and `exec --tty` hold the pty master themselves
+    bundle = rt.bundle(["sh", "-c", "tty; echo fg-hello; exit 3"],
+                       lambda c: c["process"].update(terminal=True))
+    r = rt.run("k8c", bundle)
+    assert r.returncode == 3, r.stderr
+    assert "/dev/pts/0" in r.stdout and "fg-hello" in r.stdout, r.stdout
+    holder = rt.bundle(["sleep", "300"])
+    cid = rt.new_id()
+    assert rt.create("k8c", holder, cid).returncode == 0
+    assert rt.ctl("k8c", "start", cid).returncode == 0
+    r = rt.ctl("k8c", "exec", "--tty", cid, "sh", "-c", "tty; echo exec-hello")
+    assert r.returncode == 0, r.stderr
+    assert "/dev/pts/0" in r.stdout and "exec-hello" in r.stdout, r.stdout
+    r = rt.ctl("k8c", "run", "--detach", "--bundle", bundle, rt.new_id())
+    assert r.returncode == 1 and "console-socket" in r.stderr
