@@ -102,7 +102,7 @@ static int v1_create(struct runtime_cgroup *cg, const struct runtime_resources *
         if (!mounted(cg, controllers[i]))
             continue;
         _cleanup_free_ char *dir = dir_of(cg, controllers[i]);
-        if (file_mkdir_p(dir, 0755, err) < 0)
+        if (runtime__cgroup_mkdir(dir, err) < 0)
             return -1;
         if (strcmp(controllers[i], "cpuset") == 0) {
             _cleanup_free_ char *root = xasprintf("%s/cpuset", cg->mount_root);

@@ -68,7 +68,7 @@ static int v2_create(struct runtime_cgroup *cg, const struct runtime_resources *
                      struct k8c_err **err)
 {
     _cleanup_free_ char *dir = dir_of(cg);
-    if (file_mkdir_p(dir, 0755, err) < 0)
+    if (runtime__cgroup_mkdir(dir, err) < 0)
         return -1;
     if (enable_controllers(cg, err) < 0)
         return -1;

@@ -47,8 +47,18 @@ int runtime__cgroup_destroy_wait(struct runtime_cgroup *cg, struct k8c_err **err
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         _cleanup_err_ struct k8c_err *e = NULL;
-        if (cg->ops->destroy(cg, &e) == 0)
+        if (cg->ops->destroy(cg, &e) == 0) {
+            /* the runtime's own parent goes too once empty (busy: other containers) */
+            if (strncmp(cg->path, RUNTIME_CGROUP_PARENT "/", strlen(RUNTIME_CGROUP_PARENT) + 1) ==
+                0) {
+                char *leaf = cg->path;
+                cg->path = (char *)RUNTIME_CGROUP_PARENT;
+                _cleanup_err_ struct k8c_err *ignored = NULL;
+                cg->ops->destroy(cg, &ignored);
+                cg->path = leaf;
+            }
             return 0;
+        }
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (e->errnum != EBUSY || now.tv_sec - start.tv_sec >= 5) {
             *err = steal_ptr(&e);
@@ -137,4 +147,18 @@ int runtime__cgroup_read_pids(const char *dir, pid_t **pids, size_t *n, struct k
     *pids = out;
     *n = count;
     return 0;
+}
+
+int runtime__cgroup_mkdir(const char *dir, struct k8c_err **err)
+{
+    /* a delete may remove the shared parent between our mkdir of it and of the leaf */
+    for (int attempt = 0;; attempt++) {
+        _cleanup_err_ struct k8c_err *e = NULL;
+        if (file_mkdir_p(dir, 0755, &e) == 0)
+            return 0;
+        if (e->errnum != ENOENT || attempt == 3) {
+            *err = steal_ptr(&e);
+            return -1;
+        }
+    }
 }

@@ -9,6 +9,8 @@
 #include "runtime/runtime.h"
 
 #define RUNTIME_DEFAULT_ROOT "/run/k8c-runtime"
+/* Containers without linux.cgroupsPath live in <hierarchy>/k8c-runtime/<id>. */
+#define RUNTIME_CGROUP_PARENT "/k8c-runtime"
 
 /* ---- spec.c ---- */
 const char *runtime__ns_name(enum runtime_ns_kind kind);
@@ -82,6 +84,8 @@ void runtime__cgroup_init(struct runtime_cgroup *cg, const struct runtime_cgroup
 void runtime__cgroup_release(struct runtime_cgroup *cg);
 /* Removes the cgroup, waiting (bounded) for the kernel to let go of exiting tasks. */
 int runtime__cgroup_destroy_wait(struct runtime_cgroup *cg, struct k8c_err **err);
+/* mkdir -p for a cgroup directory, retrying when a parent vanishes meanwhile. */
+int runtime__cgroup_mkdir(const char *dir, struct k8c_err **err);
 /* Writes value to dir/file. */
 int runtime__cgroup_write(const char *dir, const char *file, const char *value,
                           struct k8c_err **err);

@@ -35,12 +35,23 @@ extern char **environ;
 /* clone3's argument, spelled out to keep <linux/sched.h> away from glibc's <sched.h>. */
 struct clone3_args {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    uint64_t set_tid, set_tid_size, cgroup;
 };
 
-static pid_t clone3_fork(uint64_t flags, int *pidfd)
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* fork-like clone3 (no new stack) into new namespaces; with cgroup_fd >= 0 the child starts
+ * in that cgroup v2 directory (CLONE_INTO_CGROUP: no migration afterwards). */
+static pid_t clone3_fork(uint64_t flags, int *pidfd, int cgroup_fd)
 {
     struct clone3_args a = {
         .flags = flags | CLONE_PIDFD, .pidfd = (uint64_t)(uintptr_t)pidfd, .exit_signal = SIGCHLD};
+    if (cgroup_fd >= 0) {
+        a.flags |= CLONE_INTO_CGROUP;
+        a.cgroup = (uint64_t)cgroup_fd;
+    }
     return (pid_t)syscall(SYS_clone3, &a, sizeof(a));
 }
 
@@ -379,13 +390,14 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     st.bundle = xstrdup(spec->bundle);
     st.created = now_rfc3339();
     st.annotations = json_incref(spec->annotations);
-    const struct runtime_cgroup_ops *ops = runtime__cgroup_driver(NULL);
+    const char *cgroot = getenv("K8C_RUNTIME_CGROUP_ROOT"); /* tests and odd hosts */
+    const struct runtime_cgroup_ops *ops = runtime__cgroup_driver(cgroot);
     struct runtime_cgroup cg;
     _cleanup_free_ char *cgpath =
         spec->cgroups_path
             ? xasprintf("%s%s", spec->cgroups_path[0] == '/' ? "" : "/", spec->cgroups_path)
-            : xasprintf("/k8c-runtime/%s", o->id);
-    runtime__cgroup_init(&cg, ops, NULL, cgpath);
+            : xasprintf(RUNTIME_CGROUP_PARENT "/%s", o->id);
+    runtime__cgroup_init(&cg, ops, cgroot, cgpath);
     st.cgroup_driver = xstrdup(ops->name);
     st.cgroup_root = xstrdup(cg.mount_root);
     st.cgroup_path = xstrdup(cg.path);
@@ -435,7 +447,15 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     for (int k = 0; k < RUNTIME_NS_COUNT; k++)
         if (spec->ns[k].wanted && spec->ns[k].path == NULL && k != RUNTIME_NS_CGROUP)
             flags |= (uint64_t)runtime__ns_clone_flag(k);
-    pid = clone3_fork(flags, &pidfd);
+    bool in_cgroup = false;
+    if (ops == &runtime__cgroup_v2) {
+        _cleanup_free_ char *dir = xasprintf("%s%s", cg.mount_root, cg.path);
+        _cleanup_close_ int cgfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cgfd >= 0 && (pid = clone3_fork(flags, &pidfd, cgfd)) >= 0)
+            in_cgroup = true;
+    }
+    if (!in_cgroup)
+        pid = clone3_fork(flags, &pidfd, -1);
     if (pid < 0) {
         k8c_err_errno(err, "clone the container process");
         goto fail;
@@ -466,7 +486,7 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
             k8c_err_set(err, 0, K8C_REASON_INTERNAL, "the container process exited early");
         goto fail;
     }
-    if (ops->add_pid(&cg, pid, err) < 0)
+    if (!in_cgroup && ops->add_pid(&cg, pid, err) < 0)
         goto fail;
     if (spec->has_oom_score_adj) {
         _cleanup_free_ char *dir = xasprintf("/proc/%d", (int)pid);

@@ -129,13 +129,14 @@ class Runtimes:
         for runtime, cid in self.started:
             if runtime == "k8c":
                 for ctrl in ("cpu", "cpuacct", "cpuset", "memory", "pids", "freezer",
-                             "devices"):
-                    d = os.path.join(CGROOT, ctrl, "k8c-runtime", cid)
-                    if os.path.isdir(d):
-                        try:
-                            os.rmdir(d)
-                        except OSError:
-                            pass
+                             "devices", "unified"):
+                    for d in (os.path.join(CGROOT, ctrl, "k8c-runtime", cid),
+                              os.path.join(CGROOT, ctrl, "k8c-runtime")):
+                        if os.path.isdir(d):
+                            try:
+                                os.rmdir(d)  # fails while in use: then it is not ours alone
+                            except OSError:
+                                pass
         # never leave a mount under our temp dir behind
         with open("/proc/self/mountinfo") as f:
             mounts = [line.split()[4] for line in f]
