@@ -131,6 +131,7 @@ struct runtime_state {
     pid_t pid;
     uint64_t pid_start; /* field 22 of /proc/<pid>/stat, against pid reuse */
     char *bundle;
+    char *rootfs;
     char *created; /* RFC 3339 */
     char *cgroup_driver;
     char *cgroup_root;

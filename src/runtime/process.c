@@ -388,6 +388,7 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     st.id = xstrdup(o->id);
     st.dir = xasprintf("%s/%s", o->root, o->id);
     st.bundle = xstrdup(spec->bundle);
+    st.rootfs = xstrdup(spec->root_path);
     st.created = now_rfc3339();
     st.annotations = json_incref(spec->annotations);
     const char *cgroot = getenv("K8C_RUNTIME_CGROUP_ROOT"); /* tests and odd hosts */

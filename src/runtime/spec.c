@@ -852,6 +852,55 @@ static int parse_seccomp(json_t *sc, struct runtime_spec *s, struct k8c_err **er
     return 0;
 }
 
+/* Only namespaced sysctls may be set (as runc checks): anything else would change the
+ * host. IPC ones need an ipc namespace, net.* a network namespace, the names a uts one. */
+static int check_sysctl(const struct runtime_spec *s, const char *key, const char *field,
+                        struct k8c_err **err)
+{
+    static const char *const ipc[] = {"kernel.msgmax", "kernel.msgmnb",         "kernel.msgmni",
+                                      "kernel.sem",    "kernel.shmall",         "kernel.shmmax",
+                                      "kernel.shmmni", "kernel.shm_rmid_forced"};
+    for (size_t i = 0; i < ARRAY_SIZE(ipc); i++)
+        if (strcmp(key, ipc[i]) == 0)
+            goto need_ipc;
+    if (strncmp(key, "fs.mqueue.", 10) == 0)
+        goto need_ipc;
+    if (strncmp(key, "net.", 4) == 0) {
+        if (!s->ns[RUNTIME_NS_NETWORK].wanted || s->ns[RUNTIME_NS_NETWORK].path)
+            return fail(err, field, "needs a new network namespace");
+        return 0;
+    }
+    if (strcmp(key, "kernel.hostname") == 0 || strcmp(key, "kernel.domainname") == 0) {
+        if (!s->ns[RUNTIME_NS_UTS].wanted)
+            return fail(err, field, "needs a uts namespace");
+        return 0;
+    }
+    return fail(err, field, "is not namespaced: setting it would change the host");
+need_ipc:
+    if (!s->ns[RUNTIME_NS_IPC].wanted)
+        return fail(err, field, "needs an ipc namespace");
+    return 0;
+}
+
+/* With a device cgroup policy in linux.resources.devices, the devices the spec creates are
+ * allowed too (as runc and crun do). */
+static void allow_spec_devices(struct runtime_spec *s)
+{
+    struct runtime_resources *r = &s->resources;
+    r->devices = xrealloc(r->devices, (r->n_devices + s->n_devices) * sizeof(*r->devices));
+    for (size_t i = 0; i < s->n_devices; i++) {
+        const struct runtime_device *d = &s->devices[i];
+        if (d->type == 'p')
+            continue;
+        r->devices[r->n_devices++] =
+            (struct runtime_device_rule){.allow = true,
+                                         .type = d->type == 'b' ? 'b' : 'c',
+                                         .major = d->major,
+                                         .minor = d->minor,
+                                         .access = "rwm"};
+    }
+}
+
 static int parse_linux(json_t *l, struct runtime_spec *s, struct k8c_err **err)
 {
     json_t *nss = NULL, *um = NULL, *gm = NULL, *devs = NULL, *res = NULL, *sysctl = NULL,
@@ -928,8 +977,12 @@ static int parse_linux(json_t *l, struct runtime_spec *s, struct k8c_err **err)
             s->sysctl_keys[i] = xstrdup(key);
             s->sysctl_values[i++] = xstrdup(json_string_value(v));
             s->n_sysctl = i;
+            if (check_sysctl(s, key, f, err) < 0)
+                return -1;
         }
     }
+    if (s->n_devices && s->resources.n_devices)
+        allow_spec_devices(s);
     if (sc && parse_seccomp(sc, s, err) < 0)
         return -1;
     _cleanup_free_ char *prop = NULL;

@@ -53,12 +53,12 @@ int runtime__state_dir_create(const char *root, const char *id, struct k8c_err *
 
 int runtime__state_save(const struct runtime_state *st, struct k8c_err **err)
 {
-    _cleanup_json_ json_t *o =
-        json_pack("{s:s, s:i, s:I, s:s, s:s, s:s, s:s, s:s, s:O, s:b}", "id", st->id, "pid",
-                  (int)st->pid, "pidStart", (json_int_t)st->pid_start, "bundle", st->bundle,
-                  "created", st->created, "cgroupDriver", st->cgroup_driver, "cgroupRoot",
-                  st->cgroup_root, "cgroupPath", st->cgroup_path, "annotations",
-                  st->annotations ? st->annotations : json_object(), "oomKilled", st->oom_killed);
+    _cleanup_json_ json_t *o = json_pack(
+        "{s:s, s:i, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:b}", "id", st->id, "pid",
+        (int)st->pid, "pidStart", (json_int_t)st->pid_start, "bundle", st->bundle, "rootfs",
+        st->rootfs ? st->rootfs : "", "created", st->created, "cgroupDriver", st->cgroup_driver,
+        "cgroupRoot", st->cgroup_root, "cgroupPath", st->cgroup_path, "annotations",
+        st->annotations ? st->annotations : json_object(), "oomKilled", st->oom_killed);
     if (o == NULL)
         return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "state: cannot encode");
     _cleanup_free_ char *text = kjson_dumps(o);
@@ -114,6 +114,7 @@ int runtime__state_load(const char *root, const char *id, struct runtime_state *
     st->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
     st->pid_start = (uint64_t)json_integer_value(json_object_get(o, "pidStart"));
     st->bundle = str_or_empty(o, "bundle");
+    st->rootfs = str_or_empty(o, "rootfs");
     st->created = str_or_empty(o, "created");
     st->cgroup_driver = str_or_empty(o, "cgroupDriver");
     st->cgroup_root = str_or_empty(o, "cgroupRoot");
@@ -129,6 +130,7 @@ void runtime__state_release(struct runtime_state *st)
     free(st->id);
     free(st->dir);
     free(st->bundle);
+    free(st->rootfs);
     free(st->created);
     free(st->cgroup_driver);
     free(st->cgroup_root);
@@ -217,8 +219,7 @@ json_t *runtime__state_json(const struct runtime_state *st, enum runtime_status 
     json_object_set_new(o, "pid", json_integer(status == RUNTIME_STATUS_STOPPED ? 0 : st->pid));
     json_object_set_new(o, "status", json_string(runtime__status_name(status)));
     json_object_set_new(o, "bundle", json_string(st->bundle ? st->bundle : ""));
-    _cleanup_free_ char *rootfs = xasprintf("%s/rootfs", st->bundle ? st->bundle : "");
-    json_object_set_new(o, "rootfs", json_string(rootfs));
+    json_object_set_new(o, "rootfs", json_string(st->rootfs ? st->rootfs : ""));
     json_object_set_new(o, "created", json_string(st->created ? st->created : ""));
     json_object_set_new(o, "owner", json_string(""));
     if (st->annotations && json_object_size(st->annotations))

@@ -393,7 +393,7 @@ def leftovers(rt, cid, bundle):
 
 @pytest.mark.parametrize("case", [
     "malformed", "unknown-namespace", "missing-rootfs", "absurd-rlimit", "symlink-escape",
-    "bad-sysctl", "missing-program",
+    "bad-sysctl", "host-sysctl", "missing-program",
 ])
 def test_bad_config(rt, case):
     bundle = rt.bundle(["true"])
@@ -419,8 +419,12 @@ def test_bad_config(rt, case):
                                   "source": "tmpfs"})
             field = "mounts[7].destination"
         elif case == "bad-sysctl":
-            cfg["linux"]["sysctl"] = {"kernel.no_such_knob": "1"}
-            field = "linux.sysctl.kernel.no_such_knob"
+            # namespaced, so it passes the parser; the kernel has no such knob
+            cfg["linux"]["sysctl"] = {"net.ipv4.no_such_knob": "1"}
+            field = "linux.sysctl.net.ipv4.no_such_knob"
+        elif case == "host-sysctl":
+            cfg["linux"]["sysctl"] = {"vm.swappiness": "1"}
+            field = "linux.sysctl.vm.swappiness"
         elif case == "missing-program":
             cfg["process"]["args"] = ["/bin/no-such-program"]
             field = "process.args[0]"
@@ -446,6 +450,7 @@ def test_lifecycle(rt):
     assert r.returncode == 0, r.stderr
     st = json.loads(rt.ctl("k8c", "state", cid).stdout)
     assert st["status"] == "created" and st["id"] == cid and st["bundle"] == bundle
+    assert st["rootfs"] == os.path.join(bundle, "rootfs")
     assert st["ociVersion"] and st["pid"] == int(open(pidfile).read())
     assert rt.create("k8c", bundle, cid).returncode == 1  # already exists
     assert rt.ctl("k8c", "start", cid).returncode == 0

@@ -45,7 +45,7 @@ Test(runtime_spec, full_config)
         "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"options\":[\"nosuid\",\"mode=755\","
         "\"size=65536k\"]}],"
         "\"linux\":{\"namespaces\":[{\"type\":\"mount\"},{\"type\":\"pid\"},{\"type\":\"uts\"},"
-        "{\"type\":\"network\",\"path\":\"/var/run/netns/x\"}],"
+        "{\"type\":\"network\"},{\"type\":\"ipc\"}],"
         "\"cgroupsPath\":\"/pods/c1\","
         "\"resources\":{\"memory\":{\"limit\":67108864},\"cpu\":{\"shares\":512,"
         "\"quota\":50000,\"period\":100000,\"cpus\":\"0-1\"},\"pids\":{\"limit\":64}},"
@@ -84,7 +84,8 @@ Test(runtime_spec, full_config)
     cr_assert(eq(u64, (uint64_t)s->mounts[2].flags, (uint64_t)MS_NOSUID));
     cr_assert(s->ns[RUNTIME_NS_PID].wanted);
     cr_assert(s->ns[RUNTIME_NS_PID].path == NULL);
-    cr_assert(eq(str, s->ns[RUNTIME_NS_NETWORK].path, "/var/run/netns/x"));
+    cr_assert(s->ns[RUNTIME_NS_NETWORK].path == NULL);
+    cr_assert(s->ns[RUNTIME_NS_IPC].wanted);
     cr_assert(s->ns[RUNTIME_NS_USER].wanted == false);
     cr_assert(eq(str, s->cgroups_path, "/pods/c1"));
     cr_assert(s->resources.has_memory_limit);
@@ -166,6 +167,40 @@ Test(runtime_spec, errors_name_the_field)
     expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"},\"hostname\":\"h\"," BASE_PROCESS
                  "," BASE_LINUX "}",
                  "hostname");
+}
+
+Test(runtime_spec, joined_namespace_path)
+{
+    const char *text = "{\"ociVersion\":\"1\",\"root\":{\"path\":\"/r\"}," BASE_PROCESS
+                       ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"},{\"type\":"
+                       "\"network\",\"path\":\"/var/run/netns/x\"},{\"type\":\"ipc\","
+                       "\"path\":\"\"}]}}";
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_spec_ struct runtime_spec *s = parse(text, &err);
+    cr_assert(s != NULL, "%s", err ? err->msg : "");
+    cr_assert(eq(str, s->ns[RUNTIME_NS_NETWORK].path, "/var/run/netns/x"));
+    cr_assert(s->ns[RUNTIME_NS_IPC].wanted);
+    cr_assert(s->ns[RUNTIME_NS_IPC].path == NULL); /* "" means a new one */
+    expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS
+                 ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"},{\"type\":"
+                 "\"network\",\"path\":\"netns/x\"}]}}",
+                 "linux.namespaces[1].path");
+}
+
+Test(runtime_spec, sysctls_must_be_namespaced)
+{
+    expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS
+                 ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"sysctl\":"
+                 "{\"vm.swappiness\":\"1\"}}}",
+                 "linux.sysctl.vm.swappiness: is not namespaced");
+    expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS
+                 ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"sysctl\":"
+                 "{\"net.ipv4.ip_forward\":\"1\"}}}",
+                 "needs a new network namespace");
+    expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS
+                 ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"sysctl\":"
+                 "{\"kernel.shmmax\":\"1\"}}}",
+                 "needs an ipc namespace");
 }
 
 Test(runtime_spec, huge_rlimit_is_infinity)
