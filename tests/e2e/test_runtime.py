@@ -543,3 +543,56 @@ def test_terminal_in_the_foreground(rt):
     assert "/dev/pts/0" in r.stdout and "exec-hello" in r.stdout, r.stdout
     r = rt.ctl("k8c", "run", "--detach", "--bundle", bundle, rt.new_id())
     assert r.returncode == 1 and "console-socket" in r.stderr
+
+
+def test_limits_sysctl_oom_score_cgroupns_match(rt):
+    def mutate(cfg):
+        cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 2048},
+                                     {"type": "RLIMIT_NPROC", "soft": 100, "hard": 100}]
+        cfg["process"]["oomScoreAdj"] = 321
+        cfg["linux"]["sysctl"] = {"kernel.shm_rmid_forced": "1",
+                                  "net.ipv4.ip_unprivileged_port_start": "80"}
+        cfg["linux"]["namespaces"].append({"type": "cgroup"})
+        cfg["linux"]["resources"]["cpu"] = {"shares": 256, "quota": 20000, "period": 100000}
+        cfg["linux"]["resources"]["memory"] = {"limit": 64 << 20}
+    script = ("ulimit -n; ulimit -Hn; ulimit -u; cat /proc/self/oom_score_adj; "
+              "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_unprivileged_port_start; "
+              "cat /proc/self/cgroup | grep -E ':(memory|pids|cpu):'; "
+              "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+              "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    outs = run_all(rt, rt.bundle(["sh", "-c", script], mutate))
+    assert_same(outs)
+    lines = outs["k8c"].split("\n")
+    assert lines[:6] == ["512", "2048", "100", "321", "1", "80"], lines
+    assert "4:memory:/" in outs["k8c"]  # the cgroup namespace hides the host path
+    assert lines[-4:-1] == ["256", "20000", str(64 << 20)], lines
+
+
+def test_exec_process_file_kill_all_list_quiet(rt):
+    bundle = rt.bundle(["sleep", "300"])
+    cid = rt.new_id()
+    assert rt.create("k8c", bundle, cid).returncode == 0
+    assert rt.ctl("k8c", "start", cid).returncode == 0
+    proc = os.path.join(rt.tmp, "process.json")
+    with open(proc, "w") as f:
+        json.dump({"args": ["sh", "-c", "id -u; echo $FOO; pwd"], "env": ["FOO=bar"],
+                   "cwd": "/tmp", "user": {"uid": 5, "gid": 6}}, f)
+    r = rt.ctl("k8c", "exec", "--process", proc, cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["5", "bar", "/tmp"]
+    r = rt.ctl("k8c", "exec", "--user", "7:8", "--env", "X=1", "--cwd", "/dev", cid,
+               "sh", "-c", "id -u; id -g; echo $X; pwd")
+    assert r.stdout.split() == ["7", "8", "1", "/dev"], r
+    # a detached exec'd process is in the container's cgroup too
+    r = subprocess.run(rt.cmd("k8c", "exec", "--detach", cid, "sleep", "300"),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    assert r.returncode == 0
+    assert len(json.loads(rt.ctl("k8c", "ps", "--format", "json", cid).stdout)) == 2
+    assert rt.ctl("k8c", "list", "--quiet").stdout.split() == [cid]
+    assert rt.ctl("k8c", "kill", "--all", cid, "SIGKILL").returncode == 0
+    deadline = time.monotonic() + 10
+    while json.loads(rt.ctl("k8c", "state", cid).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+    assert rt.ctl("k8c", "delete", cid).returncode == 0
+    assert cgroup_gone(cid)
