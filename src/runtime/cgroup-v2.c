@@ -64,6 +64,9 @@ static int write_max(const char *dir, const char *file, int64_t v, struct k8c_er
     return runtime__cgroup_write(dir, file, buf, err);
 }
 
+static int v2_update(struct runtime_cgroup *cg, const struct runtime_resources *res,
+                     struct k8c_err **err);
+
 static int v2_create(struct runtime_cgroup *cg, const struct runtime_resources *res,
                      struct k8c_err **err)
 {
@@ -72,8 +75,13 @@ static int v2_create(struct runtime_cgroup *cg, const struct runtime_resources *
         return -1;
     if (enable_controllers(cg, err) < 0)
         return -1;
-    if (res == NULL)
-        return 0;
+    return res ? v2_update(cg, res, err) : 0;
+}
+
+static int v2_update(struct runtime_cgroup *cg, const struct runtime_resources *res,
+                     struct k8c_err **err)
+{
+    _cleanup_free_ char *dir = dir_of(cg);
     if (res->has_memory_limit && write_max(dir, "memory.max", res->memory_limit, err) < 0)
         return k8c_err_wrap(err, "linux.resources.memory.limit");
     if (res->has_memory_reservation &&
@@ -201,7 +209,8 @@ static int v2_destroy(struct runtime_cgroup *cg, struct k8c_err **err)
 const struct runtime_cgroup_ops runtime__cgroup_v2 = {
     .name = "v2",
     .create = v2_create,
-    .add_pid = v2_add_pid,
+    .update = v2_update,
+    .add_pid = v2_add_pid, /* no enter/leave: clone3 takes CLONE_INTO_CGROUP */
     .freeze = v2_freeze,
     .is_frozen = v2_is_frozen,
     .stats = v2_stats,

@@ -56,6 +56,14 @@ struct runtime_cgroup_ops {
     /* Creates the cgroup (and parents) and writes the resources. */
     int (*create)(struct runtime_cgroup *cg, const struct runtime_resources *res,
                   struct k8c_err **err);
+    /* Writes resources into an existing cgroup. */
+    int (*update)(struct runtime_cgroup *cg, const struct runtime_resources *res,
+                  struct k8c_err **err);
+    /* Optional: moves the calling thread into the cgroup cheaply, so a process it clones
+     * is born inside; leave moves it back to *saved (where it was: a NULL-terminated
+     * string array, free with mem_free_strv). */
+    int (*enter)(struct runtime_cgroup *cg, char ***saved, struct k8c_err **err);
+    int (*leave)(struct runtime_cgroup *cg, char **saved, struct k8c_err **err);
     int (*add_pid)(struct runtime_cgroup *cg, pid_t pid, struct k8c_err **err);
     int (*freeze)(struct runtime_cgroup *cg, bool frozen, struct k8c_err **err);
     /* Returns 1 when frozen, 0 when not, -1 with *err. */

@@ -408,8 +408,13 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     int sync[2] = {-1, -1};
     _cleanup_close_ int fifo = -1, console = -1;
     struct runtime_bpf bpf = {0};
+    _cleanup_strv_ char **saved_cgroups = NULL;
+    bool entered = false;
 
-    if (ops->create(&cg, &spec->resources, err) < 0) {
+    /* pids.max goes in after the clone: the runtime passes through the cgroup for it */
+    struct runtime_resources res = spec->resources;
+    res.has_pids_limit = false;
+    if (ops->create(&cg, &res, err) < 0) {
         cg_made = true;
         goto fail;
     }
@@ -455,12 +460,17 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
         if (cgfd >= 0 && (pid = clone3_fork(flags, &pidfd, cgfd)) >= 0)
             in_cgroup = true;
     }
+    if (!in_cgroup && ops->enter) {
+        _cleanup_err_ struct k8c_err *e = NULL;
+        if (ops->enter(&cg, &saved_cgroups, &e) == 0) {
+            entered = true;
+        } else if (saved_cgroups) {
+            _cleanup_err_ struct k8c_err *e2 = NULL;
+            ops->leave(&cg, saved_cgroups, &e2); /* then migrate it the slow way */
+        }
+    }
     if (!in_cgroup)
         pid = clone3_fork(flags, &pidfd, -1);
-    if (pid < 0) {
-        k8c_err_errno(err, "clone the container process");
-        goto fail;
-    }
     if (pid == 0) {
         close(sync[0]);
         struct child_ctx c = {.spec = spec,
@@ -472,6 +482,18 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
                               .preserve_fds = o->preserve_fds,
                               .join_pidfd = -1};
         child_main(&c);
+    }
+    if (entered) {
+        entered = false;
+        if (ops->leave(&cg, saved_cgroups, err) < 0) {
+            k8c_err_wrap(err, "leave the container's cgroup");
+            goto fail;
+        }
+        in_cgroup = pid > 0;
+    }
+    if (pid < 0) {
+        k8c_err_errno(err, "clone the container process");
+        goto fail;
     }
     close(sync[1]);
     sync[1] = -1;
@@ -489,6 +511,12 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     }
     if (!in_cgroup && ops->add_pid(&cg, pid, err) < 0)
         goto fail;
+    if (spec->resources.has_pids_limit) {
+        struct runtime_resources pids = {.has_pids_limit = true,
+                                         .pids_limit = spec->resources.pids_limit};
+        if (ops->update(&cg, &pids, err) < 0)
+            goto fail;
+    }
     if (spec->has_oom_score_adj) {
         _cleanup_free_ char *dir = xasprintf("/proc/%d", (int)pid);
         char v[16];
@@ -526,6 +554,10 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
     return pid;
 
 fail:
+    if (entered) {
+        _cleanup_err_ struct k8c_err *e = NULL;
+        ops->leave(&cg, saved_cgroups, &e);
+    }
     if (pid > 0) {
         if (pidfd >= 0)
             syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
