@@ -693,11 +693,26 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
         k8c_err_errno(err, "enter the container's pid namespace");
         goto out;
     }
-    pid = fork();
-    if (pid < 0) {
-        k8c_err_errno(err, "fork");
-        goto out;
+    /* born in the container's cgroup: CLONE_INTO_CGROUP (v2) or passing through it (v1) */
+    bool in_cgroup = false, entered = false;
+    _cleanup_strv_ char **saved = NULL;
+    _cleanup_close_ int child_pidfd = -1;
+    if (cg.ops == &runtime__cgroup_v2) {
+        _cleanup_free_ char *dir = xasprintf("%s%s", cg.mount_root, cg.path);
+        _cleanup_close_ int cgfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cgfd >= 0 && (pid = clone3_fork(0, &child_pidfd, cgfd)) >= 0)
+            in_cgroup = true;
+    } else if (cg.ops->enter) {
+        _cleanup_err_ struct k8c_err *e = NULL;
+        if (cg.ops->enter(&cg, &saved, &e) == 0) {
+            entered = true;
+        } else if (saved) {
+            _cleanup_err_ struct k8c_err *e2 = NULL;
+            cg.ops->leave(&cg, saved, &e2);
+        }
     }
+    if (!in_cgroup)
+        pid = clone3_fork(0, &child_pidfd, -1);
     if (pid == 0) {
         close(sync[0]);
         struct child_ctx c = {.spec = spec,
@@ -710,10 +725,21 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
                               .join_flags = join & ~CLONE_NEWPID};
         child_main(&c);
     }
+    if (entered) {
+        if (cg.ops->leave(&cg, saved, err) < 0) {
+            k8c_err_wrap(err, "leave the container's cgroup");
+            goto out;
+        }
+        in_cgroup = pid > 0;
+    }
+    if (pid < 0) {
+        k8c_err_errno(err, "clone");
+        goto out;
+    }
     close(sync[1]);
     sync[1] = -1;
-    if (cg.ops->add_pid(&cg, pid, err) < 0 || send(sync[0], "G", 1, MSG_NOSIGNAL) != 1 ||
-        send(sync[0], "C", 1, MSG_NOSIGNAL) != 1)
+    if ((!in_cgroup && cg.ops->add_pid(&cg, pid, err) < 0) ||
+        send(sync[0], "G", 1, MSG_NOSIGNAL) != 1 || send(sync[0], "C", 1, MSG_NOSIGNAL) != 1)
         goto out;
     bool ready;
     if (read_report(sync[0], &ready, err) < 0)
