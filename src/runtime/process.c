@@ -234,12 +234,12 @@ static _Noreturn void child_main(struct child_ctx *c)
             child_fail(c, err);
         }
     }
+    /* a new session (and so no controlling terminal) for the container's process; an
+     * exec'd process that already leads one keeps it */
     if (setsid() < 0 && !c->exec_mode) {
         k8c_err_errno(&err, "setsid");
         child_fail(c, err);
     }
-    if (c->exec_mode && c->console < 0)
-        setsid();
     if (!c->exec_mode) {
         if (s->ns[RUNTIME_NS_USER].wanted && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
             k8c_err_errno(&err, "linux.uidMappings: become root in the user namespace");
