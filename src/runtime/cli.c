@@ -594,6 +594,33 @@ static int cmd_ps(struct cli *cli, int argc, char **argv)
     return r;
 }
 
+/* ---- events --stats: cgroup usage as runc prints it (one JSON object) ---- */
+
+static int cmd_events(struct cli *cli, int argc, char **argv)
+{
+    bool stats = false;
+    const struct flag flags[] = {{"stats", 0, false, NULL, &stats, NULL}};
+    int first = parse_flags(argv[0], argc, argv, flags, ARRAY_SIZE(flags));
+    if (first < 0 || need_id(argv[0], argc, argv, first, 0))
+        return 2;
+    if (!stats)
+        return usage("events: only --stats is supported (a one-shot usage report)");
+    struct runtime_cgroup_stats st;
+    struct k8c_err *err = NULL;
+    if (runtime_container_stats(cli->root, argv[first], &st, &err) < 0)
+        return report(err);
+    _cleanup_json_ json_t *o = json_pack(
+        "{s:s, s:s, s:{s:{s:{s:I}}, s:{s:{s:I, s:I}, s:I, s:I}, s:{s:I}}}", "type", "stats", "id",
+        argv[first], "data", "cpu", "usage", "total", (json_int_t)st.cpu_usage_ns, "memory",
+        "usage", "usage", (json_int_t)st.memory_usage, "limit", (json_int_t)st.memory_limit,
+        "workingSet", (json_int_t)st.memory_working_set, "oomKills", (json_int_t)st.oom_kills,
+        "pids", "current", (json_int_t)st.pids_current);
+    char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
 /* ---- exec ---- */
 
 static int parse_user(const char *s, uid_t *uid, gid_t *gid)
@@ -789,6 +816,7 @@ static void print_help(void)
            "  ps [--format table|json] ID\n"
            "  pause ID\n"
            "  resume ID\n"
+           "  events --stats ID     cgroup usage (cpu, memory, working set, OOM kills, pids)\n"
            "  spec [--bundle DIR]   write a default config.json (RuntimeDefault security)\n",
            RUNTIME_DEFAULT_ROOT);
 }
@@ -844,6 +872,8 @@ int runtime_cli_main(int argc, char **argv)
         return cmd_freeze(&cli, n, v, false);
     if (strcmp(verb, "spec") == 0)
         return cmd_spec(&cli, n, v);
+    if (strcmp(verb, "events") == 0)
+        return cmd_events(&cli, n, v);
     return usage("unknown command \"%s\"", verb);
 }
 

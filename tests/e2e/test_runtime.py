@@ -253,6 +253,9 @@ def test_memory_limit_oom_kill(rt):
             break
     assert st["status"] == "stopped"
     assert st.get("oomKilled") is True, st
+    ev = json.loads(rt.ctl("k8c", "events", "--stats", cid).stdout)
+    assert ev["data"]["memory"]["oomKills"] >= 1, ev
+    assert ev["data"]["memory"]["usage"]["limit"] == 32 << 20, ev
     assert rt.ctl("k8c", "delete", cid).returncode == 0
     assert cgroup_gone(cid)
 
@@ -460,6 +463,10 @@ def test_lifecycle(rt):
     assert [c["id"] for c in listing] == [cid]
     ps = json.loads(rt.ctl("k8c", "ps", "--format", "json", cid).stdout)
     assert st["pid"] in ps
+    ev = json.loads(rt.ctl("k8c", "events", "--stats", cid).stdout)
+    assert ev["id"] == cid and ev["data"]["pids"]["current"] == 1, ev
+    assert ev["data"]["cpu"]["usage"]["total"] > 0, ev
+    assert 0 < ev["data"]["memory"]["workingSet"] <= ev["data"]["memory"]["usage"]["usage"]
     r = rt.ctl("k8c", "exec", cid, "sh", "-c", "hostname; echo $$; exit 7")
     assert r.returncode == 7 and r.stdout.split()[0] == "life", r
     assert rt.ctl("k8c", "pause", cid).returncode == 0
