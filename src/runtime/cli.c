@@ -185,19 +185,20 @@ static void destroy_container(const char *root, const char *id)
 static int cmd_create_or_run(struct cli *cli, int argc, char **argv, bool run)
 {
     const char *bundle = ".", *pid_file = NULL, *console = NULL, *preserve = NULL;
-    bool detach = false, ignored = false;
+    bool detach = false, no_pivot = false, ignored = false;
     const struct flag flags[] = {
         {"bundle", 'b', true, &bundle, NULL, NULL},
         {"pid-file", 0, true, &pid_file, NULL, NULL},
         {"console-socket", 0, true, &console, NULL, NULL},
         {"preserve-fds", 0, true, &preserve, NULL, NULL},
+        {"no-pivot", 0, false, NULL, &no_pivot, NULL},
+        {"no-new-keyring", 0, false, NULL, &ignored, NULL}, /* we never make one */
+        /* run only: */
         {"detach", 'd', false, NULL, &detach, NULL},
-        {"no-pivot", 0, false, NULL, &ignored, NULL},
-        {"no-new-keyring", 0, false, NULL, &ignored, NULL},
         {"no-subreaper", 0, false, NULL, &ignored, NULL},
         {"keep", 0, false, NULL, &ignored, NULL},
     };
-    int first = parse_flags(argv[0], argc, argv, flags, run ? ARRAY_SIZE(flags) : 4);
+    int first = parse_flags(argv[0], argc, argv, flags, run ? ARRAY_SIZE(flags) : 6);
     if (first < 0)
         return 2;
     if (need_id(argv[0], argc, argv, first, 0))

@@ -114,11 +114,12 @@ uint64_t runtime__cpu_shares_to_weight(uint64_t shares);
  * ".." is an error (EXDEV). */
 int runtime__open_in_root(int rootfd, const char *path, bool create, bool last_is_file,
                           struct k8c_err **err);
-/* In the container's new mount namespace: prepares the rootfs (mounts, devices, pivot_root,
- * masked and readonly paths, readonly root). cg names the container's cgroup for cgroup
- * mounts. On return the process's root is the container's rootfs. */
+/* In the container's new mount namespace: prepares the rootfs (mounts, devices, then
+ * pivot_root, or MS_MOVE + chroot with no_pivot or when pivot_root refuses a ramfs root).
+ * cg names the container's cgroup for cgroup mounts. On return the process's root is the
+ * container's rootfs. */
 int runtime__rootfs_setup(const struct runtime_spec *spec, const struct runtime_cgroup *cg,
-                          struct k8c_err **err);
+                          bool no_pivot, struct k8c_err **err);
 /* Writes linux.sysctl under /proc/sys (after the rootfs is set up). */
 int runtime__sysctl_apply(const struct runtime_spec *spec, struct k8c_err **err);
 /* Masked paths, readonly paths and the readonly root: the last mount steps, after sysctl. */
@@ -177,6 +178,7 @@ struct runtime_create_opts {
     int console_fd;             /* a connected socket (> 2) used instead, or 0 */
     const char *pid_file;       /* or NULL */
     int preserve_fds;
+    bool no_pivot;  /* --no-pivot: MS_MOVE + chroot instead of pivot_root */
     bool start_now; /* run: no exec fifo, the process runs as soon as it is set up */
 };
 

@@ -386,23 +386,32 @@ static int setup_dev(int rootfd, const struct runtime_spec *spec, struct k8c_err
     return 0;
 }
 
-static int enter_root(const char *root, struct k8c_err **err)
+static int enter_root(const char *root, bool no_pivot, struct k8c_err **err)
 {
     if (chdir(root) < 0)
         return k8c_err_errno(err, "chdir `%s`", root);
-    if (syscall(SYS_pivot_root, ".", ".") == 0) {
-        /* the old root is stacked under the new one at "."; detach it */
-        if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
-            return k8c_err_errno(err, "make the old root a slave");
-        if (umount2(".", MNT_DETACH) < 0)
-            return k8c_err_errno(err, "detach the old root");
-    } else if (errno == EINVAL) {
-        /* the rootfs lives on ramfs/initramfs, which cannot be pivoted away from */
+    int perr = EINVAL;
+    if (!no_pivot) {
+        if (syscall(SYS_pivot_root, ".", ".") == 0) {
+            /* the old root is stacked under the new one at "."; detach it */
+            if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+                return k8c_err_errno(err, "make the old root a slave");
+            if (umount2(".", MNT_DETACH) < 0)
+                return k8c_err_errno(err, "detach the old root");
+            perr = 0;
+        } else {
+            perr = errno;
+        }
+    }
+    if (perr == EINVAL) {
+        /* the rootfs lives on ramfs/initramfs, which cannot be pivoted away from (or the
+         * caller said --no-pivot): move it over / and chroot into it */
         if (mount(root, "/", NULL, MS_MOVE, NULL) < 0)
             return k8c_err_errno(err, "move `%s` to /", root);
         if (chroot(".") < 0)
             return k8c_err_errno(err, "chroot `%s`", root);
-    } else {
+    } else if (perr != 0) {
+        errno = perr;
         return k8c_err_errno(err, "pivot_root `%s`", root);
     }
     if (chdir("/") < 0)
@@ -411,7 +420,7 @@ static int enter_root(const char *root, struct k8c_err **err)
 }
 
 int runtime__rootfs_setup(const struct runtime_spec *spec, const struct runtime_cgroup *cg,
-                          struct k8c_err **err)
+                          bool no_pivot, struct k8c_err **err)
 {
     umask(0); /* device and directory modes exactly as given; process.user.umask comes later */
     unsigned long prop = spec->rootfs_propagation ? spec->rootfs_propagation : MS_SLAVE | MS_REC;
@@ -429,7 +438,7 @@ int runtime__rootfs_setup(const struct runtime_spec *spec, const struct runtime_
             return -1;
     if (setup_dev(rootfd, spec, err) < 0)
         return -1;
-    if (enter_root(spec->root_path, err) < 0)
+    if (enter_root(spec->root_path, no_pivot, err) < 0)
         return -1;
     if ((prop & MS_SHARED) && mount(NULL, "/", NULL, prop, NULL) < 0)
         return k8c_err_errno(err, "linux.rootfsPropagation");

@@ -74,6 +74,7 @@ struct child_ctx {
     int fifo;                          /* exec fifo opened O_RDWR, or -1 */
     int console;                       /* connected console socket, or -1 */
     int preserve_fds;
+    bool no_pivot;
     bool exec_mode; /* joining an existing container (no rootfs setup) */
     int join_pidfd; /* exec: the container's pidfd */
     int join_flags; /* exec: namespaces to enter */
@@ -253,7 +254,7 @@ static _Noreturn void child_main(struct child_ctx *c)
             k8c_err_errno(&err, "domainname");
             child_fail(c, err);
         }
-        if (runtime__rootfs_setup(s, c->cg, &err) < 0)
+        if (runtime__rootfs_setup(s, c->cg, c->no_pivot, &err) < 0)
             child_fail(c, err);
     }
     if (c->console >= 0 && setup_terminal(c, &err) < 0)
@@ -480,6 +481,7 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
                               .fifo = fifo,
                               .console = console,
                               .preserve_fds = o->preserve_fds,
+                              .no_pivot = o->no_pivot,
                               .join_pidfd = -1};
         child_main(&c);
     }

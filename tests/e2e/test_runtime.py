@@ -603,3 +603,21 @@ def test_exec_process_file_kill_all_list_quiet(rt):
         assert time.monotonic() < deadline
     assert rt.ctl("k8c", "delete", cid).returncode == 0
     assert cgroup_gone(cid)
+
+
+def test_no_pivot_matches_runc(rt):
+    # --no-pivot takes the path ramfs roots need (MS_MOVE + chroot instead of pivot_root)
+    script = (f"id; {STATUS}; awk '{{print $5}}' /proc/self/mountinfo | "
+              "grep -v '^/sys/fs/cgroup' | sort | tail -5; ls /; touch /x 2>/dev/null; echo $?")
+    bundle = rt.bundle(["sh", "-c", script])
+    outs = {}
+    for name in [n for n in peers() if n != "crun"]:
+        cid = rt.new_id()
+        rt.started.append((name, cid))
+        r = subprocess.run(rt.cmd(name, "run", "--no-pivot", "--bundle", bundle, cid),
+                           capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (name, r.stderr)
+        outs[name] = r.stdout
+    assert_same(outs)
+    assert "bin" in outs["k8c"] and outs["k8c"].rstrip().endswith("1")
