@@ -111,7 +111,7 @@ uint64_t runtime__cpu_shares_to_weight(uint64_t shares);
  * (an absolute link restarts at rootfd), never leaving it. With create, missing
  * components are made (directories; the last one a regular file when last_is_file).
  * Returns an O_PATH descriptor, or -1 with *err; a link that climbs above the root with
- * ".." is an error (EXDEV). */
+ * ".." is an error (BAD_REQUEST, "escapes the rootfs"). */
 int runtime__open_in_root(int rootfd, const char *path, bool create, bool last_is_file,
                           struct k8c_err **err);
 /* In the container's new mount namespace: prepares the rootfs (mounts, devices, then

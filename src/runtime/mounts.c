@@ -57,7 +57,8 @@ int runtime__open_in_root(int rootfd, const char *path, bool create, bool last_i
             continue;
         if (strcmp(comp, "..") == 0) {
             if (depth == 0) {
-                k8c_err_set(err, EXDEV, K8C_REASON_BAD_REQUEST,
+                /* errnum 0: EXDEV's text ("cross-device link") would only confuse */
+                k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
                             "`%s` escapes the rootfs through a symlink", path);
                 goto fail;
             }
@@ -260,7 +261,7 @@ static int do_mount(int rootfd, const struct runtime_spec *spec, size_t i,
             return k8c_err_errno(err, "mounts[%zu].source: `%s`", i, m->source);
         if (do_bind(m->source, rootfd, m->destination, !S_ISDIR(st.st_mode), m->flags,
                     m->propagation, err) < 0)
-            return k8c_err_wrap(err, "mounts[%zu]", i);
+            return k8c_err_wrap(err, "config.json: mounts[%zu]", i);
         return 0;
     }
     if (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0) {
@@ -271,7 +272,7 @@ static int do_mount(int rootfd, const struct runtime_spec *spec, size_t i,
     }
     _cleanup_close_ int fd = runtime__open_in_root(rootfd, m->destination, true, false, err);
     if (fd < 0)
-        return k8c_err_wrap(err, "mounts[%zu].destination", i);
+        return k8c_err_wrap(err, "config.json: mounts[%zu].destination", i);
     const char *source = m->source ? m->source : m->type;
     if (mount_at(source, fd, m->type, m->flags & ~MS_REMOUNT, m->data) < 0) {
         int e = errno;

@@ -84,7 +84,7 @@ Test(runtime_open_in_root, escape_is_refused)
     _cleanup_err_ struct k8c_err *err = NULL;
     int fd = runtime__open_in_root(rootfd, "/etc/up/tmp", true, false, &err);
     cr_assert(eq(int, fd, -1));
-    cr_assert(eq(int, err->errnum, EXDEV));
+    cr_assert(eq(int, err->reason, K8C_REASON_BAD_REQUEST));
     cr_assert(strstr(err->msg, "escapes") != NULL, "%s", err->msg);
 }
 
