@@ -42,6 +42,9 @@ static int usage(const char *fmt, ...)
 static int report(struct k8c_err *e)
 {
     _cleanup_free_ char *text = k8c_err_text(e);
+    for (char *p = text; *p; p++) /* one line, whatever the input quoted in it */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     fprintf(stderr, "k8c: runtime: %s\n", text);
     k8c_err_free(e);
     return 1;

@@ -678,6 +678,9 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
     int sync[2] = {-1, -1};
     pid_t pid = -1;
     int ret = -1;
+    bool in_cgroup = false, entered = false;
+    _cleanup_strv_ char **saved = NULL;
+    _cleanup_close_ int child_pidfd = -1;
     if (o->tty && o->console_fd > 2) {
         if ((console = fcntl(o->console_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
             k8c_err_errno(err, "console");
@@ -696,9 +699,6 @@ int runtime__container_exec(const struct runtime_state *st, const struct runtime
         goto out;
     }
     /* born in the container's cgroup: CLONE_INTO_CGROUP (v2) or passing through it (v1) */
-    bool in_cgroup = false, entered = false;
-    _cleanup_strv_ char **saved = NULL;
-    _cleanup_close_ int child_pidfd = -1;
     if (cg.ops == &runtime__cgroup_v2) {
         _cleanup_free_ char *dir = xasprintf("%s%s", cg.mount_root, cg.path);
         _cleanup_close_ int cgfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);

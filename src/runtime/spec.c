@@ -1008,8 +1008,29 @@ static int parse_linux(json_t *l, struct runtime_spec *s, struct k8c_err **err)
     return 0;
 }
 
+static struct runtime_spec *parse_spec(const char *data, size_t len, const char *bundle,
+                                       struct k8c_err **err);
+
 struct runtime_spec *runtime_spec_parse(const char *data, size_t len, const char *bundle,
                                         struct k8c_err **err)
+{
+    struct k8c_err *e = NULL;
+    struct runtime_spec *s = parse_spec(data, len, bundle, &e);
+    if (s == NULL && e != NULL) {
+        /* Errors quote the input (names, values, jansson's context): keep them one line. */
+        for (char *p = e->msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+    }
+    if (err)
+        *err = e;
+    else
+        k8c_err_free(e);
+    return s;
+}
+
+static struct runtime_spec *parse_spec(const char *data, size_t len, const char *bundle,
+                                       struct k8c_err **err)
 {
     _cleanup_json_ json_t *root = kjson_parse(data, len, err);
     if (root == NULL) {
