@@ -621,3 +621,62 @@ def test_no_pivot_matches_runc(rt):
         outs[name] = r.stdout
     assert_same(outs)
     assert "bin" in outs["k8c"] and outs["k8c"].rstrip().endswith("1")
+
+
+def test_bind_mount_propagation(rt):
+    # a shared mount of our own (the host's / is private here) bound in twice
+    shared = os.path.join(rt.tmp, "shared")
+    os.makedirs(os.path.join(shared, "sub"))
+    subprocess.run(["mount", "--bind", shared, shared], check=True)
+    subprocess.run(["mount", "--make-shared", shared], check=True)
+
+    def mutate(cfg):
+        cfg["mounts"].append({"destination": "/slave", "type": "bind", "source": shared,
+                              "options": ["rbind", "rslave", "ro"]})
+        cfg["mounts"].append({"destination": "/private", "type": "bind", "source": shared,
+                              "options": ["rbind", "rprivate"]})
+    bundle = rt.bundle(["sleep", "300"], mutate)
+    for name in [n for n in peers() if n != "crun"]:
+        cid = rt.new_id()
+        assert rt.create(name, bundle, cid).returncode == 0, name
+        assert rt.ctl(name, "start", cid).returncode == 0
+        # a mount made on the host after the start reaches the rslave bind only
+        sub = os.path.join(shared, "sub")
+        subprocess.run(["mount", "-t", "tmpfs", "k8ce2e", sub], check=True)
+        try:
+            r = rt.ctl(name, "exec", cid, "sh", "-c",
+                       "awk '{print $5}' /proc/self/mountinfo | grep -E '^/(slave|private)'; "
+                       "touch /slave/x 2>/dev/null; echo ro=$?")
+        finally:
+            subprocess.run(["umount", sub], check=True)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.split()
+        assert "/slave/sub" in lines and "/private/sub" not in lines, (name, lines)
+        assert "ro=1" in lines, (name, lines)
+        assert rt.ctl(name, "delete", "--force", cid).returncode == 0
+
+
+def test_user_namespace_with_joined_network(rt):
+    holder = rt.new_id()
+    assert rt.create("k8c", rt.bundle(["sleep", "300"]), holder).returncode == 0
+    pid = json.loads(rt.ctl("k8c", "state", holder).stdout)["pid"]
+    netns = f"/proc/{pid}/ns/net"
+
+    def mutate(cfg):
+        cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"]
+                                      if ns["type"] != "network"]
+        cfg["linux"]["namespaces"] += [{"type": "network", "path": netns}, {"type": "user"}]
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+    script = "readlink /proc/self/ns/net; cat /proc/self/uid_map; id"
+    bundle = rt.bundle(["sh", "-c", script], mutate)
+    # runc 1.1 refuses this bundle (sysfs cannot be mounted for a network namespace the
+    # new user namespace does not own); k8c, like crun, binds the host's /sys instead
+    outs = {}
+    for name in [n for n in peers() if n != "runc"]:
+        r = rt.run(name, bundle)
+        assert r.returncode == 0, (name, r.stderr)
+        outs[name] = r.stdout
+    assert_same(outs)
+    assert os.readlink(netns) in outs["k8c"] and "300000" in outs["k8c"]
+    assert "uid=0(root)" in outs["k8c"]
