@@ -324,9 +324,12 @@ static int read_report(int sync, bool *ready, struct k8c_err **err)
 {
     char msg[4096];
     ssize_t n;
+    int resets = 0;
+    /* A child that fails exits with our 'C' unread, and the kernel reports that as
+     * ECONNRESET once (then clears it) even though its message is still queued for us. */
     do
         n = recv(sync, msg, sizeof(msg) - 1, 0);
-    while (n < 0 && errno == EINTR);
+    while (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ < 2)));
     if (n < 0)
         return k8c_err_errno(err, "read from the container process");
     *ready = n == 1 && msg[0] == 'R';
