@@ -168,6 +168,18 @@ static int v1_update(struct runtime_cgroup *cg, const struct runtime_resources *
         if (r < 0)
             return k8c_err_wrap(err, "linux.resources.pids.limit");
     }
+    if (res->n_hugepages) {
+        if (!mounted(cg, "hugetlb"))
+            return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                               "linux.resources.hugepageLimits: no hugetlb cgroup hierarchy");
+        _cleanup_free_ char *dir = dir_of(cg, "hugetlb");
+        for (size_t i = 0; i < res->n_hugepages; i++) {
+            _cleanup_free_ char *file =
+                xasprintf("hugetlb.%s.limit_in_bytes", res->hugepages[i].page_size);
+            if (write_i64(dir, file, (int64_t)res->hugepages[i].limit, err) < 0)
+                return k8c_err_wrap(err, "linux.resources.hugepageLimits[%zu]", i);
+        }
+    }
     if (res->n_devices && mounted(cg, "devices")) {
         _cleanup_free_ char *dir = dir_of(cg, "devices");
         if (set_devices(dir, res, err) < 0)

@@ -27,7 +27,7 @@ static int enable_controllers(const struct runtime_cgroup *cg, struct k8c_err **
     _cleanup_free_ char *avail = runtime__cgroup_read(cg->mount_root, "cgroup.controllers", err);
     if (avail == NULL)
         return -1;
-    static const char *const wanted[] = {"cpu", "cpuset", "memory", "pids", "io"};
+    static const char *const wanted[] = {"cpu", "cpuset", "memory", "pids", "io", "hugetlb"};
     struct buf want = BUF_INIT;
     for (size_t i = 0; i < ARRAY_SIZE(wanted); i++) {
         size_t n = strlen(wanted[i]);
@@ -120,6 +120,11 @@ static int v2_update(struct runtime_cgroup *cg, const struct runtime_resources *
     if (res->has_pids_limit &&
         write_max(dir, "pids.max", res->pids_limit > 0 ? res->pids_limit : -1, err) < 0)
         return k8c_err_wrap(err, "linux.resources.pids.limit");
+    for (size_t i = 0; i < res->n_hugepages; i++) {
+        _cleanup_free_ char *file = xasprintf("hugetlb.%s.max", res->hugepages[i].page_size);
+        if (write_max(dir, file, (int64_t)res->hugepages[i].limit, err) < 0)
+            return k8c_err_wrap(err, "linux.resources.hugepageLimits[%zu]", i);
+    }
     /* linux.resources.devices needs an eBPF device program on v2: not done (see docs) */
     return 0;
 }

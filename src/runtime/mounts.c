@@ -203,8 +203,8 @@ static int do_bind(const char *source, int rootfd, const char *dest, bool is_fil
     return 0;
 }
 
-static const char *const cgroup_v1_controllers[] = {"cpu",  "cpuacct", "cpuset", "memory",
-                                                    "pids", "freezer", "devices"};
+static const char *const cgroup_v1_controllers[] = {"cpu",  "cpuacct", "cpuset",  "memory",
+                                                    "pids", "freezer", "devices", "hugetlb"};
 
 /* A "cgroup" mount: v2 mounts cgroup2 (or binds the container's directory); v1 gets a tmpfs
  * with the container's directory of each joined controller bound under it. */

@@ -93,6 +93,12 @@ struct runtime_seccomp {
     char *source;  /* the compact JSON it was parsed from (the compiled-filter cache key) */
 };
 
+/* One of linux.resources.hugepageLimits. */
+struct runtime_hugepage_limit {
+    char page_size[16]; /* as the kernel names it: "2MB", "1GB", "64KB" */
+    uint64_t limit;     /* bytes */
+};
+
 /* linux.resources; the has_ flags say which values the spec set. */
 struct runtime_resources {
     bool has_memory_limit, has_memory_reservation, has_memory_swap;
@@ -105,6 +111,8 @@ struct runtime_resources {
     int64_t pids_limit; /* <= 0: unlimited */
     struct runtime_device_rule *devices;
     size_t n_devices;
+    struct runtime_hugepage_limit *hugepages;
+    size_t n_hugepages;
 };
 
 struct runtime_spec {

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -590,9 +591,45 @@ static int parse_opt_i64(json_t *o, const char *key, const char *parent, int64_t
     return 0;
 }
 
+static int parse_hugepages(json_t *arr, struct runtime_resources *res, struct k8c_err **err)
+{
+    size_t n = json_array_size(arr);
+    res->hugepages = xcalloc(n ? n : 1, sizeof(*res->hugepages));
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *f = idx("linux.resources.hugepageLimits", i);
+        _cleanup_free_ char *fp = sub(f, "pageSize");
+        _cleanup_free_ char *fl = sub(f, "limit");
+        json_t *o = json_array_get(arr, i);
+        if (!json_is_object(o))
+            return fail(err, f, "must be an object");
+        _cleanup_free_ char *size = NULL;
+        if (get_string(o, "pageSize", fp, true, &size, err) < 0)
+            return -1;
+        /* "<number><KB|MB|GB>", the names of /sys/kernel/mm/hugepages and the cgroup files */
+        size_t digits = strspn(size, "0123456789");
+        if (digits == 0 || digits > 6 ||
+            (strcmp(size + digits, "KB") != 0 && strcmp(size + digits, "MB") != 0 &&
+             strcmp(size + digits, "GB") != 0))
+            return fail(err, fp, "\"%s\" is not a page size like \"2MB\"", size);
+        struct runtime_hugepage_limit *h = &res->hugepages[res->n_hugepages];
+        json_t *limit = json_object_get(o, "limit");
+        if (limit == NULL)
+            return fail(err, fl, "is required");
+        if (get_u64(limit, fl, &h->limit, err) < 0)
+            return -1;
+        snprintf(h->page_size, sizeof(h->page_size), "%s", size);
+        res->n_hugepages++;
+    }
+    return 0;
+}
+
 static int parse_resources(json_t *r, struct runtime_resources *res, struct k8c_err **err)
 {
-    json_t *mem = NULL, *cpu = NULL, *pids = NULL, *devs = NULL;
+    json_t *mem = NULL, *cpu = NULL, *pids = NULL, *devs = NULL, *huge = NULL;
+    if (get_array(r, "hugepageLimits", "linux.resources.hugepageLimits", &huge, err) < 0)
+        return -1;
+    if (huge && parse_hugepages(huge, res, err) < 0)
+        return -1;
     if (get_object(r, "memory", "linux.resources.memory", &mem, err) < 0 ||
         get_object(r, "cpu", "linux.resources.cpu", &cpu, err) < 0 ||
         get_object(r, "pids", "linux.resources.pids", &pids, err) < 0 ||
@@ -1163,6 +1200,7 @@ void runtime_spec_free(struct runtime_spec *s)
     free(s->resources.cpuset_cpus);
     free(s->resources.cpuset_mems);
     free(s->resources.devices);
+    free(s->resources.hugepages);
     free_strv(s->sysctl_keys);
     free_strv(s->sysctl_values);
     if (s->seccomp) {

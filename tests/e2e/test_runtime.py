@@ -396,7 +396,7 @@ def leftovers(rt, cid, bundle):
 
 @pytest.mark.parametrize("case", [
     "malformed", "unknown-namespace", "missing-rootfs", "absurd-rlimit", "symlink-escape",
-    "bad-sysctl", "host-sysctl", "missing-program",
+    "bad-sysctl", "host-sysctl", "hugepages-without-hugetlb", "missing-program",
 ])
 def test_bad_config(rt, case):
     bundle = rt.bundle(["true"])
@@ -428,6 +428,12 @@ def test_bad_config(rt, case):
         elif case == "host-sysctl":
             cfg["linux"]["sysctl"] = {"vm.swappiness": "1"}
             field = "linux.sysctl.vm.swappiness"
+        elif case == "hugepages-without-hugetlb":
+            if os.path.isdir(os.path.join(CGROOT, "hugetlb")):
+                pytest.skip("this host has a hugetlb hierarchy")
+            cfg["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB",
+                                                            "limit": 2 << 20}]
+            field = "linux.resources.hugepageLimits"
         elif case == "missing-program":
             cfg["process"]["args"] = ["/bin/no-such-program"]
             field = "process.args[0]"

@@ -60,7 +60,12 @@ Test(runtime_cgroup, v1_resources_and_stats)
     put(cpu, "cpu.cfs_quota_us", "");
     put(pids, "pids.max", "");
     put(pids, "pids.current", "3\n");
-    struct runtime_resources res = {.has_memory_limit = true,
+    _cleanup_free_ char *huge = xasprintf("%s/hugetlb/pods/c1", root);
+    put(huge, "hugetlb.2MB.limit_in_bytes", "");
+    struct runtime_hugepage_limit hp = {.page_size = "2MB", .limit = 4 << 21};
+    struct runtime_resources res = {.hugepages = &hp,
+                                    .n_hugepages = 1,
+                                    .has_memory_limit = true,
                                     .memory_limit = 64 << 20,
                                     .has_memory_reservation = true,
                                     .memory_reservation = 32 << 20,
@@ -91,6 +96,8 @@ Test(runtime_cgroup, v1_resources_and_stats)
     cr_assert(eq(str, quota, "50000"));
     _cleanup_free_ char *pmax = get(pids, "pids.max");
     cr_assert(eq(str, pmax, "42"));
+    _cleanup_free_ char *hmax = get(huge, "hugetlb.2MB.limit_in_bytes");
+    cr_assert(eq(str, hmax, "8388608"));
     put(mem, "memory.limit_in_bytes", "67108864\n");
     struct runtime_cgroup_stats st;
     r = cg.ops->stats(&cg, &st, &err);
@@ -114,8 +121,8 @@ Test(runtime_cgroup, v2_resources_and_stats)
     put(root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
     put(root, "cgroup.subtree_control", "");
     put(mid, "cgroup.subtree_control", "");
-    static const char *const files[] = {"memory.max", "memory.low", "memory.swap.max",
-                                        "cpu.weight", "cpu.max",    "pids.max"};
+    static const char *const files[] = {"memory.max", "memory.low", "memory.swap.max", "cpu.weight",
+                                        "cpu.max",    "pids.max",   "hugetlb.1GB.max"};
     for (size_t i = 0; i < ARRAY_SIZE(files); i++)
         put(dir, files[i], "");
     put(dir, "cpu.stat", "usage_usec 1500\nuser_usec 1000\n");
@@ -123,7 +130,10 @@ Test(runtime_cgroup, v2_resources_and_stats)
     put(dir, "memory.stat", "anon 10\ninactive_file 500000\n");
     put(dir, "memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n");
     put(dir, "pids.current", "7\n");
-    struct runtime_resources res = {.has_memory_limit = true,
+    struct runtime_hugepage_limit hp = {.page_size = "1GB", .limit = 1ull << 30};
+    struct runtime_resources res = {.hugepages = &hp,
+                                    .n_hugepages = 1,
+                                    .has_memory_limit = true,
                                     .memory_limit = 64 << 20,
                                     .has_memory_reservation = true,
                                     .memory_reservation = 32 << 20,
@@ -141,9 +151,9 @@ Test(runtime_cgroup, v2_resources_and_stats)
     int r = cg.ops->create(&cg, &res, &err);
     cr_assert(eq(int, r, 0), "%s", err ? err->msg : "");
     _cleanup_free_ char *sub_root = get(root, "cgroup.subtree_control");
-    cr_assert(eq(str, sub_root, "+cpu +cpuset +memory +pids +io"));
+    cr_assert(eq(str, sub_root, "+cpu +cpuset +memory +pids +io +hugetlb"));
     _cleanup_free_ char *sub_mid = get(mid, "cgroup.subtree_control");
-    cr_assert(eq(str, sub_mid, "+cpu +cpuset +memory +pids +io"));
+    cr_assert(eq(str, sub_mid, "+cpu +cpuset +memory +pids +io +hugetlb"));
     _cleanup_free_ char *max = get(dir, "memory.max");
     cr_assert(eq(str, max, "67108864"));
     _cleanup_free_ char *low = get(dir, "memory.low");
@@ -156,6 +166,8 @@ Test(runtime_cgroup, v2_resources_and_stats)
     cr_assert(eq(str, cpumax, "25000 100000"));
     _cleanup_free_ char *pmax = get(dir, "pids.max");
     cr_assert(eq(str, pmax, "max"));
+    _cleanup_free_ char *hmax = get(dir, "hugetlb.1GB.max");
+    cr_assert(eq(str, hmax, "1073741824"));
     struct runtime_cgroup_stats st;
     r = cg.ops->stats(&cg, &st, &err);
     cr_assert(eq(int, r, 0), "%s", err ? err->msg : "");

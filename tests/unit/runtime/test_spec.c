@@ -187,6 +187,23 @@ Test(runtime_spec, joined_namespace_path)
                  "linux.namespaces[1].path");
 }
 
+Test(runtime_spec, hugepage_limits)
+{
+    const char *text = "{\"ociVersion\":\"1\",\"root\":{\"path\":\"/r\"}," BASE_PROCESS
+                       ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"resources\":"
+                       "{\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":8388608}]}}}";
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_spec_ struct runtime_spec *s = parse(text, &err);
+    cr_assert(s != NULL, "%s", err ? err->msg : "");
+    cr_assert(eq(sz, s->resources.n_hugepages, 1));
+    cr_assert(eq(str, s->resources.hugepages[0].page_size, "2MB"));
+    cr_assert(eq(u64, s->resources.hugepages[0].limit, 8388608));
+    expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS
+                 ",\"linux\":{\"namespaces\":[{\"type\":\"mount\"}],\"resources\":"
+                 "{\"hugepageLimits\":[{\"pageSize\":\"2MB/../x\",\"limit\":1}]}}}",
+                 "linux.resources.hugepageLimits[0].pageSize");
+}
+
 Test(runtime_spec, sysctls_must_be_namespaced)
 {
     expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS
