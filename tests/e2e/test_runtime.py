@@ -686,3 +686,18 @@ def test_user_namespace_with_joined_network(rt):
     assert_same(outs)
     assert os.readlink(netns) in outs["k8c"] and "300000" in outs["k8c"]
     assert "uid=0(root)" in outs["k8c"]
+
+
+def test_preserve_fds(rt):
+    bundle = rt.bundle(["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '; read x <&3; echo $x"])
+    cid = rt.new_id()
+    rt.started.append(("k8c", cid))
+    cmd = " ".join(rt.cmd("k8c", "run", "--preserve-fds", "1", "--bundle", bundle, cid))
+    secret = os.path.join(rt.tmp, "secret")
+    with open(secret, "w") as f:
+        f.write("passed-in\n")
+    r = subprocess.run(["sh", "-c", f"exec 3<{secret} 4<{secret}; exec {cmd}"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    # 3 is kept, 4 is not (ls's own directory descriptor takes 4)
+    assert r.stdout.split() == ["0", "1", "2", "3", "4", "passed-in"], r.stdout
