@@ -165,6 +165,36 @@ static int wait_for(struct child_ctx *c, char want, struct k8c_err **err)
     return 0;
 }
 
+/* Checks that process.args[0] can be found (as execvp will look for it, in the container's
+ * PATH), so that create fails instead of a later start (as runc does). */
+static int find_program(const struct runtime_spec *s, struct k8c_err **err)
+{
+    const char *prog = s->args[0];
+    if (strchr(prog, '/')) {
+        if (access(prog, X_OK) == 0)
+            return 0;
+        return k8c_err_set(err, errno, K8C_REASON_BAD_REQUEST, "config.json: process.args[0]: `%s`",
+                           prog);
+    }
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (size_t i = 0; s->env[i]; i++)
+        if (strncmp(s->env[i], "PATH=", 5) == 0)
+            path = s->env[i] + 5;
+    for (const char *p = path;;) {
+        size_t len = strcspn(p, ":");
+        _cleanup_free_ char *full = xasprintf("%.*s%s%s", (int)len, p, len ? "/" : "", prog);
+        if (access(full, X_OK) == 0)
+            return 0;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                       "config.json: process.args[0]: `%s` is not in the container's PATH "
+                       "(%s)",
+                       prog, path);
+}
+
 /* The last steps, shared by create and exec: user, capabilities, seccomp, exec. */
 static _Noreturn void finish_and_exec(struct child_ctx *c)
 {
@@ -263,7 +293,7 @@ static _Noreturn void child_main(struct child_ctx *c)
         if (runtime__sysctl_apply(s, &err) < 0 || runtime__rootfs_finish(s, &err) < 0)
             child_fail(c, err);
     }
-    if (apply_rlimits(s, &err) < 0)
+    if (apply_rlimits(s, &err) < 0 || find_program(s, &err) < 0)
         child_fail(c, err);
     if (!in_cgroup && wait_for(c, 'C', &err) < 0)
         child_fail(c, err);

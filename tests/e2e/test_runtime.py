@@ -397,6 +397,7 @@ def leftovers(rt, cid, bundle):
 @pytest.mark.parametrize("case", [
     "malformed", "unknown-namespace", "missing-rootfs", "absurd-rlimit", "symlink-escape",
     "bad-sysctl", "host-sysctl", "hugepages-without-hugetlb", "missing-program",
+    "program-not-in-path",
 ])
 def test_bad_config(rt, case):
     bundle = rt.bundle(["true"])
@@ -437,9 +438,15 @@ def test_bad_config(rt, case):
         elif case == "missing-program":
             cfg["process"]["args"] = ["/bin/no-such-program"]
             field = "process.args[0]"
+        elif case == "program-not-in-path":
+            cfg["process"]["args"] = ["no-such-program"]
+            field = "process.args[0]: `no-such-program` is not in the container's PATH"
         rt.write_config(bundle, cfg)
     cid = rt.new_id()
-    r = rt.run("k8c", bundle, cid)
+    if case.startswith("program"):  # caught by create already, not only by start
+        r = rt.create("k8c", bundle, cid)
+    else:
+        r = rt.run("k8c", bundle, cid)
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
