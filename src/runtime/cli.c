@@ -161,6 +161,33 @@ static void forward_signal(int sig)
         kill(forward_pid, sig);
 }
 
+/* poststart and poststop hooks: their failures are warnings, the life cycle goes on (OCI).
+ * spec may be NULL (then the bundle's config.json is read). */
+static void run_post_hooks(const struct runtime_spec *spec, const struct runtime_state *st,
+                           enum runtime_hook_kind kind, enum runtime_status status)
+{
+    _cleanup_spec_ struct runtime_spec *loaded = NULL;
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (spec == NULL) {
+        if (st->bundle == NULL || st->bundle[0] == '\0')
+            return;
+        loaded = runtime_spec_load(st->bundle, &err);
+        if (loaded == NULL) {
+            /* a bundle gone by delete time has no hooks we could run */
+            return;
+        }
+        spec = loaded;
+    }
+    if (spec->n_hooks[kind] == 0)
+        return;
+    _cleanup_json_ json_t *state = runtime__state_json(st, status);
+    _cleanup_free_ char *text = kjson_dumps(state);
+    if (runtime__hooks_run(spec, kind, text, &err) < 0) {
+        _cleanup_free_ char *msg = k8c_err_text(err);
+        fprintf(stderr, "k8c: runtime: warning: %s\n", msg);
+    }
+}
+
 static void destroy_container(const char *root, const char *id)
 {
     struct runtime_state st;
@@ -181,6 +208,7 @@ static void destroy_container(const char *root, const char *id)
     runtime__cgroup_destroy_wait(&cg, &e3);
     _cleanup_err_ struct k8c_err *e4 = NULL;
     runtime__state_remove(st.dir, &e4);
+    run_post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTOP, RUNTIME_STATUS_STOPPED);
     runtime__cgroup_release(&cg);
     runtime__state_release(&st);
 }
@@ -256,6 +284,14 @@ static int cmd_create_or_run(struct cli *cli, int argc, char **argv, bool run)
             close(console_pair[0]);
         return report(err);
     }
+    if (run && spec->n_hooks[RUNTIME_HOOK_POSTSTART]) {
+        struct runtime_state st;
+        _cleanup_err_ struct k8c_err *e = NULL;
+        if (runtime__state_load(cli->root, id, &st, &e) == 0) {
+            run_post_hooks(spec, &st, RUNTIME_HOOK_POSTSTART, RUNTIME_STATUS_RUNNING);
+            runtime__state_release(&st);
+        }
+    }
     if (!run || detach)
         return 0;
     forward_pid = pid;
@@ -313,6 +349,8 @@ static int cmd_start(struct cli *cli, int argc, char **argv)
              err));
     else if (runtime__container_start(&st, &err) < 0)
         r = report(err);
+    else
+        run_post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTART, RUNTIME_STATUS_RUNNING);
     runtime__state_release(&st);
     return r;
 }
@@ -463,6 +501,8 @@ static int cmd_delete(struct cli *cli, int argc, char **argv)
     runtime__cgroup_release(&cg);
     if (r == 0 && runtime__state_remove(st.dir, &err) < 0)
         r = report(err);
+    if (r == 0)
+        run_post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTOP, RUNTIME_STATUS_STOPPED);
 out:
     runtime__state_release(&st);
     return r;

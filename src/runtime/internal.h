@@ -16,6 +16,14 @@
 const char *runtime__ns_name(enum runtime_ns_kind kind);
 int runtime__ns_clone_flag(enum runtime_ns_kind kind);
 unsigned long runtime__propagation_from_name(const char *name);
+const char *runtime__hook_name(enum runtime_hook_kind kind);
+
+/* ---- hooks.c ---- */
+/* Runs the spec's hooks of one kind in order, each with state_json on its stdin, waiting
+ * for each (bounded by its timeout). Returns 0, or -1 with *err naming the hook
+ * ("hooks.createRuntime[0]: `/x` exited with status 3"). */
+int runtime__hooks_run(const struct runtime_spec *spec, enum runtime_hook_kind kind,
+                       const char *state_json, struct k8c_err **err);
 
 /* ---- caps.c ---- */
 /* The name of capability number cap ("CAP_CHOWN"), or NULL. Static storage. */
@@ -115,11 +123,14 @@ uint64_t runtime__cpu_shares_to_weight(uint64_t shares);
 int runtime__open_in_root(int rootfd, const char *path, bool create, bool last_is_file,
                           struct k8c_err **err);
 /* In the container's new mount namespace: prepares the rootfs (mounts, devices, then
- * pivot_root, or MS_MOVE + chroot with no_pivot or when pivot_root refuses a ramfs root).
+ * before_pivot (the hooks; may be NULL), then pivot_root, or MS_MOVE + chroot with no_pivot
+ * or when pivot_root refuses a ramfs root).
  * cg names the container's cgroup for cgroup mounts. On return the process's root is the
  * container's rootfs. */
+typedef int (*runtime_before_pivot_fn)(void *opaque, struct k8c_err **err);
 int runtime__rootfs_setup(const struct runtime_spec *spec, const struct runtime_cgroup *cg,
-                          bool no_pivot, struct k8c_err **err);
+                          bool no_pivot, runtime_before_pivot_fn before_pivot, void *opaque,
+                          struct k8c_err **err);
 /* Writes linux.sysctl under /proc/sys (after the rootfs is set up). */
 int runtime__sysctl_apply(const struct runtime_spec *spec, struct k8c_err **err);
 /* Masked paths, readonly paths and the readonly root: the last mount steps, after sysctl. */

@@ -421,7 +421,8 @@ static int enter_root(const char *root, bool no_pivot, struct k8c_err **err)
 }
 
 int runtime__rootfs_setup(const struct runtime_spec *spec, const struct runtime_cgroup *cg,
-                          bool no_pivot, struct k8c_err **err)
+                          bool no_pivot, runtime_before_pivot_fn before_pivot, void *opaque,
+                          struct k8c_err **err)
 {
     umask(0); /* device and directory modes exactly as given; process.user.umask comes later */
     unsigned long prop = spec->rootfs_propagation ? spec->rootfs_propagation : MS_SLAVE | MS_REC;
@@ -438,6 +439,8 @@ int runtime__rootfs_setup(const struct runtime_spec *spec, const struct runtime_
         if (do_mount(rootfd, spec, i, cg, err) < 0)
             return -1;
     if (setup_dev(rootfd, spec, err) < 0)
+        return -1;
+    if (before_pivot && before_pivot(opaque, err) < 0)
         return -1;
     if (enter_root(spec->root_path, no_pivot, err) < 0)
         return -1;

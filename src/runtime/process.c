@@ -27,6 +27,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/file.h"
+#include "base/json.h"
 #include "base/mem.h"
 #include "runtime/internal.h"
 
@@ -75,9 +76,11 @@ struct child_ctx {
     int console;                       /* connected console socket, or -1 */
     int preserve_fds;
     bool no_pivot;
-    bool exec_mode; /* joining an existing container (no rootfs setup) */
-    int join_pidfd; /* exec: the container's pidfd */
-    int join_flags; /* exec: namespaces to enter */
+    bool got_c;       /* 'C' arrived while waiting for something else */
+    char *state_json; /* from the parent's 'h', for the hooks run in the container */
+    bool exec_mode;   /* joining an existing container (no rootfs setup) */
+    int join_pidfd;   /* exec: the container's pidfd */
+    int join_flags;   /* exec: namespaces to enter */
 };
 
 static _Noreturn void child_fail(struct child_ctx *c, struct k8c_err *e)
@@ -155,14 +158,49 @@ static int apply_rlimits(const struct runtime_spec *s, struct k8c_err **err)
  * (the process is in its cgroup: it may unshare the cgroup namespace and exec). */
 static int wait_for(struct child_ctx *c, char want, struct k8c_err **err)
 {
-    char b;
-    ssize_t n;
-    do
-        n = read(c->sync, &b, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1 || b != want)
-        return k8c_err_set(err, EPIPE, K8C_REASON_INTERNAL, "the runtime went away");
-    return 0;
+    if (want == 'C' && c->got_c)
+        return 0;
+    for (;;) {
+        char msg[8192];
+        ssize_t n;
+        do
+            n = recv(c->sync, msg, sizeof(msg) - 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0)
+            return k8c_err_set(err, EPIPE, K8C_REASON_INTERNAL, "the runtime went away");
+        if (msg[0] == 'C' && want != 'C') {
+            c->got_c = true;
+            continue;
+        }
+        if (msg[0] != want)
+            return k8c_err_set(err, EPROTO, K8C_REASON_INTERNAL, "unexpected message '%c'", msg[0]);
+        if (want == 'h') {
+            msg[n] = '\0';
+            c->state_json = xstrdup(msg + 1);
+        }
+        return 0;
+    }
+}
+
+static bool has_hooks(const struct runtime_spec *s, enum runtime_hook_kind kind)
+{
+    return s->n_hooks[kind] > 0;
+}
+
+/* Before pivot_root: the parent runs createRuntime (and prestart) hooks in the runtime's
+ * namespaces, then we run createContainer hooks in ours (host paths are still visible). */
+static int before_pivot(void *opaque, struct k8c_err **err)
+{
+    struct child_ctx *c = opaque;
+    const struct runtime_spec *s = c->spec;
+    if (!has_hooks(s, RUNTIME_HOOK_PRESTART) && !has_hooks(s, RUNTIME_HOOK_CREATE_RUNTIME) &&
+        !has_hooks(s, RUNTIME_HOOK_CREATE_CONTAINER) && !has_hooks(s, RUNTIME_HOOK_START_CONTAINER))
+        return 0;
+    if (send(c->sync, "H", 1, MSG_NOSIGNAL) != 1)
+        return k8c_err_errno(err, "ask for the hooks");
+    if (wait_for(c, 'h', err) < 0)
+        return -1;
+    return runtime__hooks_run(s, RUNTIME_HOOK_CREATE_CONTAINER, c->state_json, err);
 }
 
 /* Checks that process.args[0] can be found (as execvp will look for it, in the container's
@@ -284,7 +322,7 @@ static _Noreturn void child_main(struct child_ctx *c)
             k8c_err_errno(&err, "domainname");
             child_fail(c, err);
         }
-        if (runtime__rootfs_setup(s, c->cg, c->no_pivot, &err) < 0)
+        if (runtime__rootfs_setup(s, c->cg, c->no_pivot, before_pivot, c, &err) < 0)
             child_fail(c, err);
     }
     if (c->console >= 0 && setup_terminal(c, &err) < 0)
@@ -310,6 +348,9 @@ static _Noreturn void child_main(struct child_ctx *c)
             _exit(1);
         close(c->fifo);
     }
+    if (!c->exec_mode && c->state_json &&
+        runtime__hooks_run(s, RUNTIME_HOOK_START_CONTAINER, c->state_json, &err) < 0)
+        child_fail(c, err);
     finish_and_exec(c);
 }
 
@@ -348,10 +389,12 @@ static int connect_console(const char *path, struct k8c_err **err)
     return fd;
 }
 
-/* Reads the child's report: 'R' (ready), EOF (exec'd) or "E<message>". Returns 0 for R or
- * EOF (*ready says which), -1 with *err for a failure. */
-static int read_report(int sync, bool *ready, struct k8c_err **err)
+/* Reads the child's report: 'R' (ready), 'H' (run the runtime's hooks), EOF (exec'd) or
+ * "E<message>". Returns 0 for R or EOF (*ready says which; *hooks for H), -1 with *err for
+ * a failure. */
+static int read_report_hooks(int sync, bool *ready, bool *hooks, struct k8c_err **err)
 {
+    *hooks = false;
     char msg[4096];
     ssize_t n;
     int resets = 0;
@@ -363,10 +406,39 @@ static int read_report(int sync, bool *ready, struct k8c_err **err)
     if (n < 0)
         return k8c_err_errno(err, "read from the container process");
     *ready = n == 1 && msg[0] == 'R';
-    if (n == 0 || *ready)
+    *hooks = n == 1 && msg[0] == 'H';
+    if (n == 0 || *ready || *hooks)
         return 0;
     msg[n] = '\0';
     return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "%s", msg[0] == 'E' ? msg + 1 : msg);
+}
+
+static int read_report(int sync, bool *ready, struct k8c_err **err)
+{
+    bool hooks;
+    if (read_report_hooks(sync, ready, &hooks, err) < 0)
+        return -1;
+    if (hooks)
+        return k8c_err_set(err, EPROTO, K8C_REASON_INTERNAL, "unexpected hooks request");
+    return 0;
+}
+
+/* The parent's side of 'H': createRuntime hooks (prestart first) with the state, then the
+ * state goes to the child for its own hooks. */
+static int run_runtime_hooks(const struct runtime_spec *spec, struct runtime_state *st, pid_t pid,
+                             int sync, struct k8c_err **err)
+{
+    st->pid = pid;
+    _cleanup_json_ json_t *state = runtime__state_json(st, RUNTIME_STATUS_CREATING);
+    st->pid = 0;
+    _cleanup_free_ char *text = kjson_dumps(state);
+    if (runtime__hooks_run(spec, RUNTIME_HOOK_PRESTART, text, err) < 0 ||
+        runtime__hooks_run(spec, RUNTIME_HOOK_CREATE_RUNTIME, text, err) < 0)
+        return -1;
+    _cleanup_free_ char *msg = xasprintf("h%s", text);
+    if (send(sync, msg, strlen(msg), MSG_NOSIGNAL) < 0)
+        return k8c_err_errno(err, "send the state to the container process");
+    return 0;
 }
 
 static int write_pid_file(const char *path, pid_t pid, struct k8c_err **err)
@@ -567,9 +639,15 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
             k8c_err_set(err, 0, K8C_REASON_INTERNAL, "the container process exited early");
         goto fail;
     }
-    bool ready;
-    if (read_report(sync[0], &ready, err) < 0)
-        goto fail;
+    bool ready, hooks;
+    for (;;) {
+        if (read_report_hooks(sync[0], &ready, &hooks, err) < 0)
+            goto fail;
+        if (!hooks)
+            break;
+        if (run_runtime_hooks(spec, &st, pid, sync[0], err) < 0)
+            goto fail;
+    }
     if (!o->start_now && !ready) {
         k8c_err_set(err, 0, K8C_REASON_INTERNAL, "the container process exited during setup");
         goto fail;

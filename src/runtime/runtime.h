@@ -115,6 +115,23 @@ struct runtime_resources {
     size_t n_hugepages;
 };
 
+/* One OCI hook: a host program run with the container's state on stdin. */
+struct runtime_hook {
+    char *path;
+    char **args, **env; /* NULL-terminated; args may be NULL (then argv = {path}) */
+    int timeout;        /* seconds, 0: none */
+};
+
+enum runtime_hook_kind {
+    RUNTIME_HOOK_PRESTART = 0, /* deprecated alias of createRuntime, run before it */
+    RUNTIME_HOOK_CREATE_RUNTIME,
+    RUNTIME_HOOK_CREATE_CONTAINER,
+    RUNTIME_HOOK_START_CONTAINER,
+    RUNTIME_HOOK_POSTSTART,
+    RUNTIME_HOOK_POSTSTOP,
+    RUNTIME_HOOK_COUNT
+};
+
 struct runtime_spec {
     char *oci_version;
     char *bundle;    /* absolute bundle directory */
@@ -155,6 +172,9 @@ struct runtime_spec {
     char **masked_paths, **readonly_paths;
     size_t n_masked_paths, n_readonly_paths;
     unsigned long rootfs_propagation; /* 0: default (MS_REC|MS_SLAVE) */
+
+    struct runtime_hook *hooks[RUNTIME_HOOK_COUNT];
+    size_t n_hooks[RUNTIME_HOOK_COUNT];
 
     json_t *annotations; /* owned reference, an object (maybe empty) */
 };

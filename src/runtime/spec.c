@@ -938,6 +938,57 @@ static void allow_spec_devices(struct runtime_spec *s)
     }
 }
 
+static const char *const hook_names[RUNTIME_HOOK_COUNT] = {
+    [RUNTIME_HOOK_PRESTART] = "prestart",
+    [RUNTIME_HOOK_CREATE_RUNTIME] = "createRuntime",
+    [RUNTIME_HOOK_CREATE_CONTAINER] = "createContainer",
+    [RUNTIME_HOOK_START_CONTAINER] = "startContainer",
+    [RUNTIME_HOOK_POSTSTART] = "poststart",
+    [RUNTIME_HOOK_POSTSTOP] = "poststop",
+};
+
+const char *runtime__hook_name(enum runtime_hook_kind kind)
+{
+    return hook_names[kind];
+}
+
+static int parse_hooks(json_t *hooks, struct runtime_spec *s, struct k8c_err **err)
+{
+    for (int k = 0; k < RUNTIME_HOOK_COUNT; k++) {
+        _cleanup_free_ char *field = sub("hooks", hook_names[k]);
+        json_t *arr = NULL;
+        if (get_array(hooks, hook_names[k], field, &arr, err) < 0)
+            return -1;
+        size_t n = arr ? json_array_size(arr) : 0;
+        s->hooks[k] = xcalloc(n ? n : 1, sizeof(struct runtime_hook));
+        for (size_t i = 0; i < n; i++) {
+            _cleanup_free_ char *f = idx(field, i);
+            json_t *o = json_array_get(arr, i);
+            if (!json_is_object(o))
+                return fail(err, f, "must be an object");
+            struct runtime_hook *h = &s->hooks[k][s->n_hooks[k]++];
+            _cleanup_free_ char *fp = sub(f, "path");
+            _cleanup_free_ char *fa = sub(f, "args");
+            _cleanup_free_ char *fe = sub(f, "env");
+            _cleanup_free_ char *ft = sub(f, "timeout");
+            if (get_string(o, "path", fp, true, &h->path, err) < 0 ||
+                get_strv(o, "args", fa, &h->args, NULL, err) < 0 ||
+                get_strv(o, "env", fe, &h->env, NULL, err) < 0)
+                return -1;
+            if (h->path[0] != '/')
+                return fail(err, fp, "\"%s\" must be an absolute path", h->path);
+            json_t *t = json_object_get(o, "timeout");
+            int64_t v;
+            if (t && !json_is_null(t)) {
+                if (get_int(t, ft, 1, 86400, &v, err) < 0)
+                    return -1;
+                h->timeout = (int)v;
+            }
+        }
+    }
+    return 0;
+}
+
 static int parse_linux(json_t *l, struct runtime_spec *s, struct k8c_err **err)
 {
     json_t *nss = NULL, *um = NULL, *gm = NULL, *devs = NULL, *res = NULL, *sysctl = NULL,
@@ -1114,6 +1165,10 @@ static struct runtime_spec *parse_spec(const char *data, size_t len, const char 
         fail(err, "hostname", "setting a hostname needs a uts namespace");
         return NULL;
     }
+    json_t *hooks = NULL;
+    if (get_object(root, "hooks", "hooks", &hooks, err) < 0 ||
+        (hooks && parse_hooks(hooks, s, err) < 0))
+        return NULL;
     if (get_object(root, "annotations", "annotations", &ann, err) < 0)
         return NULL;
     s->annotations = ann ? json_incref(ann) : json_object();
@@ -1213,6 +1268,14 @@ void runtime_spec_free(struct runtime_spec *s)
     }
     free_strv(s->masked_paths);
     free_strv(s->readonly_paths);
+    for (int k = 0; k < RUNTIME_HOOK_COUNT; k++) {
+        for (size_t i = 0; i < s->n_hooks[k]; i++) {
+            free(s->hooks[k][i].path);
+            free_strv(s->hooks[k][i].args);
+            free_strv(s->hooks[k][i].env);
+        }
+        free(s->hooks[k]);
+    }
     json_decref(s->annotations);
     free(s);
 }

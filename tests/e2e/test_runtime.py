@@ -708,3 +708,54 @@ def test_preserve_fds(rt):
     assert r.returncode == 0, r.stderr
     # 3 is kept, 4 is not (ls's own directory descriptor takes 4)
     assert r.stdout.split() == ["0", "1", "2", "3", "4", "passed-in"], r.stdout
+
+
+def test_hooks(rt):
+    log = os.path.join(rt.tmp, "hooks.log")
+    hook = os.path.join(rt.tmp, "hook.sh")
+    with open(hook, "w") as f:
+        # the state arrives on stdin; record the hook's name, the status and its pid ns
+        f.write("#!/bin/sh\nstate=$(cat)\n"
+                "status=$(echo \"$state\" | sed 's/.*\"status\": *\"\\([a-z]*\\)\".*/\\1/')\n"
+                f"echo \"$1 $status $(readlink /proc/self/ns/pid)\" >> {log}\n")
+    os.chmod(hook, 0o755)
+
+    def mutate(cfg):
+        cfg["hooks"] = {kind: [{"path": hook, "args": ["hook.sh", kind]}]
+                        for kind in ("prestart", "createRuntime", "createContainer",
+                                     "poststart", "poststop")}
+    bundle = rt.bundle(["true"], mutate)
+    cid = rt.new_id()
+    assert rt.create("k8c", bundle, cid).returncode == 0
+    assert rt.ctl("k8c", "start", cid).returncode == 0
+    deadline = time.monotonic() + 10
+    while json.loads(rt.ctl("k8c", "state", cid).stdout)["status"] != "stopped":
+        assert time.monotonic() < deadline
+    assert rt.ctl("k8c", "delete", cid).returncode == 0
+    with open(log) as f:
+        lines = [line.split() for line in f]
+    assert [line[0] for line in lines] == ["prestart", "createRuntime", "createContainer",
+                                           "poststart", "poststop"], lines
+    assert [line[1] for line in lines] == ["creating", "creating", "creating", "running",
+                                           "stopped"], lines
+    host_pidns = os.readlink("/proc/self/ns/pid")
+    assert lines[1][2] == host_pidns  # createRuntime: the runtime's namespaces
+    assert lines[2][2] != host_pidns  # createContainer: the container's
+
+    # startContainer runs in the container (its path resolved there), right before the
+    # program: what it leaves in the container's /dev/shm the program sees
+    def start_hook(cfg):
+        cfg["hooks"] = {"startContainer": [{"path": "/bin/sh",
+                                            "args": ["sh", "-c", "cat > /dev/shm/state"]}]}
+    r = rt.run("k8c", rt.bundle(["cat", "/dev/shm/state"], start_hook))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "creating"
+
+    # a failing createRuntime hook fails create and leaves nothing behind
+    def failing(cfg):
+        cfg["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
+    bad = rt.bundle(["true"], failing)
+    cid = rt.new_id()
+    r = rt.create("k8c", bad, cid)
+    assert r.returncode == 1 and "hooks.createRuntime[0]" in r.stderr, r.stderr
+    assert leftovers(rt, cid, bad) == []

@@ -204,6 +204,28 @@ Test(runtime_spec, hugepage_limits)
                  "linux.resources.hugepageLimits[0].pageSize");
 }
 
+Test(runtime_spec, hooks)
+{
+    const char *text = "{\"ociVersion\":\"1\",\"root\":{\"path\":\"/r\"}," BASE_PROCESS
+                       "," BASE_LINUX ",\"hooks\":{\"createRuntime\":[{\"path\":\"/bin/x\","
+                       "\"args\":[\"x\",\"1\"],\"env\":[\"A=b\"],\"timeout\":5}],"
+                       "\"poststop\":[{\"path\":\"/bin/y\"},{\"path\":\"/bin/z\"}]}}";
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_spec_ struct runtime_spec *s = parse(text, &err);
+    cr_assert(s != NULL, "%s", err ? err->msg : "");
+    cr_assert(eq(sz, s->n_hooks[RUNTIME_HOOK_CREATE_RUNTIME], 1));
+    cr_assert(eq(str, s->hooks[RUNTIME_HOOK_CREATE_RUNTIME][0].args[1], "1"));
+    cr_assert(eq(int, s->hooks[RUNTIME_HOOK_CREATE_RUNTIME][0].timeout, 5));
+    cr_assert(eq(sz, s->n_hooks[RUNTIME_HOOK_POSTSTOP], 2));
+    cr_assert(eq(sz, s->n_hooks[RUNTIME_HOOK_PRESTART], 0));
+    expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS "," BASE_LINUX
+                 ",\"hooks\":{\"poststart\":[{\"path\":\"rel\"}]}}",
+                 "hooks.poststart[0].path");
+    expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS "," BASE_LINUX
+                 ",\"hooks\":{\"prestart\":[{\"path\":\"/x\",\"timeout\":0}]}}",
+                 "hooks.prestart[0].timeout");
+}
+
 Test(runtime_spec, sysctls_must_be_namespaced)
 {
     expect_error("{\"ociVersion\":\"1\",\"root\":{\"path\":\"r\"}," BASE_PROCESS
