@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -41,11 +42,23 @@ static void rm_rf(const char *dir)
     proc_run(argv, NULL, 0, NULL, &r, NULL);
 }
 
-Test(runtime_cgroup, v1_resources_and_stats)
+/* The fake hierarchy of a test, removed by fini even when an assertion fails. */
+static char root[64];
+
+static void make_root(void)
 {
-    char tmpl[] = "/tmp/k8c-runtime-unit-XXXXXX";
-    char *root = mkdtemp(tmpl);
-    cr_assert(root != NULL);
+    strcpy(root, "/tmp/k8c-runtime-unit-XXXXXX");
+    cr_assert(mkdtemp(root) != NULL);
+}
+
+static void remove_root(void)
+{
+    if (root[0])
+        rm_rf(root);
+}
+
+Test(runtime_cgroup, v1_resources_and_stats, .init = make_root, .fini = remove_root)
+{
     _cleanup_free_ char *mem = xasprintf("%s/memory/pods/c1", root);
     _cleanup_free_ char *cpu = xasprintf("%s/cpu/pods/c1", root);
     _cleanup_free_ char *pids = xasprintf("%s/pids/pods/c1", root);
@@ -108,14 +121,10 @@ Test(runtime_cgroup, v1_resources_and_stats)
     cr_assert(eq(u64, st.oom_kills, 2));
     cr_assert(eq(u64, st.pids_current, 3));
     runtime__cgroup_release(&cg);
-    rm_rf(root);
 }
 
-Test(runtime_cgroup, v2_resources_and_stats)
+Test(runtime_cgroup, v2_resources_and_stats, .init = make_root, .fini = remove_root)
 {
-    char tmpl[] = "/tmp/k8c-runtime-unit-XXXXXX";
-    char *root = mkdtemp(tmpl);
-    cr_assert(root != NULL);
     _cleanup_free_ char *mid = xasprintf("%s/pods", root);
     _cleanup_free_ char *dir = xasprintf("%s/pods/c1", root);
     put(root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
@@ -177,7 +186,6 @@ Test(runtime_cgroup, v2_resources_and_stats)
     cr_assert(eq(u64, st.oom_kills, 1));
     cr_assert(eq(u64, st.pids_current, 7));
     runtime__cgroup_release(&cg);
-    rm_rf(root);
 }
 
 Test(runtime_cgroup, conversions)
@@ -196,26 +204,36 @@ Test(runtime_cgroup, conversions)
 
 /* The real cgroup2 tree of this host (the unified mount of a hybrid host has no
  * controllers, but creating, joining, freezing and removing work on any cgroup2). */
-Test(runtime_cgroup, v2_real_tree)
+static char real_dir[128];
+
+static void remove_real_dir(void)
+{
+    if (real_dir[0])
+        rmdir(real_dir); /* after a failed assertion; empty once the child died */
+}
+
+Test(runtime_cgroup, v2_real_tree, .fini = remove_real_dir)
 {
     const char *roots[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
-    const char *root = NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(roots) && root == NULL; i++) {
+    const char *tree = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(roots) && tree == NULL; i++) {
         struct statfs sfs;
         if (statfs(roots[i], &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC &&
             access(roots[i], W_OK) == 0)
-            root = roots[i];
+            tree = roots[i];
     }
-    if (root == NULL)
+    if (tree == NULL)
         cr_skip_test("no writable cgroup2 hierarchy");
     _cleanup_free_ char *path = xasprintf("/k8c-runtime-unit-%d", (int)getpid());
+    snprintf(real_dir, sizeof(real_dir), "%s%s", tree, path);
     struct runtime_cgroup cg;
-    runtime__cgroup_init(&cg, &runtime__cgroup_v2, root, path);
+    runtime__cgroup_init(&cg, &runtime__cgroup_v2, tree, path);
     _cleanup_err_ struct k8c_err *err = NULL;
     int r = cg.ops->create(&cg, NULL, &err);
     cr_assert(eq(int, r, 0), "%s", err ? err->msg : "");
     pid_t child = fork();
     if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
         pause();
         _exit(0);
     }
@@ -238,7 +256,7 @@ Test(runtime_cgroup, v2_real_tree)
     waitpid(child, NULL, 0);
     r = runtime__cgroup_destroy_wait(&cg, &err);
     cr_assert(eq(int, r, 0), "%s", err ? err->msg : "");
-    _cleanup_free_ char *dir = xasprintf("%s%s", root, path);
+    _cleanup_free_ char *dir = xasprintf("%s%s", tree, path);
     cr_assert(access(dir, F_OK) < 0);
     runtime__cgroup_release(&cg);
 }
