@@ -125,7 +125,8 @@ static int v2_update(struct runtime_cgroup *cg, const struct runtime_resources *
         if (write_max(dir, file, (int64_t)res->hugepages[i].limit, err) < 0)
             return k8c_err_wrap(err, "linux.resources.hugepageLimits[%zu]", i);
     }
-    /* linux.resources.devices needs an eBPF device program on v2: not done (see docs) */
+    if (res->n_devices && runtime__cgroup_v2_devices(dir, res, err) < 0)
+        return -1;
     return 0;
 }
 

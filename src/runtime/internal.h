@@ -111,6 +111,10 @@ char *runtime__cgroup_read(const char *dir, const char *file, struct k8c_err **e
 uint64_t runtime__cgroup_keyed(const char *text, const char *key);
 /* The pids listed in dir/cgroup.procs; *pids is a new array. */
 int runtime__cgroup_read_pids(const char *dir, pid_t **pids, size_t *n, struct k8c_err **err);
+/* Attaches the eBPF device filter for res->devices (plus the always-allowed devices) to
+ * the v2 cgroup directory dir (cgroup-devices.c). */
+int runtime__cgroup_v2_devices(const char *dir, const struct runtime_resources *res,
+                               struct k8c_err **err);
 /* cgroup v1 cpu.shares -> v2 cpu.weight, as runc and crun convert. */
 uint64_t runtime__cpu_shares_to_weight(uint64_t shares);
 

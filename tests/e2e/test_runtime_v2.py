@@ -62,3 +62,16 @@ def test_v2_driver_run(rt):
     assert r.returncode == 5, r.stderr
     assert f"0::/k8c-runtime/{cid}" in r.stdout
     assert not os.path.exists(os.path.join(UNIFIED, "k8c-runtime", cid))
+
+
+def test_v2_device_filter(rt):
+    # the eBPF device program: the default devices work, a host disk cannot be made
+    script = ("head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; "
+              "mknod /dev/k8cdisk b 8 0 2>/dev/null && echo ESCAPED; "
+              "mknod /dev/k8cnull c 1 3 && echo mknod-null-ok")
+    bundle = rt.bundle(["sh", "-c", script])
+    cid = rt.new_id()
+    rt.started.append(("k8c", cid))
+    r = v2(rt, "run", "--bundle", bundle, cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["4", "null-ok", "mknod-null-ok"], r.stdout
