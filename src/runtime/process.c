@@ -1,8 +1,10 @@
-/* The container's process: clone3 into new namespaces (joining the ones named by path),
- * a parent/child handshake over a socketpair (uid/gid maps and the cgroup are written by
- * the parent before the child goes on), then the child's setup in order: rootfs, terminal,
- * sysctl, masked/readonly paths, rlimits, the exec fifo wait (create), capabilities, user,
- * no_new_privs, seccomp, and exec with every runtime descriptor closed. */
+/* The container's process: clone3 into new namespaces (joining the ones named by path)
+ * and straight into its cgroup, a parent/child handshake over a socketpair ('G': uid/gid
+ * maps written; 'C': cgroup and pids.max done; 'H'/'h': run the create hooks; 'R' ready;
+ * "E..." a one-line failure), then the child's setup in order: rootfs (createContainer
+ * hooks before pivot_root), terminal, sysctl, masked/readonly paths, rlimits, the exec fifo
+ * wait (create), startContainer hooks, capabilities, user, no_new_privs, seccomp, and exec
+ * with every runtime descriptor closed. exec into a running container shares the child. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
