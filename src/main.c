@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "store/store.h"
+#include "runtime/runtime.h"
 #include "version.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/k8c"
@@ -31,11 +32,12 @@ static const struct command commands[] = {
     {"server", apiserver_cli_main, "run the API server (the cluster) in the foreground"},
     {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
     {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
+    {"runtime", runtime_cli_main, "the OCI container runtime (crun/runc command line)"},
     {"help", cmd_help, "show this help"},
 };
 
 /* Commands the design names that this build does not have yet: said plainly, never faked. */
-static const char *const not_built[] = {"agent", "runtime", "image", "hollow"};
+static const char *const not_built[] = {"agent", "image", "hollow"};
 
 static void print_usage(FILE *out)
 {
