@@ -10,6 +10,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "image/image.h"
 #include "version.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/k8c"
@@ -27,11 +28,12 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"version", cmd_version, "print the version and the git commit"},
     {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
+    {"image", image_cli_main, "pull, import, export, list and remove images"},
     {"help", cmd_help, "show this help"},
 };
 
 /* Commands the design names that this build does not have yet: said plainly, never faked. */
-static const char *const not_built[] = {"server", "agent", "runtime", "image", "store", "hollow"};
+static const char *const not_built[] = {"server", "agent", "runtime", "store", "hollow"};
 
 static void print_usage(FILE *out)
 {
