@@ -196,12 +196,12 @@ int image__manifest_parse(const char *data, size_t len, const char *content_type
     for (size_t i = 0; i < n; i++) {
         char field[64];
         snprintf(field, sizeof(field), "%s[%zu]", list_key, i);
+        m->n = i + 1; /* so that clearing frees what a failed parse of this item allocated */
         if (descriptor_parse(json_array_get(list, i), field, m->kind == IMAGE_MANIFEST_INDEX,
                              &m->items[i], err) < 0) {
             image__manifest_clear(m);
             return -1;
         }
-        m->n = i + 1;
         if (m->kind == IMAGE_MANIFEST_IMAGE &&
             !image__layer_media_type_ok(m->items[i].media_type)) {
             k8c_err_set(err, 0, K8C_REASON_UNSUPPORTED_MEDIA_TYPE,
