@@ -18,7 +18,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  pull REF [--insecure-registry HOST:PORT]... [--auth-file F] [--platform OS/ARCH]\n"
-    "           [--timeout SECONDS] [--parallel N] [--quiet]\n"
+    "           [--timeout SECONDS] [--parallel N] [--pull-policy Always|IfNotPresent|Never]\n"
+    "           [--quiet]\n"
     "  import FILE|DIR [--ref NAME]   an OCI layout (directory or tar) or a docker save tar\n"
     "  export REF FILE                 write REF as an OCI layout tar\n"
     "  ls [-q]                         REPOSITORY TAG DIGEST SIZE\n"
@@ -33,6 +34,7 @@ struct cli {
     const char *auth_file;
     const char *platform;
     const char *ref_name;
+    enum image_pull_policy policy;
     int timeout;
     int parallel;
     bool quiet;
@@ -181,7 +183,8 @@ static int run(struct image_store *s, const char *cmd, struct cli *c)
                         : isatty(STDERR_FILENO) ? IMAGE_PROGRESS_BAR
                                                 : IMAGE_PROGRESS_LOG,
         };
-        _cleanup_image_info_ struct image_info *info = image_pull(s, c->args[0], &o, &err);
+        _cleanup_image_info_ struct image_info *info =
+            image_ensure(s, c->args[0], c->policy, &o, &err);
         if (info == NULL)
             return fail(err);
         printf("%s %s\n", info->name, info->digest);
@@ -264,6 +267,9 @@ int image_cli_main(int argc, char **argv)
             c.platform = v;
         } else if ((v = flag_value(argc, argv, &i, "--ref", &missing))) {
             c.ref_name = v;
+        } else if ((v = flag_value(argc, argv, &i, "--pull-policy", &missing))) {
+            if (image_pull_policy_parse(v, &c.policy) < 0)
+                return usage("--pull-policy: want Always, IfNotPresent or Never, got \"%s\"", v);
         } else if ((v = flag_value(argc, argv, &i, "--timeout", &missing))) {
             if (parse_int(v, &c.timeout) < 0)
                 return usage("--timeout: want seconds (1-86400), got \"%s\"", v);

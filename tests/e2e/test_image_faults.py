@@ -237,3 +237,51 @@ def test_pull_policy_never_and_bad_usage(k8c, data_dir):
     assert r.returncode == 2 and "--timeout" in r.stderr
     r = k8c("image", "--data-dir", data_dir, "import", "/nonexistent/k8c-image.tar")
     assert r.returncode == 1 and "/nonexistent/k8c-image.tar" in r.stderr
+
+
+def test_tls_by_default_plain_http_only_when_listed(k8c, data_dir, fake):
+    # 0.0.0.0 reaches the loopback listener but is not a loopback name: TLS is required
+    ref = f"0.0.0.0:{fake.host.split(':')[1]}/test/img:v1"
+    r = pull(k8c, data_dir, ref)
+    check_error(r, ref, f"https://0.0.0.0:{fake.host.split(':')[1]}/v2/test/img/manifests/v1")
+    assert fake.requests == []  # no plain-HTTP request was made
+    r = pull(k8c, data_dir, ref, "--insecure-registry", ref.split("/")[0])
+    assert r.returncode == 0, r.stderr
+
+
+def test_pull_policy(k8c, data_dir, fake):
+    ref = f"{fake.host}/test/img:v1"
+    r = pull(k8c, data_dir, ref, "--pull-policy", "Never")
+    assert r.returncode == 1
+    assert "imagePullPolicy is Never" in r.stderr and "is not in the store" in r.stderr
+    assert pull(k8c, data_dir, ref, "--pull-policy", "IfNotPresent").returncode == 0
+    n = len(fake.requests)
+    assert pull(k8c, data_dir, ref, "--pull-policy", "IfNotPresent").returncode == 0
+    assert pull(k8c, data_dir, ref, "--pull-policy", "Never").returncode == 0
+    assert len(fake.requests) == n  # present: the registry is not asked
+    assert pull(k8c, data_dir, ref, "--pull-policy", "Always").returncode == 0
+    assert len(fake.requests) > n
+
+
+def test_progress_log_lines_when_not_a_terminal(k8c, data_dir, fake):
+    ref = f"{fake.host}/test/img:v1"
+    r = k8c("image", "--data-dir", data_dir, "pull", ref)
+    assert r.returncode == 0, r.stderr
+    for layer in fake.manifest["layers"]:
+        assert f"layer {layer['digest'][:19]} done" in r.stderr, r.stderr
+    assert "\033[" not in r.stderr
+
+
+def test_concurrent_pulls_of_one_image(k8c, data_dir, fake):
+    import subprocess
+    ref = f"{fake.host}/test/img:v1"
+    from conftest import K8C
+    procs = [subprocess.Popen([K8C, "image", "--data-dir", data_dir,
+                               "pull", "--quiet", ref], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert len(os.listdir(os.path.join(data_dir, "images/layers/sha256"))) == 2
+    assert os.listdir(os.path.join(data_dir, "images/tmp")) == []
+    assert len(inspect(k8c, data_dir, ref)["layers"]) == 2
