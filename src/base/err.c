@@ -27,6 +27,21 @@ const char *k8c_reason_name(enum k8c_reason reason)
     return reason_table[reason].name;
 }
 
+enum k8c_reason k8c_reason_from_status(const char *reason_name, int http_code)
+{
+    if (reason_name != NULL) {
+        if (strcmp(reason_name, "Gone") == 0)
+            return K8C_REASON_GONE;
+        for (size_t i = 0; i < ARRAY_SIZE(reason_table); i++)
+            if (strcmp(reason_table[i].name, reason_name) == 0)
+                return (enum k8c_reason)i;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(reason_table); i++)
+        if (reason_table[i].code == http_code)
+            return (enum k8c_reason)i;
+    return K8C_REASON_INTERNAL;
+}
+
 int k8c_err_setv(struct k8c_err **err, int errnum, enum k8c_reason reason, const char *fmt,
                  va_list ap)
 {

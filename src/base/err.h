@@ -65,5 +65,8 @@ void k8c_err_freep(struct k8c_err **e);
 
 int k8c_reason_http_code(enum k8c_reason reason);
 const char *k8c_reason_name(enum k8c_reason reason);
+/* The reason for a Kubernetes Status: by its reason name when known ("NotFound"), else by
+ * its HTTP code; INTERNAL when neither matches. "Gone" is read as GONE too. */
+enum k8c_reason k8c_reason_from_status(const char *reason_name, int http_code);
 
 #endif

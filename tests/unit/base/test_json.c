@@ -81,3 +81,30 @@ Test(err, wrap_and_text)
     cr_assert(eq(int, k8c_reason_http_code(K8C_REASON_GONE), 410));
     cr_assert(eq(int, k8c_reason_http_code(K8C_REASON_INVALID), 422));
 }
+
+#include "base/codec.h"
+
+Test(codec, base64_round_trip_and_errors)
+{
+    _cleanup_free_ char *enc = codec_base64_encode("hello\0world", 11);
+    cr_assert(eq(str, enc, "aGVsbG8Ad29ybGQ="));
+    size_t len = 0;
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_free_ char *dec = codec_base64_decode(enc, strlen(enc), &len, &err);
+    cr_assert(eq(sz, len, 11));
+    cr_assert(memcmp(dec, "hello\0world", 11) == 0);
+    char *bad = codec_base64_decode("!!notbase64", 11, &len, &err);
+    cr_assert(bad == NULL);
+    cr_assert(eq(int, err->reason, K8C_REASON_BAD_REQUEST));
+}
+
+Test(err, reason_from_status)
+{
+    cr_assert(eq(int, k8c_reason_from_status("AlreadyExists", 409), K8C_REASON_ALREADY_EXISTS));
+    cr_assert(eq(int, k8c_reason_from_status("Conflict", 409), K8C_REASON_CONFLICT));
+    cr_assert(eq(int, k8c_reason_from_status("Expired", 410), K8C_REASON_GONE));
+    cr_assert(eq(int, k8c_reason_from_status("Gone", 410), K8C_REASON_GONE));
+    cr_assert(eq(int, k8c_reason_from_status(NULL, 404), K8C_REASON_NOT_FOUND));
+    cr_assert(eq(int, k8c_reason_from_status("SomethingNew", 422), K8C_REASON_INVALID));
+    cr_assert(eq(int, k8c_reason_from_status("SomethingNew", 599), K8C_REASON_INTERNAL));
+}
