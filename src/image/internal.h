@@ -46,12 +46,6 @@ bool image__digest_valid(const char *d);
 /* The hex part of a valid digest (borrowed from d). */
 const char *image__digest_hex(const char *d);
 
-/* Decodes standard base64 (padding optional, whitespace not allowed). Returns a new
- * NUL-terminated buffer (caller frees) and sets *len, or NULL when s is not base64. */
-char *image__base64_decode(const char *s, size_t *len);
-/* Encodes data as standard base64 with padding. Caller frees. */
-char *image__base64_encode(const void *data, size_t len);
-
 /* ---- manifests (manifest.c) ------------------------------------------------------------- */
 
 #define IMAGE_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"

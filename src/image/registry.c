@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/codec.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -90,7 +91,7 @@ static char *load_basic(const char *host, const char *auth_file, struct k8c_err 
         const char *auth = json_string_value(json_object_get(v, "auth"));
         if (auth != NULL && *auth) {
             size_t n = 0;
-            char *plain = image__base64_decode(auth, &n);
+            char *plain = codec_base64_decode(auth, strlen(auth), &n, NULL);
             if (plain == NULL || strchr(plain, ':') == NULL || strlen(plain) != n) {
                 free(plain);
                 k8c_err_set(err, 0, K8C_REASON_INVALID,
@@ -470,7 +471,7 @@ static int authenticate(struct image__registry *r, const char *challenge, const 
                                "registry `%s` requires authentication and the auth file has no "
                                "credentials for it",
                                r->host);
-        _cleanup_free_ char *b64 = image__base64_encode(r->basic, strlen(r->basic));
+        _cleanup_free_ char *b64 = codec_base64_encode(r->basic, strlen(r->basic));
         _cleanup_free_ char *header = xasprintf("Authorization: Basic %s", b64);
         if (used_auth != NULL && strcmp(used_auth, header) == 0)
             return k8c_err_set(err, 0, K8C_REASON_UNAUTHORIZED,
