@@ -409,6 +409,15 @@ def test_export_import_round_trip_through_skopeo(k8c, data_dir, registry, tmp):
     assert r.stdout.strip() == f"imported {ref}"
     info = inspect(k8c, other, ref)
     assert open(os.path.join(info["layers"][1], "etc/motd")).read() == "hello from layer two\n"
+    # an oci-archive tar written by skopeo imports as well
+    skopeo_tar = os.path.join(tmp, "skopeo.tar")
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{oci2}:back",
+                    f"oci-archive:{skopeo_tar}:v9"], check=True, capture_output=True, timeout=120)
+    r = k8c("image", "--data-dir", other, "import", skopeo_tar, "--ref", "example.com/arch")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "imported example.com/arch:v9"
+    r = k8c("image", "--data-dir", other, "import", skopeo_tar)
+    assert r.returncode == 1 and "only the tag `v9`" in r.stderr and "--ref" in r.stderr
 
 
 def test_import_docker_save_archive(k8c, data_dir, tmp):

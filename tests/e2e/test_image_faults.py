@@ -61,7 +61,12 @@ class FakeRegistry:
                 if f.get("status"):
                     return self.send(f["status"], b'{"errors":[{"code":"BOOM",'
                                                   b'"message":"registry is on fire"}]}')
-                m = re.fullmatch(r"/v2/test/img/(manifests|blobs)/([^/]+)", self.path)
+                if f.get("redirect") and self.path.startswith("/v2/") and "/blobs/" in self.path:
+                    return self.send(307, headers=[("Location", "/storage" + self.path)])
+                path = self.path
+                if path.startswith("/storage/"):
+                    path = path[len("/storage"):]
+                m = re.fullmatch(r"/v2/test/img/(manifests|blobs)/([^/]+)", path)
                 if m is None:
                     return self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
                 kind, ref = m.groups()
@@ -90,7 +95,7 @@ class FakeRegistry:
                     self.close_connection = True
                     return
                 rng = self.headers.get("Range")
-                if rng:
+                if rng and not f.get("ignore_range"):
                     start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
                     return self.send(206, data[start:], ctype="application/octet-stream",
                                      headers=[("Content-Range",
@@ -104,7 +109,8 @@ class FakeRegistry:
         self.thread.start()
 
     def blob_gets(self, digest):
-        return [r for r in self.requests if r[0].endswith("/blobs/" + digest)]
+        return [r for r in self.requests
+                if r[0].endswith("/blobs/" + digest) and not r[0].startswith("/storage/")]
 
     def stop(self):
         self.release.set()
@@ -285,3 +291,25 @@ def test_concurrent_pulls_of_one_image(k8c, data_dir, fake):
     assert len(os.listdir(os.path.join(data_dir, "images/layers/sha256"))) == 2
     assert os.listdir(os.path.join(data_dir, "images/tmp")) == []
     assert len(inspect(k8c, data_dir, ref)["layers"]) == 2
+
+
+def test_blobs_follow_redirects_with_token_auth(k8c, data_dir, fake, tmp):  # noqa: F811
+    fake.faults.update(redirect=True, token=True)
+    auth = os.path.join(tmp, "auth.json")
+    with open(auth, "w") as f:
+        json.dump({"auths": {fake.host: {"username": "tok", "password": "pw"}}}, f)
+    ref = f"{fake.host}/test/img:v1"
+    r = pull(k8c, data_dir, ref, "--auth-file", auth)
+    assert r.returncode == 0, r.stderr
+    assert any(p.startswith("/storage/v2/test/img/blobs/") for p, _ in fake.requests)
+
+
+def test_resume_when_the_registry_ignores_range(k8c, data_dir, fake):
+    big = fake.manifest["layers"][1]
+    fake.faults.update(truncate=big["digest"], ignore_range=True)
+    ref = f"{fake.host}/test/img:v1"
+    check_error(pull(k8c, data_dir, ref, "--parallel", "1"), ref, "truncated")
+    r = pull(k8c, data_dir, ref)  # 200 with the whole blob: the partial file restarts
+    assert r.returncode == 0, r.stderr
+    top = inspect(k8c, data_dir, ref)["layers"][1]
+    assert os.path.getsize(os.path.join(top, "big")) == 512 * 1024
