@@ -47,7 +47,9 @@ static void *worker(void *opaque)
 
         int rc = 0;
         _cleanup_free_ char *dir = image__layer_path(p->store, j->diff_id);
-        if (access(dir, F_OK) == 0) {
+        /* Both present: nothing to do. (A layer unpacked from another image may come with a
+         * differently compressed blob: this image's blob is still fetched, for export.) */
+        if (access(dir, F_OK) == 0 && image__blob_exists(p->store, j->desc->digest)) {
             __atomic_store_n(&j->progress.done, j->desc->size, __ATOMIC_RELAXED);
         } else {
             rc = image__registry_blob(p->reg, p->store, j->desc->digest, j->desc->size,
