@@ -340,6 +340,10 @@ def test_pull_multi_platform_index(k8c, data_dir, registry, tmp):
     r = pull(k8c, data_dir, ref, "--platform", "linux/amd64")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[1] == amd["digest"]
+    if os.uname().machine == "x86_64":  # by default: linux and this machine's architecture
+        r = pull(k8c, data_dir, ref)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split()[1] == amd["digest"]
     top = inspect(k8c, data_dir, ref)["layers"][1]
     assert open(os.path.join(top, "arch")).read() == "amd64\n"
     r = pull(k8c, data_dir, ref, "--platform", "linux/arm64")

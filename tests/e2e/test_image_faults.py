@@ -309,6 +309,17 @@ def test_resume_when_the_registry_ignores_range(k8c, data_dir, fake):
     fake.faults.update(truncate=big["digest"], ignore_range=True)
     ref = f"{fake.host}/test/img:v1"
     check_error(pull(k8c, data_dir, ref, "--parallel", "1"), ref, "truncated")
+    partial = os.path.join(data_dir, "images/ingest", big["digest"][7:] + ".partial")
+    saved = open(partial, "rb").read()
+    # prune clears partial downloads, unreferenced blobs and leftovers of a crashed unpack
+    os.makedirs(os.path.join(data_dir, "images/tmp/layer-leftover-x/sub"))
+    r = k8c("image", "--data-dir", data_dir, "prune")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(partial)
+    for sub in ("tmp", "ingest", "blobs/sha256"):
+        assert os.listdir(os.path.join(data_dir, "images", sub)) == [], sub
+    with open(partial, "wb") as f:  # put it back: the next pull resumes from it
+        f.write(saved)
     r = pull(k8c, data_dir, ref)  # 200 with the whole blob: the partial file restarts
     assert r.returncode == 0, r.stderr
     top = inspect(k8c, data_dir, ref)["layers"][1]
