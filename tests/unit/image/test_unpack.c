@@ -6,6 +6,7 @@
 #include <criterion/new/assert.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -93,11 +94,29 @@ struct sandbox {
     int layer_fd;
 };
 
+/* The sandbox of the running test, removed by the suites' fini even when an assertion fails
+ * (each Criterion test runs in its own process). */
+static char current_top[64];
+
+static void remove_current(void)
+{
+    if (current_top[0] == '\0')
+        return;
+    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", current_top);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", current_top);
+    current_top[0] = '\0';
+}
+
+TestSuite(image_unpack, .fini = remove_current);
+TestSuite(image_store, .fini = remove_current);
+
 static struct sandbox sandbox_new(void)
 {
     struct sandbox s;
     s.top = xstrdup("/tmp/k8c-image-unit-XXXXXX");
     cr_assert(mkdtemp(s.top) != NULL);
+    snprintf(current_top, sizeof(current_top), "%s", s.top);
     s.layer = xasprintf("%s/layer", s.top);
     s.outside = xasprintf("%s/outside", s.top);
     cr_assert(eq(int, mkdir(s.layer, 0755), 0));
@@ -142,6 +161,7 @@ static void sandbox_free(struct sandbox *s)
     close(s->layer_fd);
     _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", s->top);
     cr_assert(eq(int, system(cmd), 0));
+    current_top[0] = '\0';
     free(s->top);
     free(s->layer);
     free(s->outside);
