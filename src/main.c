@@ -13,6 +13,7 @@
 #include "base/mem.h"
 #include "store/store.h"
 #include "runtime/runtime.h"
+#include "image/image.h"
 #include "version.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/k8c"
@@ -33,11 +34,12 @@ static const struct command commands[] = {
     {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
     {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
     {"runtime", runtime_cli_main, "the OCI container runtime (crun/runc command line)"},
+    {"image", image_cli_main, "pull, import, export, list and remove images"},
     {"help", cmd_help, "show this help"},
 };
 
 /* Commands the design names that this build does not have yet: said plainly, never faked. */
-static const char *const not_built[] = {"agent", "image", "hollow"};
+static const char *const not_built[] = {"agent", "hollow"};
 
 static void print_usage(FILE *out)
 {
