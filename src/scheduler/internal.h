@@ -4,8 +4,11 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
+#include "base/err.h"
+#include "client/client.h"
 #include "scheduler/snapshot.h"
 #include "scheduler/view.h"
 
@@ -110,5 +113,47 @@ bool scheduler__taints_tolerated(const struct scheduler_pod *p, const struct sch
 /* kube-scheduler's weighted sum of every score plugin for the feasible nodes: totals[]. */
 void scheduler__score(struct scheduler__cycle *c, struct scheduler_node_info *const *feasible,
                       size_t n, int64_t *totals);
+
+/* ---- writes to the API (writes.c) ---- */
+
+/* The object an Event is about, and who reports it. */
+struct scheduler__event_ref {
+    const char *ns, *name, *uid, *resource_version;
+    const char *component; /* "default-scheduler" */
+};
+
+/* POSTs a Binding of pod ns/name (uid may be NULL) to node. Returns 0 or -1 with *err (the
+ * server's reason: NOT_FOUND, CONFLICT when already bound, …). */
+int scheduler__bind(struct client *c, const char *ns, const char *name, const char *uid,
+                    const char *node, struct k8c_err **err);
+
+/* Posts a core/v1 Event about ref (type "Normal"/"Warning"). Best effort: failures are
+ * logged at debug level. */
+void scheduler__event(struct client *c, const struct scheduler__event_ref *ref, const char *type,
+                      const char *reason, const char *action, const char *message);
+
+/* Sets PodScheduled=False/Unschedulable with message (and nominatedNodeName, NULL to clear)
+ * through the status subresource, unless pod already says so. Returns 0 or -1 with *err. */
+int scheduler__mark_unschedulable(struct client *c, const json_t *pod, const char *message,
+                                  const char *nominated, struct k8c_err **err);
+
+/* Deletes pod ns/name (with a uid precondition when uid is set); a pod already gone is
+ * success. Returns 0 or -1 with *err. */
+int scheduler__delete_pod(struct client *c, const char *ns, const char *name, const char *uid,
+                          struct k8c_err **err);
+
+/* ---- command-line helpers (cli.c) ---- */
+
+/* Makes SIGINT and SIGTERM set the returned flag (and ignores SIGPIPE). */
+const atomic_bool *scheduler__stop_on_signals(void);
+/* Prints "k8c: <cmd>: <message> (see 'k8c <cmd> --help')" and returns 2. */
+int scheduler__usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Matches argv[*i] against "--name VALUE" or "--name=VALUE": 1 and *value set (advancing *i
+ * past a separate value), 0 when it is another argument, -1 when the value is missing. */
+int scheduler__flag(int argc, char **argv, int *i, const char *name, const char **value);
+/* A decimal in [0, max]: 0 and *out, or -1. */
+int scheduler__parse_uint(const char *s, long max, long *out);
+/* A client from a kubeconfig, or NULL after printing why (as "k8c: <cmd>: …"). */
+struct client *scheduler__client_from(const char *cmd, const char *kubeconfig);
 
 #endif
