@@ -269,6 +269,35 @@ static bool spec_changed(const json_t *a, const json_t *b)
     return false;
 }
 
+/* The Service registry keeps allocated values an update leaves out (patchAllocatedValues):
+ * clusterIP(s), and each port's nodePort matched by port number and protocol. */
+static void keep_service_allocations(json_t *obj, const json_t *old)
+{
+    json_t *spec = json_object_get(obj, "spec");
+    const json_t *old_spec = json_object_get(old, "spec");
+    if (!json_is_object(spec) || !json_is_object(old_spec))
+        return;
+    if (json_string_length(json_object_get(spec, "clusterIP")) == 0) {
+        copy_key(spec, old_spec, "clusterIP");
+        copy_key(spec, old_spec, "clusterIPs");
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach (json_object_get(spec, "ports"), i, p) {
+        if (!json_is_object(p) || json_integer_value(json_object_get(p, "nodePort")) != 0)
+            continue;
+        size_t j;
+        json_t *q;
+        json_array_foreach (json_object_get(old_spec, "ports"), j, q) {
+            if (json_equal(json_object_get(p, "port"), json_object_get(q, "port")) &&
+                json_object_get(q, "nodePort") != NULL) {
+                json_object_set(p, "nodePort", json_object_get(q, "nodePort"));
+                break;
+            }
+        }
+    }
+}
+
 int api_meta_prepare_update(const struct api_kind *k, json_t *obj, const json_t *old,
                             bool status_subresource, struct k8c_err **err)
 {
@@ -319,6 +348,9 @@ int api_meta_prepare_update(const struct api_kind *k, json_t *obj, const json_t 
         /* A spec write keeps the stored status. */
         copy_key(obj, old, "status");
     }
+
+    if (k->group[0] == '\0' && strcmp(k->kind, "Service") == 0 && !status_subresource)
+        keep_service_allocations(obj, old);
 
     copy_key(md, old_md, "generation");
     if (api_kind_has_generation(k) && !status_subresource) {
