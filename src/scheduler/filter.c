@@ -89,15 +89,46 @@ static bool ports_free(const struct scheduler__cycle *c, const struct scheduler_
     return true;
 }
 
+static void resources_fit_with(const struct scheduler__cycle *c,
+                               const struct scheduler_resources *req,
+                               const struct scheduler_resources *alloc,
+                               const struct scheduler_resources *used,
+                               const struct scheduler_resources *gone, int64_t pods,
+                               struct scheduler__status *st);
+
 /* NodeResourcesFit's fitsRequest: every insufficient resource is its own reason. */
 static void resources_fit(const struct scheduler__cycle *c, const struct scheduler_node_info *ni,
                           struct scheduler__status *st)
 {
     const struct scheduler_resources *req = &c->pod->req;
     const struct scheduler_resources *alloc = &ni->node->allocatable;
-    const struct scheduler_resources *used = &ni->requested;
     const struct scheduler_resources *gone = &c->removed_req;
     int64_t pods = ni->n_pods - (int64_t)c->n_removed;
+    /* Pods nominated here with at least our priority keep their room (the nominator). */
+    struct scheduler_resources held = {0};
+    const struct scheduler_resources *used = &ni->requested;
+    for (size_t i = 0; i < ni->n_nominees; i++) {
+        const struct scheduler_nominee *n = &ni->nominees[i];
+        if (n->priority < c->pod->priority || strcmp(n->key, c->pod->key) == 0)
+            continue;
+        if (used != &held) {
+            scheduler_resources_add(&held, &ni->requested, 1);
+            used = &held;
+        }
+        scheduler_resources_add(&held, &n->req, 1);
+        pods++;
+    }
+    resources_fit_with(c, req, alloc, used, gone, pods, st);
+    scheduler_resources_clear(&held);
+}
+
+static void resources_fit_with(const struct scheduler__cycle *c,
+                               const struct scheduler_resources *req,
+                               const struct scheduler_resources *alloc,
+                               const struct scheduler_resources *used,
+                               const struct scheduler_resources *gone, int64_t pods,
+                               struct scheduler__status *st)
+{
     if (pods + 1 > alloc->pods)
         scheduler__status_add(st, SCHEDULER__UNSCHEDULABLE, "Too many pods");
     bool any_scalar = false;

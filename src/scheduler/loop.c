@@ -32,9 +32,9 @@ struct job {
     enum job_kind kind;
     struct scheduler_qentry *entry; /* JOB_BIND: the in-flight entry */
     char *ns, *name, *uid, *rv, *node;
-    json_t *obj;       /* the pod as last seen (JOB_FAIL) */
-    char *message;     /* JOB_FAIL */
-    char *nominated;   /* JOB_FAIL with preemption */
+    json_t *obj;     /* the pod as last seen (JOB_FAIL) */
+    char *message;   /* JOB_FAIL */
+    char *nominated; /* JOB_FAIL with preemption */
     struct victim *victims;
     size_t n_victims;
     struct job *next;
@@ -138,8 +138,8 @@ static void run_bind(struct sched *s, struct job *j)
     LOG_INFO("binding failed pod=%s/%s node=%s err=%s", j->ns, j->name, j->node, err->msg);
     /* Forget the assumption unless the informer already replaced it with the bound pod. */
     const struct scheduler_pod *assumed = scheduler_snapshot_pod_get(s->snap, e->key);
-    if (assumed && j->rv && strcmp(assumed->resource_version, j->rv) == 0 &&
-        assumed->node_name && strcmp(assumed->node_name, j->node) == 0) {
+    if (assumed && j->rv && strcmp(assumed->resource_version, j->rv) == 0 && assumed->node_name &&
+        strcmp(assumed->node_name, j->node) == 0) {
         scheduler_snapshot_pod_remove(s->snap, e->key);
         scheduler_queue_move_all(s->queue, now);
     }
@@ -245,6 +245,7 @@ static void pod_upsert(struct sched *s, json_t *old, json_t *obj)
     pthread_mutex_lock(&s->lock);
     if (node != NULL || is_terminal(obj)) {
         scheduler_queue_remove(s->queue, key);
+        scheduler_snapshot_unnominate(s->snap, key);
         if (is_terminal(obj)) {
             if (scheduler_snapshot_pod_remove(s->snap, key))
                 scheduler_queue_move_all(s->queue, now);
@@ -265,6 +266,8 @@ static void pod_upsert(struct sched *s, json_t *old, json_t *obj)
     } else if (ours && !deleting) {
         _cleanup_err_ struct k8c_err *err = NULL;
         struct scheduler_pod *p = scheduler_pod_decode(obj, &err);
+        if (p != NULL && p->nominated_node != NULL)
+            scheduler_snapshot_nominate(s->snap, p, p->nominated_node);
         struct scheduler_qentry *e = scheduler_queue_get(s->queue, key);
         if (e != NULL && e->state != SCHEDULER_Q_IN_FLIGHT && !pod_changed(old, obj)) {
             /* A status-only change (often our own condition): refresh, do not retry. */
@@ -275,8 +278,8 @@ static void pod_upsert(struct sched *s, json_t *old, json_t *obj)
                 e->pod = p;
             }
         } else {
-            scheduler_queue_upsert_take(s->queue, key, json_incref(obj), p,
-                                        p ? NULL : err->msg, now);
+            scheduler_queue_upsert_take(s->queue, key, json_incref(obj), p, p ? NULL : err->msg,
+                                        now);
         }
         pthread_cond_signal(&s->wake);
     } else {
@@ -303,6 +306,7 @@ static void on_pod_delete(json_t *obj, void *opaque)
         return;
     pthread_mutex_lock(&s->lock);
     scheduler_queue_remove(s->queue, key);
+    scheduler_snapshot_unnominate(s->snap, key);
     if (scheduler_snapshot_pod_remove(s->snap, key)) {
         scheduler_queue_move_all(s->queue, clock_mono_ns());
         pthread_cond_signal(&s->wake);
@@ -384,6 +388,7 @@ static struct job *schedule_one(struct sched *s, struct scheduler_qentry *e, uin
         /* Assume: account the pod on its node now; the informer's bound update replaces it. */
         struct scheduler_pod *p = steal_ptr(&e->pod);
         p->node_name = xstrdup(d.node);
+        scheduler_snapshot_unnominate(s->snap, e->key);
         scheduler_snapshot_pod_set_take(s->snap, p);
     } else {
         j = job_new(JOB_FAIL, e->obj);
@@ -399,9 +404,11 @@ static struct job *schedule_one(struct sched *s, struct scheduler_qentry *e, uin
                 j->victims[j->n_victims++] =
                     (struct victim){xstrdup(v->ns), xstrdup(v->name), xstrdup(v->uid)};
             }
-            /* Remember the nomination at once: the next attempt tries that node first. */
+            /* Remember the nomination at once: the next attempt tries that node first, and
+             * pods of lower priority may not take the room the victims leave. */
             free(e->pod->nominated_node);
             e->pod->nominated_node = xstrdup(d.nominated_node);
+            scheduler_snapshot_nominate(s->snap, e->pod, d.nominated_node);
         }
         scheduler_queue_done(s->queue, e, SCHEDULER_OUTCOME_UNSCHEDULABLE, now);
         stat_add(s, s->stats ? &s->stats->unschedulable : NULL);
@@ -436,8 +443,8 @@ static void schedule_loop(struct sched *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-int scheduler_run(struct client *c, const struct scheduler_options *opts,
-                  const atomic_bool *stop, struct scheduler_stats *stats, struct k8c_err **err)
+int scheduler_run(struct client *c, const struct scheduler_options *opts, const atomic_bool *stop,
+                  struct scheduler_stats *stats, struct k8c_err **err)
 {
     struct scheduler_options defaults = {0};
     if (opts == NULL)

@@ -179,8 +179,7 @@ static void detach(struct scheduler_queue *q, struct scheduler_qentry *e)
 }
 
 /* Puts e (detached) into the back-off heap while its back-off lasts, else active. */
-static void activate_or_backoff(struct scheduler_queue *q, struct scheduler_qentry *e,
-                                uint64_t now)
+static void activate_or_backoff(struct scheduler_queue *q, struct scheduler_qentry *e, uint64_t now)
 {
     if (e->backoff_until_ns > now) {
         e->state = SCHEDULER_Q_BACKOFF;

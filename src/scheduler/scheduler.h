@@ -18,7 +18,7 @@
 #define SCHEDULER_DEFAULT_NAME "default-scheduler"
 
 struct scheduler_options {
-    const char *scheduler_name; /* the spec.schedulerName served (NULL: default-scheduler) */
+    const char *scheduler_name;       /* the spec.schedulerName served (NULL: default-scheduler) */
     int percentage_of_nodes_to_score; /* 0: kube-scheduler's adaptive percentage */
     unsigned binders;                 /* threads that bind and post events (0: 4) */
     bool no_scheduled_events;         /* skip the Normal "Scheduled" events (benchmarks) */
@@ -38,8 +38,8 @@ struct scheduler_stats {
  * binder threads and stops them before returning. Returns 0 after a stop, or -1 with *err
  * when it cannot start. If stats is non-NULL it is updated as the scheduler works (read it
  * with atomic loads of its fields only after scheduler_run returns, or as a rough gauge). */
-int scheduler_run(struct client *c, const struct scheduler_options *opts,
-                  const atomic_bool *stop, struct scheduler_stats *stats, struct k8c_err **err);
+int scheduler_run(struct client *c, const struct scheduler_options *opts, const atomic_bool *stop,
+                  struct scheduler_stats *stats, struct k8c_err **err);
 
 /* `k8c scheduler --kubeconfig FILE [-v N] [--percentage-of-nodes-to-score N]`: returns the
  * process exit code (2 for usage errors, 1 for failures). */

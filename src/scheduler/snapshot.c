@@ -12,11 +12,17 @@ struct scheduler_snapshot *scheduler_snapshot_new(void)
     s->info_index = json_object();
     s->pod_index = json_object();
     s->image_nodes = json_object();
+    s->nominations = json_object();
     return s;
 }
 
 static void info_free(struct scheduler_node_info *ni)
 {
+    for (size_t i = 0; i < ni->n_nominees; i++) {
+        free(ni->nominees[i].key);
+        scheduler_resources_clear(&ni->nominees[i].req);
+    }
+    free(ni->nominees);
     scheduler_node_free(ni->node);
     free(ni->name);
     scheduler_resources_clear(&ni->requested);
@@ -39,6 +45,7 @@ void scheduler_snapshot_free(struct scheduler_snapshot *s)
     json_decref(s->info_index);
     json_decref(s->pod_index);
     json_decref(s->image_nodes);
+    json_decref(s->nominations);
     free(s);
 }
 
@@ -68,7 +75,7 @@ static struct scheduler_node_info *info_ensure(struct scheduler_snapshot *s, con
 /* Drops an info that has neither a node nor pods (swap with the last to stay compact). */
 static void info_drop_if_empty(struct scheduler_snapshot *s, struct scheduler_node_info *ni)
 {
-    if (ni->node != NULL || ni->n_pods > 0)
+    if (ni->node != NULL || ni->n_pods > 0 || ni->n_nominees > 0)
         return;
     size_t idx = (size_t)json_integer_value(json_object_get(s->info_index, ni->name));
     struct scheduler_node_info *last = s->infos[s->n_infos - 1];
@@ -192,4 +199,38 @@ void scheduler_snapshot_pod_set_take(struct scheduler_snapshot *s, struct schedu
 size_t scheduler_snapshot_image_nodes(const struct scheduler_snapshot *s, const char *image)
 {
     return (size_t)json_integer_value(json_object_get(s->image_nodes, image));
+}
+
+void scheduler_snapshot_unnominate(struct scheduler_snapshot *s, const char *key)
+{
+    const char *node = json_string_value(json_object_get(s->nominations, key));
+    if (node == NULL)
+        return;
+    struct scheduler_node_info *ni = scheduler_snapshot_info(s, node);
+    json_object_del(s->nominations, key); /* node is dangling from here on */
+    if (ni == NULL)
+        return;
+    for (size_t i = 0; i < ni->n_nominees; i++) {
+        if (strcmp(ni->nominees[i].key, key) != 0)
+            continue;
+        free(ni->nominees[i].key);
+        scheduler_resources_clear(&ni->nominees[i].req);
+        ni->nominees[i] = ni->nominees[--ni->n_nominees];
+        break;
+    }
+    info_drop_if_empty(s, ni);
+}
+
+void scheduler_snapshot_nominate(struct scheduler_snapshot *s, const struct scheduler_pod *p,
+                                 const char *node)
+{
+    scheduler_snapshot_unnominate(s, p->key);
+    struct scheduler_node_info *ni = info_ensure(s, node);
+    ni->nominees = xrealloc(ni->nominees, (ni->n_nominees + 1) * sizeof(*ni->nominees));
+    struct scheduler_nominee *n = &ni->nominees[ni->n_nominees++];
+    memset(n, 0, sizeof(*n));
+    n->key = xstrdup(p->key);
+    n->priority = p->priority;
+    scheduler_resources_add(&n->req, &p->req, 1);
+    json_object_set_new(s->nominations, p->key, json_string(node));
 }

@@ -13,6 +13,14 @@
 
 #include "scheduler/view.h"
 
+/* A pending pod nominated to a node by preemption: its requests are held for it there against
+ * pods of lower priority, so the room its victims free is not taken by others. */
+struct scheduler_nominee {
+    char *key;
+    int32_t priority;
+    struct scheduler_resources req;
+};
+
 struct scheduler_node_info {
     /* NULL while pods are bound to a node the snapshot has not seen (or that was deleted):
      * such entries keep their pods' accounting but are never candidates. */
@@ -23,6 +31,8 @@ struct scheduler_node_info {
     struct scheduler_pod **pods;          /* borrowed from the snapshot's pod table */
     size_t n_pods, cap_pods;
     size_t n_affinity_pods; /* pods carrying any pod (anti-)affinity term */
+    struct scheduler_nominee *nominees;
+    size_t n_nominees;
 };
 
 struct scheduler_snapshot {
@@ -32,6 +42,7 @@ struct scheduler_snapshot {
     json_t *info_index;     /* node name -> index in infos */
     json_t *pod_index;      /* "ns/name" -> struct scheduler_pod * (as an integer) */
     json_t *image_nodes;    /* normalized image name -> number of nodes holding it */
+    json_t *nominations;    /* "ns/name" -> nominated node name */
     size_t n_anti_pods;     /* bound pods with required anti-affinity terms */
     size_t n_affinity_pods; /* bound pods with any affinity term */
 };
@@ -52,6 +63,12 @@ bool scheduler_snapshot_pod_remove(struct scheduler_snapshot *s, const char *key
 /* The bound pod "ns/name" (borrowed), or NULL. */
 const struct scheduler_pod *scheduler_snapshot_pod_get(const struct scheduler_snapshot *s,
                                                        const char *key);
+
+/* Holds p's requests on node for it (replacing an earlier nomination of p). */
+void scheduler_snapshot_nominate(struct scheduler_snapshot *s, const struct scheduler_pod *p,
+                                 const char *node);
+/* Drops the nomination of pod "ns/name", if any. */
+void scheduler_snapshot_unnominate(struct scheduler_snapshot *s, const char *key);
 
 /* The node info named name (borrowed), or NULL. */
 struct scheduler_node_info *scheduler_snapshot_info(const struct scheduler_snapshot *s,

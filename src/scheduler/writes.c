@@ -16,10 +16,9 @@
 int scheduler__bind(struct client *c, const char *ns, const char *name, const char *uid,
                     const char *node, struct k8c_err **err)
 {
-    _cleanup_json_ json_t *binding =
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s}}", "apiVersion", "v1", "kind", "Binding",
-                  "metadata", "name", name, "namespace", ns, "target", "apiVersion", "v1", "kind",
-                  "Node", "name", node);
+    _cleanup_json_ json_t *binding = json_pack(
+        "{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s}}", "apiVersion", "v1", "kind", "Binding", "metadata",
+        "name", name, "namespace", ns, "target", "apiVersion", "v1", "kind", "Node", "name", node);
     if (uid != NULL && *uid)
         json_object_set_new(json_object_get(binding, "metadata"), "uid", json_string(uid));
     _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/pods/%s/binding", ns, name);
@@ -36,8 +35,8 @@ void scheduler__event(struct client *c, const struct scheduler__event_ref *ref, 
     char stamp[21], micro[28];
     clock_rfc3339(now.tv_sec, stamp);
     clock_rfc3339_micro(&now, micro);
-    uint64_t unique = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
-                      atomic_fetch_add(&counter, 1);
+    uint64_t unique =
+        (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec + atomic_fetch_add(&counter, 1);
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     _cleanup_free_ char *ev_name = xasprintf("%s.%llx", ref->name, (unsigned long long)unique);
@@ -109,8 +108,8 @@ int scheduler__mark_unschedulable(struct client *c, const json_t *pod, const cha
 int scheduler__delete_pod(struct client *c, const char *ns, const char *name, const char *uid,
                           struct k8c_err **err)
 {
-    _cleanup_json_ json_t *opts = json_pack("{s:s,s:s}", "apiVersion", "v1", "kind",
-                                            "DeleteOptions");
+    _cleanup_json_ json_t *opts =
+        json_pack("{s:s,s:s}", "apiVersion", "v1", "kind", "DeleteOptions");
     if (uid != NULL && *uid)
         json_object_set_new(opts, "preconditions", json_pack("{s:s}", "uid", uid));
     _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/pods/%s", ns, name);

@@ -245,3 +245,40 @@ Test(scheduler_snapshot, incremental_accounting)
     cr_assert(scheduler_snapshot_pod_get(s, "default/d") == NULL);
     scheduler_snapshot_free(s);
 }
+
+Test(scheduler_preemption, nominated_pods_keep_their_room)
+{
+    struct scheduler_snapshot *s = scheduler_snapshot_new();
+    scheduler_snapshot_node_set_take(s, mknode("n1", NULL, "2", "8Gi", 110, NULL));
+    struct scheduler_pod *vip =
+        mkpod("vip", NULL,
+              "'priority':10,'containers':[{'name':'c','resources':{'requests':{'cpu':'2'}}}]");
+    scheduler_snapshot_nominate(s, vip, "n1");
+    struct scheduler_pod *low =
+        mkpod("low", NULL,
+              "'priority':0,'containers':[{'name':'c','resources':{'requests':{'cpu':'1'}}}]");
+    struct scheduler_decision d = decide(s, low);
+    cr_assert(d.node == NULL);
+    cr_assert(eq(str, d.message,
+                 "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are "
+                 "available: 1 No preemption victims found for incoming pod."));
+    scheduler_decision_clear(&d);
+    /* the nominee itself, and pods of higher priority, are not held back */
+    d = decide(s, vip);
+    cr_assert(eq(str, d.node, "n1"));
+    scheduler_decision_clear(&d);
+    struct scheduler_pod *high =
+        mkpod("high", NULL,
+              "'priority':20,'containers':[{'name':'c','resources':{'requests':{'cpu':'1'}}}]");
+    d = decide(s, high);
+    cr_assert(eq(str, d.node, "n1"));
+    scheduler_decision_clear(&d);
+    scheduler_snapshot_unnominate(s, "default/vip");
+    d = decide(s, low);
+    cr_assert(eq(str, d.node, "n1"));
+    scheduler_decision_clear(&d);
+    scheduler_pod_free(vip);
+    scheduler_pod_free(low);
+    scheduler_pod_free(high);
+    scheduler_snapshot_free(s);
+}
