@@ -97,7 +97,8 @@ static void scheduler_help(void)
            "  --percentage-of-nodes-to-score N    0-100; 0 (default) adapts to the cluster\n"
            "  --scheduler-name NAME               spec.schedulerName served "
            "(default-scheduler)\n"
-           "  --binders N                         parallel binding threads (default 4)\n"
+           "  --binders N                         parallel binding threads (default 8)\n"
+           "  --no-scheduled-events               skip the Normal Scheduled events\n"
            "  -v N                                log verbosity\n");
 }
 
@@ -126,9 +127,11 @@ int scheduler_cli_main(int argc, char **argv)
                 return scheduler__usage(cmd, "flag --scheduler-name needs a value");
             opts.scheduler_name = value;
         } else if ((r = scheduler__flag(argc, argv, &i, "--binders", &value)) != 0) {
-            if (r < 0 || scheduler__parse_uint(value, 12, &n) < 0 || n == 0)
-                return scheduler__usage(cmd, "--binders wants 1 to 12");
+            if (r < 0 || scheduler__parse_uint(value, 32, &n) < 0 || n == 0)
+                return scheduler__usage(cmd, "--binders wants 1 to 32");
             opts.binders = (unsigned)n;
+        } else if (strcmp(argv[i], "--no-scheduled-events") == 0) {
+            opts.no_scheduled_events = true;
         } else if ((r = scheduler__flag(argc, argv, &i, "-v", &value)) != 0) {
             if (r < 0 || scheduler__parse_uint(value, 10, &n) < 0)
                 return scheduler__usage(cmd, "-v wants a number from 0 to 10");

@@ -40,6 +40,7 @@ struct hollow {
     atomic_uint pod_seq;
     atomic_long registered;
     atomic_int failures;
+    bool no_pod_status; /* accept pods but write nothing (scheduler benchmarks) */
 };
 
 static char *node_name(const struct hollow *h, long i)
@@ -278,6 +279,8 @@ static int sync_pod(struct hollow *h, const char *key)
         }
         return 0;
     }
+    if (h->no_pod_status)
+        return 0;
     const char *phase = kjson_path_str(pod, "status.phase");
     if (phase && strcmp(phase, "Running") == 0 && kjson_path_str(pod, "status.podIP"))
         return 0;
@@ -377,6 +380,7 @@ static void hollow_help(void)
            "  --memory Q           allocatable memory per node (default 16Gi)\n"
            "  --pods N             allocatable pods per node (default 110)\n"
            "  --zones a,b,…        spread nodes over topology.kubernetes.io/zone values\n"
+           "  --no-pod-status      do not report pods Running (benchmarks of the scheduler)\n"
            "  -v N                 log verbosity\n");
 }
 
@@ -420,6 +424,8 @@ int scheduler_hollow_main(int argc, char **argv)
             if (r < 0 || *value == '\0')
                 return scheduler__usage(cmd, "flag --zones needs a value");
             zones = value;
+        } else if (strcmp(argv[i], "--no-pod-status") == 0) {
+            h.no_pod_status = true;
         } else if ((r = scheduler__flag(argc, argv, &i, "-v", &value)) != 0) {
             if (r < 0 || scheduler__parse_uint(value, 10, &n) < 0)
                 return scheduler__usage(cmd, "-v wants a number from 0 to 10");

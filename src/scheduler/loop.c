@@ -18,8 +18,14 @@
 #include "scheduler/queue.h"
 #include "scheduler/scheduler.h"
 
-#define DEFAULT_BINDERS 4
-#define MAX_BINDERS 12
+#define DEFAULT_BINDERS 8
+#define MAX_BINDERS 32
+/* Big list pages: fewer round trips when a scheduler starts on a large cluster. */
+#define LIST_PAGE_SIZE 5000
+/* Events wait in a bounded queue for one poster thread; when it is full new events are
+ * dropped, as client-go's event broadcaster drops them, so that under load the API's write
+ * capacity goes to bindings first. */
+#define EVENT_QUEUE_MAX 1000
 
 enum job_kind { JOB_BIND, JOB_FAIL };
 
@@ -38,6 +44,13 @@ struct job {
     struct victim *victims;
     size_t n_victims;
     struct job *next;
+};
+
+struct event {
+    char *ns, *name, *uid, *rv;
+    const char *type, *reason, *action; /* static strings */
+    char *message;
+    struct event *next;
 };
 
 struct sched {
@@ -59,7 +72,78 @@ struct sched {
     bool jstop;
     pthread_t *binders;
     unsigned n_binders;
+
+    struct event *ehead, *etail; /* guarded by jlock, signalled through ewake */
+    size_t n_events;
+    uint64_t dropped_events;
+    pthread_cond_t ewake;
+    pthread_t poster;
+    bool poster_started;
 };
+
+static void event_free(struct event *e)
+{
+    free(e->ns);
+    free(e->name);
+    free(e->uid);
+    free(e->rv);
+    free(e->message);
+    free(e);
+}
+
+/* Queues an Event about pod ns/name for the poster thread (or drops it when the queue is
+ * full). */
+static void event_push(struct sched *s, const char *ns, const char *name, const char *uid,
+                       const char *rv, const char *type, const char *reason, const char *action,
+                       const char *message)
+{
+    pthread_mutex_lock(&s->jlock);
+    if (s->n_events >= EVENT_QUEUE_MAX || s->jstop) {
+        s->dropped_events++;
+        pthread_mutex_unlock(&s->jlock);
+        return;
+    }
+    struct event *e = xcalloc(1, sizeof(*e));
+    e->ns = xstrdup(ns);
+    e->name = xstrdup(name);
+    e->uid = uid ? xstrdup(uid) : NULL;
+    e->rv = rv ? xstrdup(rv) : NULL;
+    e->type = type;
+    e->reason = reason;
+    e->action = action;
+    e->message = xstrdup(message);
+    if (s->etail)
+        s->etail->next = e;
+    else
+        s->ehead = e;
+    s->etail = e;
+    s->n_events++;
+    pthread_cond_signal(&s->ewake);
+    pthread_mutex_unlock(&s->jlock);
+}
+
+static void *poster_main(void *opaque)
+{
+    struct sched *s = opaque;
+    for (;;) {
+        pthread_mutex_lock(&s->jlock);
+        while (s->ehead == NULL && !s->jstop)
+            pthread_cond_wait(&s->ewake, &s->jlock);
+        struct event *e = s->ehead;
+        if (e == NULL) {
+            pthread_mutex_unlock(&s->jlock);
+            return NULL;
+        }
+        s->ehead = e->next;
+        if (s->ehead == NULL)
+            s->etail = NULL;
+        s->n_events--;
+        pthread_mutex_unlock(&s->jlock);
+        struct scheduler__event_ref ref = {e->ns, e->name, e->uid, e->rv, s->name};
+        scheduler__event(s->client, &ref, e->type, e->reason, e->action, e->message);
+        event_free(e);
+    }
+}
 
 static void stat_add(struct sched *s, uint64_t *field)
 {
@@ -119,11 +203,10 @@ static void run_bind(struct sched *s, struct job *j)
 {
     _cleanup_err_ struct k8c_err *err = NULL;
     int rc = scheduler__bind(s->client, j->ns, j->name, j->uid, j->node, &err);
-    struct scheduler__event_ref ref = {j->ns, j->name, j->uid, j->rv, s->name};
     if (rc == 0 && s->scheduled_events) {
         _cleanup_free_ char *msg =
             xasprintf("Successfully assigned %s/%s to %s", j->ns, j->name, j->node);
-        scheduler__event(s->client, &ref, "Normal", "Scheduled", "Binding", msg);
+        event_push(s, j->ns, j->name, j->uid, j->rv, "Normal", "Scheduled", "Binding", msg);
     }
     pthread_mutex_lock(&s->lock);
     struct scheduler_qentry *e = j->entry;
@@ -156,7 +239,6 @@ static void run_bind(struct sched *s, struct job *j)
 
 static void run_fail(struct sched *s, struct job *j)
 {
-    struct scheduler__event_ref ref = {j->ns, j->name, j->uid, j->rv, s->name};
     for (size_t i = 0; i < j->n_victims; i++) {
         struct victim *v = &j->victims[i];
         _cleanup_err_ struct k8c_err *err = NULL;
@@ -166,12 +248,12 @@ static void run_fail(struct sched *s, struct job *j)
             continue;
         }
         stat_add(s, s->stats ? &s->stats->preemptions : NULL);
-        struct scheduler__event_ref vref = {v->ns, v->name, v->uid, NULL, s->name};
         _cleanup_free_ char *msg =
             xasprintf("Preempted by pod %s on node %s", j->uid ? j->uid : j->name, j->nominated);
-        scheduler__event(s->client, &vref, "Normal", "Preempted", "Preempting", msg);
+        event_push(s, v->ns, v->name, v->uid, NULL, "Normal", "Preempted", "Preempting", msg);
     }
-    scheduler__event(s->client, &ref, "Warning", "FailedScheduling", "Scheduling", j->message);
+    event_push(s, j->ns, j->name, j->uid, j->rv, "Warning", "FailedScheduling", "Scheduling",
+               j->message);
     _cleanup_err_ struct k8c_err *err = NULL;
     if (scheduler__mark_unschedulable(s->client, j->obj, j->message, j->nominated, &err) < 0)
         LOG_DEBUG("updating PodScheduled failed pod=%s/%s err=%s", j->ns, j->name, err->msg);
@@ -242,16 +324,20 @@ static void pod_upsert(struct sched *s, json_t *old, json_t *obj)
     bool ours = sname == NULL || *sname == '\0' || strcmp(sname, s->name) == 0;
     bool deleting = kjson_path(obj, "metadata.deletionTimestamp") != NULL &&
                     !json_is_null(kjson_path(obj, "metadata.deletionTimestamp"));
+    bool terminal = is_terminal(obj);
+    /* Decode outside the lock: the scheduling thread holds it while deciding. */
+    _cleanup_err_ struct k8c_err *err = NULL;
+    struct scheduler_pod *p = NULL;
+    if (!terminal && (node != NULL || (ours && !deleting)))
+        p = scheduler_pod_decode(obj, &err);
     pthread_mutex_lock(&s->lock);
-    if (node != NULL || is_terminal(obj)) {
+    if (node != NULL || terminal) {
         scheduler_queue_remove(s->queue, key);
         scheduler_snapshot_unnominate(s->snap, key);
-        if (is_terminal(obj)) {
+        if (terminal) {
             if (scheduler_snapshot_pod_remove(s->snap, key))
                 scheduler_queue_move_all(s->queue, now);
         } else {
-            _cleanup_err_ struct k8c_err *err = NULL;
-            struct scheduler_pod *p = scheduler_pod_decode(obj, &err);
             if (p == NULL) {
                 LOG_WARN("bound pod not accounted pod=%s err=%s", key, err->msg);
             } else {
@@ -264,8 +350,6 @@ static void pod_upsert(struct sched *s, json_t *old, json_t *obj)
             }
         }
     } else if (ours && !deleting) {
-        _cleanup_err_ struct k8c_err *err = NULL;
-        struct scheduler_pod *p = scheduler_pod_decode(obj, &err);
         if (p != NULL && p->nominated_node != NULL)
             scheduler_snapshot_nominate(s->snap, p, p->nominated_node);
         struct scheduler_qentry *e = scheduler_queue_get(s->queue, key);
@@ -468,13 +552,16 @@ int scheduler_run(struct client *c, const struct scheduler_options *opts, const 
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&s.jlock, NULL);
     pthread_cond_init(&s.jwake, NULL);
+    pthread_cond_init(&s.ewake, NULL);
 
     struct informer_options nopts = {
         .path = "/api/v1/nodes",
+        .page_size = LIST_PAGE_SIZE,
         .handlers = {on_node_add, on_node_update, on_node_delete, &s},
     };
     struct informer_options popts = {
         .path = "/api/v1/pods",
+        .page_size = LIST_PAGE_SIZE,
         .handlers = {on_pod_add, on_pod_update, on_pod_delete, &s},
     };
     struct informer *nodes = informer_new(c, &nopts);
@@ -501,6 +588,12 @@ int scheduler_run(struct client *c, const struct scheduler_options *opts, const 
             goto out;
         }
     }
+    int prc = pthread_create(&s.poster, NULL, poster_main, &s);
+    if (prc != 0) {
+        rc = k8c_err_set(err, prc, K8C_REASON_INTERNAL, "start event thread");
+        goto out;
+    }
+    s.poster_started = true;
     LOG_INFO("scheduler started name=%s binders=%u", s.name, s.n_binders);
     schedule_loop(&s);
 out:
@@ -511,9 +604,20 @@ out:
     pthread_mutex_lock(&s.jlock);
     s.jstop = true;
     pthread_cond_broadcast(&s.jwake);
+    pthread_cond_broadcast(&s.ewake);
     pthread_mutex_unlock(&s.jlock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(s.binders[i], NULL);
+    if (s.poster_started)
+        pthread_join(s.poster, NULL);
+    for (struct event *e = s.ehead; e != NULL;) {
+        struct event *next = e->next;
+        event_free(e);
+        e = next;
+    }
+    if (s.dropped_events > 0)
+        LOG_INFO("scheduler dropped events under load count=%llu",
+                 (unsigned long long)s.dropped_events);
     for (struct job *j = s.jhead; j != NULL;) {
         struct job *next = j->next;
         job_free(j);
@@ -525,6 +629,7 @@ out:
     pthread_cond_destroy(&s.wake);
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.jwake);
+    pthread_cond_destroy(&s.ewake);
     pthread_mutex_destroy(&s.jlock);
     return rc;
 }

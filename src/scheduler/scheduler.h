@@ -20,7 +20,7 @@
 struct scheduler_options {
     const char *scheduler_name;       /* the spec.schedulerName served (NULL: default-scheduler) */
     int percentage_of_nodes_to_score; /* 0: kube-scheduler's adaptive percentage */
-    unsigned binders;                 /* threads that bind and post events (0: 4) */
+    unsigned binders;                 /* threads that bind (0: 8) */
     bool no_scheduled_events;         /* skip the Normal "Scheduled" events (benchmarks) */
 };
 
