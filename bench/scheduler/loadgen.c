@@ -2,6 +2,9 @@
  *   loadgen create URL CA CERT KEY NS N C SCHEDULER   POST N pods "s0".."s<N-1>" into NS from
  *       C keep-alive HTTPS clients, spec.schedulerName SCHEDULER, 100m cpu / 64Mi each;
  *       prints "creates_per_s=<x> seconds=<y>"
+ *   loadgen bind URL CA CERT KEY NS N C PREFIX NODES   POST N Bindings of those pods to
+ *       nodes PREFIX0..PREFIX<NODES-1> round robin (what a scheduler writes, without the
+ *       deciding); prints "binds_per_s=<x> seconds=<y>"
  *   loadgen waitbound URL CA CERT KEY NS N TIMEOUT_S   watches pods in NS and waits until
  *       N distinct pods carry spec.nodeName; prints "bound=<n> seconds=<since start>"
  * Exits 1 on errors (printed to stderr). */
@@ -14,8 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-static const char *url, *ca, *cert, *key, *ns, *sched;
-static long total, conc;
+static const char *url, *ca, *cert, *key, *ns, *sched, *prefix;
+static long total, conc, nodes;
+static bool binding;
 static atomic_long next_id, failures;
 
 static double now_s(void)
@@ -50,26 +54,39 @@ static void *creator(void *arg)
     h = curl_slist_append(h, "Expect:");
     char path[512], body[1024];
     snprintf(path, sizeof(path), "%s/api/v1/namespaces/%s/pods", url, ns);
-    curl_easy_setopt(c, CURLOPT_URL, path);
+    if (!binding)
+        curl_easy_setopt(c, CURLOPT_URL, path);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
     for (;;) {
         long id = atomic_fetch_add(&next_id, 1);
         if (id >= total)
             break;
-        snprintf(body, sizeof(body),
-                 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"s%ld\","
-                 "\"labels\":{\"app\":\"bench\"}},\"spec\":{\"schedulerName\":\"%s\","
-                 "\"containers\":[{\"name\":\"main\",\"image\":\"registry.example/app:1.0\","
-                 "\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}}]}}",
-                 id, sched);
+        if (binding) {
+            char bpath[600];
+            snprintf(bpath, sizeof(bpath), "%s/s%ld/binding", path, id);
+            curl_easy_setopt(c, CURLOPT_URL, bpath);
+            snprintf(body, sizeof(body),
+                     "{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{\"name\":"
+                     "\"s%ld\",\"namespace\":\"%s\"},\"target\":{\"apiVersion\":\"v1\","
+                     "\"kind\":\"Node\",\"name\":\"%s%ld\"}}",
+                     id, ns, prefix, id % nodes);
+        } else {
+            snprintf(body, sizeof(body),
+                     "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"s%ld\","
+                     "\"labels\":{\"app\":\"bench\"}},\"spec\":{\"schedulerName\":\"%s\","
+                     "\"containers\":[{\"name\":\"main\",\"image\":\"registry.example/app:1.0\","
+                     "\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}}]}}",
+                     id, sched);
+        }
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         long code = 0;
         CURLcode rc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        if (rc != CURLE_OK || code != 201) {
+        if (rc != CURLE_OK || (code != 201 && code != 200)) {
             if (atomic_fetch_add(&failures, 1) < 5)
-                fprintf(stderr, "loadgen: create s%ld: curl %d http %ld\n", id, rc, code);
+                fprintf(stderr, "loadgen: %s s%ld: curl %d http %ld\n", binding ? "bind" : "create",
+                        id, rc, code);
         }
     }
     curl_slist_free_all(h);
@@ -91,7 +108,8 @@ static int create_main(void)
         fprintf(stderr, "loadgen: %ld creates failed\n", atomic_load(&failures));
         return 1;
     }
-    printf("creates_per_s=%.0f seconds=%.2f\n", (double)total / dt, dt);
+    printf("%s=%.0f seconds=%.2f\n", binding ? "binds_per_s" : "creates_per_s", (double)total / dt,
+           dt);
     return 0;
 }
 
@@ -181,6 +199,12 @@ int main(int argc, char **argv)
         url = argv[2], ca = argv[3], cert = argv[4], key = argv[5], ns = argv[6];
         total = atol(argv[7]), conc = atol(argv[8]), sched = argv[9];
         return create_main();
+    }
+    if (argc == 11 && strcmp(argv[1], "bind") == 0) {
+        url = argv[2], ca = argv[3], cert = argv[4], key = argv[5], ns = argv[6];
+        total = atol(argv[7]), conc = atol(argv[8]), prefix = argv[9], nodes = atol(argv[10]);
+        binding = true;
+        return nodes > 0 ? create_main() : 2;
     }
     if (argc == 9 && strcmp(argv[1], "waitbound") == 0) {
         url = argv[2], ca = argv[3], cert = argv[4], key = argv[5], ns = argv[6];

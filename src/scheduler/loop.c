@@ -22,9 +22,9 @@
 #define MAX_BINDERS 32
 /* Big list pages: fewer round trips when a scheduler starts on a large cluster. */
 #define LIST_PAGE_SIZE 5000
-/* Events wait in a bounded queue for one poster thread; when it is full new events are
- * dropped, as client-go's event broadcaster drops them, so that under load the API's write
- * capacity goes to bindings first. */
+/* Events wait in a bounded queue for one poster thread, which posts while no binding waits;
+ * when the queue is full new events are dropped, as client-go's event broadcaster drops
+ * them, so that under load the API's write capacity goes to bindings first. */
 #define EVENT_QUEUE_MAX 1000
 
 enum job_kind { JOB_BIND, JOB_FAIL };
@@ -73,6 +73,7 @@ struct sched {
     pthread_t *binders;
     unsigned n_binders;
 
+    unsigned jbusy;              /* jobs being run by binders (guarded by jlock) */
     struct event *ehead, *etail; /* guarded by jlock, signalled through ewake */
     size_t n_events;
     uint64_t dropped_events;
@@ -127,8 +128,18 @@ static void *poster_main(void *opaque)
     struct sched *s = opaque;
     for (;;) {
         pthread_mutex_lock(&s->jlock);
-        while (s->ehead == NULL && !s->jstop)
-            pthread_cond_wait(&s->ewake, &s->jlock);
+        /* Bindings first: while binder work is queued or running, an event waits (up to a
+         * second, so a steady load still lets some through). */
+        uint64_t waited_since = clock_mono_ns();
+        while (!s->jstop && (s->ehead == NULL || s->jhead != NULL || s->jbusy > 0)) {
+            if (s->ehead != NULL && clock_mono_ns() - waited_since > 1000000000u)
+                break;
+            uint64_t at = clock_mono_ns() + 100000000u;
+            struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+            pthread_cond_timedwait(&s->ewake, &s->jlock, &ts);
+            if (s->ehead == NULL)
+                waited_since = clock_mono_ns();
+        }
         struct event *e = s->ehead;
         if (e == NULL) {
             pthread_mutex_unlock(&s->jlock);
@@ -274,12 +285,17 @@ static void *binder_main(void *opaque)
         s->jhead = j->next;
         if (s->jhead == NULL)
             s->jtail = NULL;
+        s->jbusy++;
         pthread_mutex_unlock(&s->jlock);
         if (j->kind == JOB_BIND)
             run_bind(s, j);
         else
             run_fail(s, j);
         job_free(j);
+        pthread_mutex_lock(&s->jlock);
+        if (--s->jbusy == 0 && s->jhead == NULL)
+            pthread_cond_signal(&s->ewake);
+        pthread_mutex_unlock(&s->jlock);
     }
 }
 
@@ -552,7 +568,10 @@ int scheduler_run(struct client *c, const struct scheduler_options *opts, const 
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&s.jlock, NULL);
     pthread_cond_init(&s.jwake, NULL);
-    pthread_cond_init(&s.ewake, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s.ewake, &attr);
+    pthread_condattr_destroy(&attr);
 
     struct informer_options nopts = {
         .path = "/api/v1/nodes",
