@@ -96,6 +96,12 @@ static void resources_fit_with(const struct scheduler__cycle *c,
                                const struct scheduler_resources *gone, int64_t pods,
                                struct scheduler__status *st);
 
+/* want <= alloc - (used - gone), in 128 bits so that no input can overflow. */
+static bool fits(int64_t want, int64_t alloc, int64_t used, int64_t gone)
+{
+    return (__int128)want <= (__int128)alloc - ((__int128)used - (__int128)gone);
+}
+
 /* NodeResourcesFit's fitsRequest: every insufficient resource is its own reason. */
 static void resources_fit(const struct scheduler__cycle *c, const struct scheduler_node_info *ni,
                           struct scheduler__status *st)
@@ -129,7 +135,7 @@ static void resources_fit_with(const struct scheduler__cycle *c,
                                const struct scheduler_resources *gone, int64_t pods,
                                struct scheduler__status *st)
 {
-    if (pods + 1 > alloc->pods)
+    if ((__int128)pods + 1 > alloc->pods)
         scheduler__status_add(st, SCHEDULER__UNSCHEDULABLE, "Too many pods");
     bool any_scalar = false;
     for (size_t i = 0; i < req->n_scalar; i++)
@@ -137,21 +143,19 @@ static void resources_fit_with(const struct scheduler__cycle *c,
     if (req->milli_cpu == 0 && req->memory == 0 && req->ephemeral == 0 && !any_scalar)
         return;
     if (req->milli_cpu > 0 &&
-        req->milli_cpu > alloc->milli_cpu - (used->milli_cpu - gone->milli_cpu))
+        !fits(req->milli_cpu, alloc->milli_cpu, used->milli_cpu, gone->milli_cpu))
         scheduler__status_add(st, SCHEDULER__UNSCHEDULABLE, "Insufficient cpu");
-    if (req->memory > 0 && req->memory > alloc->memory - (used->memory - gone->memory))
+    if (req->memory > 0 && !fits(req->memory, alloc->memory, used->memory, gone->memory))
         scheduler__status_add(st, SCHEDULER__UNSCHEDULABLE, "Insufficient memory");
     if (req->ephemeral > 0 &&
-        req->ephemeral > alloc->ephemeral - (used->ephemeral - gone->ephemeral))
+        !fits(req->ephemeral, alloc->ephemeral, used->ephemeral, gone->ephemeral))
         scheduler__status_add(st, SCHEDULER__UNSCHEDULABLE, "Insufficient ephemeral-storage");
     for (size_t i = 0; i < req->n_scalar; i++) {
         const struct scheduler_scalar *r = &req->scalar[i];
         if (r->value == 0)
             continue;
-        int64_t free_ =
-            scheduler_resources_get(alloc, r->name) -
-            (scheduler_resources_get(used, r->name) - scheduler_resources_get(gone, r->name));
-        if (r->value > free_) {
+        if (!fits(r->value, scheduler_resources_get(alloc, r->name),
+                  scheduler_resources_get(used, r->name), scheduler_resources_get(gone, r->name))) {
             _cleanup_free_ char *msg = xasprintf("Insufficient %s", r->name);
             scheduler__status_add(st, SCHEDULER__UNSCHEDULABLE, msg);
         }

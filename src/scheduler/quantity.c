@@ -2,6 +2,7 @@
  * for the scheduler's views. Exact arithmetic (no floating point) so that "0.1" cpu is 100
  * millicores, never 101 after rounding up. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,15 +166,24 @@ static int64_t *scalar_slot(struct scheduler_resources *r, const char *name)
     return &r->scalar[r->n_scalar++].value;
 }
 
+/* *a += sign * b, saturating: hostile quantities must not make sums wrap around. */
+static void add_sat(int64_t *a, int64_t b, int sign)
+{
+    int64_t r;
+    if (sign < 0 ? __builtin_sub_overflow(*a, b, &r) : __builtin_add_overflow(*a, b, &r))
+        r = ((sign < 0) != (b < 0)) ? INT64_MIN : INT64_MAX;
+    *a = r;
+}
+
 void scheduler_resources_add(struct scheduler_resources *a, const struct scheduler_resources *b,
                              int sign)
 {
-    a->milli_cpu += sign * b->milli_cpu;
-    a->memory += sign * b->memory;
-    a->ephemeral += sign * b->ephemeral;
-    a->pods += sign * b->pods;
+    add_sat(&a->milli_cpu, b->milli_cpu, sign);
+    add_sat(&a->memory, b->memory, sign);
+    add_sat(&a->ephemeral, b->ephemeral, sign);
+    add_sat(&a->pods, b->pods, sign);
     for (size_t i = 0; i < b->n_scalar; i++)
-        *scalar_slot(a, b->scalar[i].name) += sign * b->scalar[i].value;
+        add_sat(scalar_slot(a, b->scalar[i].name), b->scalar[i].value, sign);
 }
 
 void scheduler_resources_clear(struct scheduler_resources *r)

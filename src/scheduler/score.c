@@ -26,9 +26,9 @@ enum {
 
 static int64_t least_requested(int64_t requested, int64_t capacity)
 {
-    if (capacity == 0 || requested > capacity)
+    if (capacity <= 0 || requested > capacity)
         return 0;
-    return (capacity - requested) * MAX_SCORE / capacity;
+    return (int64_t)((__int128)(capacity - requested) * MAX_SCORE / capacity);
 }
 
 /* LeastAllocated over cpu and memory (weights 1), with the scoring defaults for pods that

@@ -14,6 +14,14 @@
  * (pkg/scheduler/util: DefaultMilliCPURequest, DefaultMemoryRequest). */
 #define NONZERO_MILLI_CPU 100
 #define NONZERO_MEMORY (200LL * 1024 * 1024)
+#define RESOURCE_MAX (1LL << 52)
+
+/* An integer field as int32, clamped (hostile values must not wrap). */
+static int32_t int32_of(const json_t *v)
+{
+    json_int_t i = json_integer_value(v);
+    return i > INT32_MAX ? INT32_MAX : i < INT32_MIN ? INT32_MIN : (int32_t)i;
+}
 
 static const char *str_or(const json_t *obj, const char *key, const char *dflt)
 {
@@ -31,6 +39,12 @@ static int read_resource_list(const json_t *list, struct scheduler_resources *r,
         int64_t v;
         if (scheduler_quantity_parse(q, strcmp(name, "cpu") == 0 ? 1000 : 1, &v, err) < 0)
             return k8c_err_wrap(err, "%s[%s]", path, name);
+        /* No real amount comes near 2^52 (4 PiB, 4.5 billion cores); clamping keeps every
+         * sum of a node's pods far from int64 overflow. Negative amounts count as zero. */
+        if (v > RESOURCE_MAX)
+            v = RESOURCE_MAX;
+        if (v < 0)
+            v = 0;
         scheduler__resources_set(r, name, v);
     }
     return 0;
@@ -269,7 +283,7 @@ static int affinity_terms_decode(const json_t *arr, bool weighted, const char *n
         struct scheduler_affinity_term *t = &(*out)[(*n)++];
         const json_t *term = weighted ? json_object_get(e, "podAffinityTerm") : e;
         if (weighted)
-            t->weight = (int32_t)json_integer_value(json_object_get(e, "weight"));
+            t->weight = int32_of(json_object_get(e, "weight"));
         t->topology_key = xstrdup(str_or(term, "topologyKey", ""));
         t->namespaces = string_array(json_object_get(term, "namespaces"), &t->n_namespaces);
         const json_t *nsel = json_object_get(term, "namespaceSelector");
@@ -334,10 +348,10 @@ static int spread_decode(const json_t *arr, struct scheduler_pod *p, struct k8c_
     json_array_foreach ((json_t *)arr, i, c) {
         struct scheduler_spread *s = &p->spread[p->n_spread++];
         s->topology_key = xstrdup(str_or(c, "topologyKey", ""));
-        json_int_t skew = json_integer_value(json_object_get(c, "maxSkew"));
-        s->max_skew = skew > 0 ? (int32_t)skew : 1;
+        int32_t skew = int32_of(json_object_get(c, "maxSkew"));
+        s->max_skew = skew > 0 ? skew : 1;
         s->hard = strcmp(str_or(c, "whenUnsatisfiable", "DoNotSchedule"), "ScheduleAnyway") != 0;
-        s->min_domains = (int32_t)json_integer_value(json_object_get(c, "minDomains"));
+        s->min_domains = int32_of(json_object_get(c, "minDomains"));
         s->honor_affinity = strcmp(str_or(c, "nodeAffinityPolicy", "Honor"), "Ignore") != 0;
         s->honor_taints = strcmp(str_or(c, "nodeTaintsPolicy", "Ignore"), "Honor") == 0;
         _cleanup_free_ char *path =
@@ -374,7 +388,7 @@ static void ports_decode(const json_t *containers, struct scheduler_pod *p)
     json_array_foreach ((json_t *)containers, i, c) {
         json_array_foreach (json_object_get(c, "ports"), j, port) {
             json_int_t hp = json_integer_value(json_object_get(port, "hostPort"));
-            if (hp <= 0)
+            if (hp <= 0 || hp > 65535)
                 continue;
             p->ports = xrealloc(p->ports, (p->n_ports + 1) * sizeof(*p->ports));
             const char *ip = str_or(port, "hostIP", "");
@@ -422,7 +436,7 @@ static void node_affinity_decode(const json_t *na, struct scheduler_pod *p)
         const json_t *e = json_array_get(pref, i);
         struct scheduler_node_term *t = &p->preferred[p->n_preferred++];
         node_term_decode(json_object_get(e, "preference"), t);
-        t->weight = (int32_t)json_integer_value(json_object_get(e, "weight"));
+        t->weight = int32_of(json_object_get(e, "weight"));
     }
 }
 
@@ -448,7 +462,7 @@ struct scheduler_pod *scheduler_pod_decode(const json_t *pod, struct k8c_err **e
     p->scheduler_name = xstrdup(str_or(spec, "schedulerName", "default-scheduler"));
     const json_t *labels = json_object_get(meta, "labels");
     p->labels = json_is_object(labels) ? json_incref((json_t *)labels) : json_object();
-    p->priority = (int32_t)json_integer_value(json_object_get(spec, "priority"));
+    p->priority = int32_of(json_object_get(spec, "priority"));
     p->preempt_never = strcmp(str_or(spec, "preemptionPolicy", ""), "Never") == 0;
     p->terminating = json_object_get(meta, "deletionTimestamp") != NULL &&
                      !json_is_null(json_object_get(meta, "deletionTimestamp"));
