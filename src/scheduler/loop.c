@@ -365,6 +365,10 @@ static void pod_upsert(struct sched *s, json_t *old, json_t *obj)
                     scheduler_queue_move_all(s->queue, now);
             }
         }
+    } else if (ours && !deleting && scheduler_snapshot_pod_get(s->snap, key) != NULL) {
+        /* Assumed or already bound in our view: a late unbound update (our own status patch
+         * of an earlier attempt, say) must not queue it again. */
+        scheduler_pod_free(p);
     } else if (ours && !deleting) {
         if (p != NULL && p->nominated_node != NULL)
             scheduler_snapshot_nominate(s->snap, p, p->nominated_node);
