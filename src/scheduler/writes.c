@@ -13,6 +13,8 @@
 #include "base/mem.h"
 #include "scheduler/internal.h"
 
+#define EVENT_NOTE_MAX 1024
+
 int scheduler__bind(struct client *c, const char *ns, const char *name, const char *uid,
                     const char *node, struct k8c_err **err)
 {
@@ -39,6 +41,11 @@ void scheduler__event(struct client *c, const struct scheduler__event_ref *ref, 
         (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec + atomic_fetch_add(&counter, 1);
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
+    /* Event notes are limited to 1 KiB (validation's NoteLengthLimit): cut longer ones. */
+    _cleanup_free_ char *note = strlen(message) > EVENT_NOTE_MAX
+                                    ? xasprintf("%.*s...", EVENT_NOTE_MAX - 3, message)
+                                    : xstrdup(message);
+    message = note;
     _cleanup_free_ char *ev_name = xasprintf("%s.%llx", ref->name, (unsigned long long)unique);
     _cleanup_free_ char *instance = xasprintf("%s-%s", ref->component, host);
     _cleanup_json_ json_t *ev = json_pack(
