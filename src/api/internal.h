@@ -20,6 +20,9 @@ char *api__check_c_identifier(const char *value); /* env var names are looser; s
  * escaped, control bytes as \xNN or \n etc.). Caller frees. */
 char *api__quote(const char *s);
 
+/* Standard base64 (with padding) of data[0..len) (protobuf.c). Caller frees. */
+char *api__base64(const void *data, size_t len);
+
 /* ---- validation (validate.c, validate_pod.c, validate_kinds.c) ---- */
 
 #include <jansson.h>

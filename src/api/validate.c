@@ -3,6 +3,7 @@
  * update rules, then the kind's own rules (validate_pod.c, validate_kinds.c). */
 #include "api/validate.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
@@ -21,6 +22,11 @@ static void add_cause(struct api__verr *v, const char *reason, const char *field
     free(msg_take);
 }
 
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 char *api__value_text(const json_t *value)
 {
     if (value == NULL || json_is_null(value))
@@ -35,15 +41,21 @@ char *api__value_text(const json_t *value)
         json_object_foreach ((json_t *)value, key, x)
             strings = strings && json_is_string(x);
         if (strings) {
+            /* Go prints map keys sorted. */
+            size_t n = json_object_size(value), i = 0;
+            const char **keys = xcalloc(n + 1, sizeof(char *));
+            json_object_foreach ((json_t *)value, key, x)
+                keys[i++] = key;
+            qsort(keys, n, sizeof(char *), cmp_keys);
             struct buf b = BUF_INIT;
             buf_append_str(&b, "map[string]string{");
-            bool first = true;
-            json_object_foreach ((json_t *)value, key, x) {
-                _cleanup_free_ char *k = api__quote(key);
-                _cleanup_free_ char *s = api__quote(json_string_value(x));
-                buf_appendf(&b, "%s%s:%s", first ? "" : ", ", k, s);
-                first = false;
+            for (i = 0; i < n; i++) {
+                _cleanup_free_ char *k = api__quote(keys[i]);
+                _cleanup_free_ char *s =
+                    api__quote(json_string_value(json_object_get(value, keys[i])));
+                buf_appendf(&b, "%s%s:%s", i ? ", " : "", k, s);
             }
+            free(keys);
             buf_append_char(&b, '}');
             return buf_steal(&b);
         }

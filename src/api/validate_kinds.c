@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api/meta.h"
 #include "api/selector.h"
 #include "base/buf.h"
 #include "base/json.h"
@@ -681,6 +682,51 @@ static void validate_hpa(struct api__verr *v, const json_t *obj)
                               "must be less than or equal to maxReplicas");
 }
 
+/* ValidateEventCreate: the legacy rules for core/v1 writes; events.k8s.io/v1 writes must also
+ * carry eventTime, a Normal/Warning type, reportingController/Instance, action and reason.
+ * ev is in core/v1 shape (events.k8s.io objects are converted first). */
+static void validate_event(struct api__verr *v, const json_t *ev, bool strict)
+{
+    const char *ns = json_string_value(kjson_path(ev, "metadata.namespace"));
+    const char *ins = json_string_value(kjson_path(ev, "involvedObject.namespace"));
+    bool has_time = json_string_length(json_object_get(ev, "eventTime")) > 0;
+    ns = ns ? ns : "";
+    ins = ins ? ins : "";
+    if (!has_time) {
+        if (ins[0] == '\0' ? (ns[0] != '\0' && strcmp(ns, "default") != 0) : strcmp(ns, ins) != 0)
+            api__verr_invalid_str(v, "involvedObject.namespace", ins,
+                                  "does not match event.namespace");
+    } else if (ins[0] == '\0' && strcmp(ns, "default") != 0 && strcmp(ns, "kube-system") != 0) {
+        api__verr_invalid_str(v, "involvedObject.namespace", ins, "does not match event.namespace");
+    }
+    if (has_time || strict) {
+        const char *rc_field = strict ? "reportingController" : "reportingComponent";
+        const char *rc = json_string_value(json_object_get(ev, "reportingComponent"));
+        if (rc == NULL || rc[0] == '\0') {
+            api__verr_required(v, rc_field, "");
+        } else {
+            char *m = api__check_qualified_name(rc);
+            if (m != NULL) {
+                api__verr_invalid_str(v, rc_field, rc, m);
+                free(m);
+            }
+        }
+        static const char *const required[] = {"reportingInstance", "action", "reason"};
+        for (size_t i = 0; i < ARRAY_SIZE(required); i++)
+            if (json_string_length(json_object_get(ev, required[i])) == 0)
+                api__verr_required(v, required[i], "");
+    }
+    if (strict) {
+        if (!has_time)
+            api__verr_required(v, "eventTime", "");
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (type == NULL || (strcmp(type, "Normal") != 0 && strcmp(type, "Warning") != 0)) {
+            _cleanup_free_ char *d = xasprintf("has invalid value: %s", type ? type : "");
+            api__verr_invalid_str(v, "type", "", d);
+        }
+    }
+}
+
 void api__validate_kind(struct api__verr *v, const struct api_kind *k, const json_t *obj,
                         const json_t *old)
 {
@@ -745,12 +791,20 @@ void api__validate_kind(struct api__verr *v, const struct api_kind *k, const jso
         api__check_enum(v, obj, "addressType", "", types, true);
         if (old != NULL)
             immutable_field(v, obj, old, "addressType");
-    } else if (is_kind(k, "", "Event") || is_kind(k, "events.k8s.io", "Event")) {
-        const char *ns = json_string_value(kjson_path(obj, "metadata.namespace"));
-        const char *ref = is_kind(k, "", "Event") ? "involvedObject" : "regarding";
-        _cleanup_free_ char *path = xasprintf("%s.namespace", ref);
-        const char *ins = json_string_value(kjson_path(obj, path));
-        if (ns != NULL && ins != NULL && ins[0] != '\0' && strcmp(ns, ins) != 0)
-            api__verr_invalid_str(v, path, ins, "does not match event.namespace");
+    } else if (is_kind(k, "", "Event")) {
+        validate_event(v, obj, false);
+    } else if (is_kind(k, "events.k8s.io", "Event")) {
+        json_t *core = api_event_convert(obj, "v1");
+        validate_event(v, core, true);
+        json_decref(core);
+    } else if (is_kind(k, "coordination.k8s.io", "Lease")) {
+        json_t *d = kjson_path(obj, "spec.leaseDurationSeconds");
+        if (json_is_integer(d) && json_integer_value(d) <= 0)
+            api__verr_invalid_int(v, "spec.leaseDurationSeconds", json_integer_value(d),
+                                  "must be greater than 0");
+        json_t *t = kjson_path(obj, "spec.leaseTransitions");
+        if (json_is_integer(t) && json_integer_value(t) < 0)
+            api__verr_invalid_int(v, "spec.leaseTransitions", json_integer_value(t),
+                                  "must be greater than or equal to 0");
     }
 }

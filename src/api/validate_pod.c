@@ -41,7 +41,13 @@ bool api__parse_quantity(const char *s, double *out)
     }
     if (!digits)
         return false;
-    double value = strtod(num, NULL);
+    char digits_buf[64];
+    size_t nd = (size_t)(p - num);
+    if (nd >= sizeof(digits_buf))
+        return false;
+    memcpy(digits_buf, num, nd);
+    digits_buf[nd] = '\0';
+    double value = strtod(digits_buf, NULL);
     double mult = 1;
     static const struct {
         const char *suffix;

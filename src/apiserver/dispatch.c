@@ -96,6 +96,18 @@ void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,
         apiserver__resp_status(resp, 401, "Unauthorized", "Unauthorized", NULL, NULL, NULL);
         goto done;
     }
+    if (route.type == ROUTE_ACCESS_REVIEW) {
+        verb = "create";
+        resource = route.resource;
+        if (strcmp(req->method, "POST") != 0)
+            apiserver__resp_status(resp, 405, "MethodNotAllowed",
+                                   "the server does not allow this method on the requested "
+                                   "resource",
+                                   NULL, NULL, NULL);
+        else
+            apiserver__serve_access_review(req, resp);
+        goto done;
+    }
     if (route.type != ROUTE_RESOURCE) {
         if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
             apiserver__resp_status(resp, 405, "MethodNotAllowed",
@@ -181,6 +193,7 @@ struct apiserver_core *apiserver_core_new(struct store *store, struct k8c_err **
     core->metrics = apiserver__metrics_new();
     core->max_mutating = 200;
     core->max_readonly = 400;
+    pthread_mutex_init(&core->service_lock, NULL);
     if (apiserver__bootstrap(core, err) < 0) {
         apiserver_core_free(core);
         return NULL;
@@ -194,6 +207,8 @@ void apiserver_core_free(struct apiserver_core *core)
     if (!core)
         return;
     apiserver__metrics_free(core->metrics);
+    pthread_mutex_destroy(&core->service_lock);
+    apiserver__tokens_free(core->tokens);
     free(core);
 }
 

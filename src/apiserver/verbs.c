@@ -7,7 +7,7 @@
 #include "api/meta.h"
 #include "api/selector.h"
 #include "api/status.h"
-#include "apiserver/apicompat.h"
+#include "api/table.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -61,21 +61,12 @@ void apiserver__serve_get(struct apiserver_core *core, const struct apiserver_re
     _cleanup_err_ struct k8c_err *e = NULL;
     const char *sub = route->subresource;
     if (sub && strcmp(sub, "status") != 0 && strcmp(sub, "scale") != 0) {
-        /* log, exec, attach, portforward, proxy: they need the node agent. */
-        _cleanup_json_ json_t *pod =
-            apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
-        if (!pod) {
-            answer_err(resp, k, route->name, e);
-            return;
-        }
-        const char *node = kjson_path_str(pod, "spec.nodeName");
-        _cleanup_free_ char *m =
-            node ? xasprintf("%s/%s is not available: node \"%s\" has no agent connected to this "
-                             "API server",
-                             k->resource, sub, node)
-                 : xasprintf("pod %s does not have a host assigned", route->name);
-        apiserver__resp_status(resp, node ? 503 : 400, node ? "ServiceUnavailable" : "BadRequest",
-                               m, NULL, NULL, NULL);
+        if (strcmp(k->resource, "pods") == 0 &&
+            (strcmp(sub, "exec") == 0 || strcmp(sub, "attach") == 0 ||
+             strcmp(sub, "portforward") == 0 || strcmp(sub, "log") == 0))
+            apiserver__serve_stream(core, req, route, resp);
+        else
+            method_not_allowed(resp);
         return;
     }
     _cleanup_json_ json_t *obj = apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
@@ -162,12 +153,23 @@ void apiserver__serve_create(struct apiserver_core *core, const struct apiserver
 {
     const struct api_kind *k = route->kind;
     if (route->subresource) {
+        if (strcmp(route->subresource, "token") == 0 &&
+            strcmp(k->resource, "serviceaccounts") == 0) {
+            apiserver__serve_token_request(core, req, route, resp);
+            return;
+        }
         if (strcmp(route->subresource, "binding") == 0 && strcmp(k->resource, "pods") == 0) {
             serve_binding(core, req, route, resp);
             return;
         }
+        const char *sub = route->subresource;
+        if (strcmp(sub, "exec") == 0 || strcmp(sub, "attach") == 0 ||
+            strcmp(sub, "portforward") == 0) {
+            apiserver__serve_stream(core, req, route, resp); /* kubectl's SPDY POSTs */
+            return;
+        }
         _cleanup_free_ char *m =
-            xasprintf("%s/%s is not supported by this server yet", k->resource, route->subresource);
+            xasprintf("%s/%s is not supported by this server yet", k->resource, sub);
         apiserver__resp_status(resp, 405, "MethodNotAllowed", m, NULL, NULL, NULL);
         return;
     }

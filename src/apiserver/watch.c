@@ -9,7 +9,7 @@
 
 #include "api/selector.h"
 #include "api/status.h"
-#include "apiserver/apicompat.h"
+#include "api/table.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"

@@ -393,3 +393,54 @@ Test(validate, type_errors)
         "\"containerPort\":80}],\"resources\":{\"limits\":{\"cpu\":1,\"memory\":\"1Gi\"}}}]}}}}");
     cr_assert(api_object_type_error(d, ok) == NULL);
 }
+
+Test(validate, events_and_leases)
+{
+    _cleanup_free_ char *a = causes_of(
+        "v1", "Event",
+        "{\"metadata\":{\"name\":\"p.1\",\"namespace\":\"d\"},\"involvedObject\":{\"kind\":\"Pod\","
+        "\"name\":\"p\",\"namespace\":\"other\"},\"reason\":\"Started\"}",
+        NULL);
+    cr_assert(eq(str, a,
+                 "involvedObject.namespace: Invalid value: \"other\": does not match "
+                 "event.namespace"));
+    _cleanup_free_ char *b = causes_of(
+        "v1", "Event",
+        "{\"metadata\":{\"name\":\"n.1\",\"namespace\":\"default\"},\"involvedObject\":{\"kind\":"
+        "\"Node\",\"name\":\"n\"},\"reason\":\"Ready\"}",
+        NULL);
+    cr_assert(eq(str, b, ""));
+    _cleanup_free_ char *c = causes_of(
+        "events.k8s.io/v1", "Event",
+        "{\"metadata\":{\"name\":\"e\",\"namespace\":\"d\"},\"regarding\":{\"kind\":\"Pod\","
+        "\"name\":\"p\",\"namespace\":\"d\"},\"type\":\"Odd\"}",
+        NULL);
+    cr_assert(strstr(c, "reportingController: Required value") != NULL, "%s", c);
+    cr_assert(strstr(c, "eventTime: Required value") != NULL, "%s", c);
+    cr_assert(strstr(c, "action: Required value") != NULL, "%s", c);
+    cr_assert(strstr(c, "type: Invalid value: \"\": has invalid value: Odd") != NULL, "%s", c);
+    _cleanup_free_ char *d = causes_of(
+        "events.k8s.io/v1", "Event",
+        "{\"metadata\":{\"name\":\"e\",\"namespace\":\"d\"},\"regarding\":{\"kind\":\"Pod\","
+        "\"name\":\"p\",\"namespace\":\"d\"},\"type\":\"Normal\",\"eventTime\":"
+        "\"2026-01-01T00:00:00.000000Z\",\"reportingController\":\"k8c.io/scheduler\","
+        "\"reportingInstance\":\"s-1\",\"action\":\"Binding\",\"reason\":\"Scheduled\"}",
+        NULL);
+    cr_assert(eq(str, d, ""));
+    _cleanup_free_ char *e =
+        causes_of("coordination.k8s.io/v1", "Lease",
+                  "{\"metadata\":{\"name\":\"n1\",\"namespace\":\"kube-node-lease\"},\"spec\":{"
+                  "\"leaseDurationSeconds\":0}}",
+                  NULL);
+    cr_assert(eq(str, e, "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"));
+}
+
+Test(validate, map_values_print_sorted_like_go)
+{
+    _cleanup_free_ char *a = causes_of(
+        "apps/v1", "Deployment",
+        DEPLOY("{\"matchLabels\":{\"app\":\"web\"}}", "{\"b\":\"2\",\"a\":\"1\"}", ""), NULL);
+    cr_assert(eq(str, a,
+                 "spec.template.metadata.labels: Invalid value: map[string]string{\"a\":\"1\", "
+                 "\"b\":\"2\"}: `selector` does not match template `labels`"));
+}
