@@ -20,6 +20,7 @@ struct scheduler_queue {
     json_t *index; /* key -> entry pointer (as an integer) */
     uint64_t seq;
     uint64_t moves;
+    uint64_t last_flush_ns; /* the unschedulable list is scanned at most once a second */
 };
 
 static bool active_less(const struct scheduler_qentry *a, const struct scheduler_qentry *b)
@@ -249,7 +250,7 @@ struct scheduler_qentry *scheduler_queue_pop(struct scheduler_queue *q, uint64_t
         e->state = SCHEDULER_Q_ACTIVE;
         heap_push(&q->active, e);
     }
-    for (size_t i = 0; i < q->n_unsched;) {
+    for (size_t i = 0; now_ns - q->last_flush_ns >= 1000000000u && i < q->n_unsched;) {
         struct scheduler_qentry *e = q->unsched[i];
         if (now_ns - e->unschedulable_since_ns >= SCHEDULER_UNSCHEDULABLE_MAX_NS) {
             unsched_remove(q, e);
@@ -258,6 +259,8 @@ struct scheduler_qentry *scheduler_queue_pop(struct scheduler_queue *q, uint64_t
             i++;
         }
     }
+    if (now_ns - q->last_flush_ns >= 1000000000u)
+        q->last_flush_ns = now_ns;
     if (q->active.n == 0)
         return NULL;
     struct scheduler_qentry *e = q->active.items[0];

@@ -284,3 +284,13 @@ def test_scheduler_flags(cluster):
     r = subprocess.run([K8C, "scheduler", "--kubeconfig", "/nonexistent/kubeconfig"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "/nonexistent/kubeconfig" in r.stderr
+
+
+def test_leases_are_renewed(cluster):
+    path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{PREFIX}0"
+    st, lease = cluster.srv.json("GET", path)
+    assert st == 200 and lease["spec"]["holderIdentity"] == f"{PREFIX}0"
+    first = lease["spec"]["renewTime"]
+    # every 10 s per node (spread over the period): a renewal comes within 12 s
+    wait_for(lambda: cluster.srv.json("GET", path)[1]["spec"]["renewTime"] != first,
+             timeout=15, what="lease renewal")
