@@ -15,7 +15,10 @@ NODES = 3
 PREFIX = "hollow-e2e-"
 
 
-def _stop(proc):
+def _stop(proc, log):
+    """SIGTERM, then SIGKILL after 15 s; returns what went wrong (or None): an unclean exit
+    or a sanitizer report (run with K8C_BIN=build/asan/k8c for those)."""
+    problem = None
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -23,6 +26,12 @@ def _stop(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
+            problem = "did not stop within 15 s of SIGTERM"
+    if problem is None and proc.returncode != 0:
+        problem = f"exited {proc.returncode}"
+    if "Sanitizer" in log or "runtime error:" in log:
+        problem = "sanitizer report"
+    return problem
 
 
 def wait_for(cond, timeout=30, what="condition"):
@@ -45,7 +54,7 @@ class Cluster:
         log = open(os.path.join(self.srv.data_dir, f"{name}.log"), "w")
         p = subprocess.Popen([K8C, *args], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
-        self.procs.append(p)
+        self.procs.append((name, p))
         return p
 
     def log(self, name):
@@ -118,9 +127,13 @@ def cluster():
         wait_for(nodes_ready, what="hollow nodes registered")
         yield c
     finally:
-        for p in c.procs:
-            _stop(p)
+        problems = []
+        for name, p in c.procs:
+            problem = _stop(p, c.log(name))
+            if problem:
+                problems.append(f"k8c {name} {problem}:\n{c.log(name)[-4000:]}")
         stop_apiserver(srv)
+    assert not problems, "\n".join(problems)
 
 
 def test_hollow_nodes_look_like_kubelets(cluster):
