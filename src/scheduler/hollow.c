@@ -124,26 +124,6 @@ static int register_node(struct hollow *h, long i, struct k8c_err **err)
     return 0;
 }
 
-struct range {
-    struct hollow *h;
-    long from, to; /* [from, to) */
-};
-
-static void *register_main(void *opaque)
-{
-    struct range *r = opaque;
-    for (long i = r->from; i < r->to && !atomic_load(r->h->stop); i++) {
-        _cleanup_err_ struct k8c_err *err = NULL;
-        if (register_node(r->h, i, &err) < 0) {
-            LOG_ERROR("%s", err->msg);
-            atomic_fetch_add(&r->h->failures, 1);
-            return NULL;
-        }
-        atomic_fetch_add(&r->h->registered, 1);
-    }
-    return NULL;
-}
-
 /* Sleeps until the monotonic time at (or until stopped); false when stopped. */
 static bool sleep_until(const atomic_bool *stop, uint64_t at)
 {
@@ -158,6 +138,37 @@ static bool sleep_until(const atomic_bool *stop, uint64_t at)
         nanosleep(&ts, NULL);
     }
     return false;
+}
+
+struct range {
+    struct hollow *h;
+    long from, to; /* [from, to) */
+};
+
+static void *register_main(void *opaque)
+{
+    struct range *r = opaque;
+    for (long i = r->from; i < r->to && !atomic_load(r->h->stop); i++) {
+        /* As a kubelet, keep trying while the API server is unreachable or busy (for up to
+         * a minute); any other answer is final. */
+        for (unsigned attempt = 0;; attempt++) {
+            _cleanup_err_ struct k8c_err *err = NULL;
+            if (register_node(r->h, i, &err) == 0)
+                break;
+            bool transient = err->reason == K8C_REASON_SERVICE_UNAVAILABLE ||
+                             err->reason == K8C_REASON_TOO_MANY_REQUESTS ||
+                             err->reason == K8C_REASON_TIMEOUT;
+            if (!transient || attempt >= 120 || atomic_load(r->h->stop)) {
+                LOG_ERROR("%s", err->msg);
+                atomic_fetch_add(&r->h->failures, 1);
+                return NULL;
+            }
+            LOG_DEBUG("retrying registration: %s", err->msg);
+            sleep_until(r->h->stop, clock_mono_ns() + 500000000u);
+        }
+        atomic_fetch_add(&r->h->registered, 1);
+    }
+    return NULL;
 }
 
 /* Renews the leases of nodes [from, to), each at its own offset in the 10 s period. */
