@@ -21,8 +21,8 @@ bool scheduler__node_term_match(const struct scheduler_node_term *t, const char 
 /* spec.nodeSelector and required node affinity (NodeAffinity's filter). */
 bool scheduler__node_affinity_match(const struct scheduler_pod *p, const struct scheduler_node *n);
 /* Whether a pod (anti-)affinity term selects pod `other` (namespace and label selector);
- * `owner_ns` is the namespace of the pod that carries the term. */
-bool scheduler__term_matches(const struct scheduler_affinity_term *t, const char *owner_ns,
+ * ns_labels maps namespace names to their labels (for namespaceSelector; may be NULL). */
+bool scheduler__term_matches(const struct scheduler_affinity_term *t, const json_t *ns_labels,
                              const struct scheduler_pod *other);
 /* Whether the taint is tolerated by any of the tolerations. */
 bool scheduler__tolerated(const struct scheduler_toleration *tols, size_t n,

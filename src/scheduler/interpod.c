@@ -38,11 +38,11 @@ static json_int_t count_at(const json_t *map, const char *key, const char *value
     return json_integer_value(json_object_get(map, k));
 }
 
-static bool matches_all(const struct scheduler_affinity_term *terms, size_t n, const char *ns,
-                        const struct scheduler_pod *other)
+static bool matches_all(const struct scheduler_affinity_term *terms, size_t n,
+                        const json_t *ns_labels, const struct scheduler_pod *other)
 {
     for (size_t i = 0; i < n; i++)
-        if (!scheduler__term_matches(&terms[i], ns, other))
+        if (!scheduler__term_matches(&terms[i], ns_labels, other))
             return false;
     return true;
 }
@@ -55,14 +55,14 @@ void scheduler__interpod_account(struct scheduler__cycle *c, const struct schedu
         return;
     for (size_t i = 0; i < existing->n_anti_affinity; i++) {
         const struct scheduler_affinity_term *t = &existing->anti_affinity[i];
-        if (scheduler__term_matches(t, existing->ns, p))
+        if (scheduler__term_matches(t, c->snap->namespaces, p))
             bump(c->existing_anti, n, t->topology_key, delta);
     }
-    if (p->n_affinity > 0 && matches_all(p->affinity, p->n_affinity, p->ns, existing))
+    if (p->n_affinity > 0 && matches_all(p->affinity, p->n_affinity, c->snap->namespaces, existing))
         for (size_t i = 0; i < p->n_affinity; i++)
             bump(c->affinity, n, p->affinity[i].topology_key, delta);
     for (size_t i = 0; i < p->n_anti_affinity; i++)
-        if (scheduler__term_matches(&p->anti_affinity[i], p->ns, existing))
+        if (scheduler__term_matches(&p->anti_affinity[i], c->snap->namespaces, existing))
             bump(c->anti, n, p->anti_affinity[i].topology_key, delta);
 }
 
@@ -110,7 +110,7 @@ enum scheduler__code scheduler__interpod_filter(struct scheduler__cycle *c,
     /* The first pod of a group with affinity to itself may go anywhere with the topology
      * keys, as long as no other pod matches. */
     if (!pods_exist && !(json_object_size(c->affinity) == 0 &&
-                         matches_all(p->affinity, p->n_affinity, p->ns, p))) {
+                         matches_all(p->affinity, p->n_affinity, c->snap->namespaces, p))) {
         scheduler__status_add(st, SCHEDULER__UNRESOLVABLE, REASON_AFFINITY);
         return st->code;
     }
@@ -140,11 +140,11 @@ enum scheduler__code scheduler__interpod_filter(struct scheduler__cycle *c,
 }
 
 static void score_terms(json_t *topo, const struct scheduler_affinity_term *terms, size_t n,
-                        const char *owner_ns, const struct scheduler_pod *target,
+                        const json_t *ns_labels, const struct scheduler_pod *target,
                         const struct scheduler_node *node, int multiplier, int32_t fixed_weight)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!scheduler__term_matches(&terms[i], owner_ns, target))
+        if (!scheduler__term_matches(&terms[i], ns_labels, target))
             continue;
         int32_t w = fixed_weight ? fixed_weight : terms[i].weight;
         bump(topo, node, terms[i].topology_key, (json_int_t)w * multiplier);
@@ -172,14 +172,16 @@ void scheduler__interpod_score(struct scheduler__cycle *c,
             const struct scheduler_pod *e = ni->pods[k];
             if (!constraints && !has_affinity(e))
                 continue;
-            score_terms(topo, p->pref_affinity, p->n_pref_affinity, p->ns, e, ni->node, 1, 0);
-            score_terms(topo, p->pref_anti_affinity, p->n_pref_anti_affinity, p->ns, e, ni->node,
-                        -1, 0);
-            score_terms(topo, e->affinity, e->n_affinity, e->ns, p, ni->node, 1,
+            score_terms(topo, p->pref_affinity, p->n_pref_affinity, s->namespaces, e, ni->node, 1,
+                        0);
+            score_terms(topo, p->pref_anti_affinity, p->n_pref_anti_affinity, s->namespaces, e,
+                        ni->node, -1, 0);
+            score_terms(topo, e->affinity, e->n_affinity, s->namespaces, p, ni->node, 1,
                         HARD_POD_AFFINITY_WEIGHT);
-            score_terms(topo, e->pref_affinity, e->n_pref_affinity, e->ns, p, ni->node, 1, 0);
-            score_terms(topo, e->pref_anti_affinity, e->n_pref_anti_affinity, e->ns, p, ni->node,
-                        -1, 0);
+            score_terms(topo, e->pref_affinity, e->n_pref_affinity, s->namespaces, p, ni->node, 1,
+                        0);
+            score_terms(topo, e->pref_anti_affinity, e->n_pref_anti_affinity, s->namespaces, p,
+                        ni->node, -1, 0);
         }
     }
     if (json_object_size(topo) == 0) {

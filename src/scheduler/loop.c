@@ -469,6 +469,32 @@ static void on_node_delete(json_t *obj, void *opaque)
     pthread_mutex_unlock(&s->lock);
 }
 
+static void ns_set(struct sched *s, json_t *obj, bool deleted)
+{
+    const char *name = kjson_path_str(obj, "metadata.name");
+    if (name == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    scheduler_snapshot_namespace_set(s->snap, name,
+                                     deleted ? NULL : kjson_path(obj, "metadata.labels"));
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_ns_add(json_t *obj, void *opaque)
+{
+    ns_set(opaque, obj, false);
+}
+
+static void on_ns_update(json_t *old, json_t *obj, void *opaque)
+{
+    ns_set(opaque, obj, false);
+}
+
+static void on_ns_delete(json_t *obj, void *opaque)
+{
+    ns_set(opaque, obj, true);
+}
+
 /* ---- the scheduling thread ---- */
 
 /* Schedules one popped entry (lock held); returns the job to run, if any. */
@@ -587,22 +613,30 @@ int scheduler_run(struct client *c, const struct scheduler_options *opts, const 
         .page_size = LIST_PAGE_SIZE,
         .handlers = {on_pod_add, on_pod_update, on_pod_delete, &s},
     };
+    /* Namespace labels, for pod affinity terms with a namespaceSelector. */
+    struct informer_options nsopts = {
+        .path = "/api/v1/namespaces",
+        .handlers = {on_ns_add, on_ns_update, on_ns_delete, &s},
+    };
     struct informer *nodes = informer_new(c, &nopts);
     struct informer *pods = informer_new(c, &popts);
+    struct informer *namespaces = informer_new(c, &nsopts);
     int rc = 0;
     s.n_binders = opts->binders ? opts->binders : DEFAULT_BINDERS;
     if (s.n_binders > MAX_BINDERS)
         s.n_binders = MAX_BINDERS;
     s.binders = xcalloc(s.n_binders, sizeof(pthread_t));
     unsigned started = 0;
-    if (informer_start(nodes, err) < 0 || informer_start(pods, err) < 0) {
+    if (informer_start(nodes, err) < 0 || informer_start(pods, err) < 0 ||
+        informer_start(namespaces, err) < 0) {
         rc = -1;
         goto out;
     }
     /* Decide nothing before both caches are filled: a half-known cluster gives wrong
      * answers. */
     while (!atomic_load(stop) &&
-           !(informer_wait_synced(nodes, 500) && informer_wait_synced(pods, 500)))
+           !(informer_wait_synced(nodes, 500) && informer_wait_synced(namespaces, 500) &&
+             informer_wait_synced(pods, 500)))
         ;
     for (; started < s.n_binders; started++) {
         int prc = pthread_create(&s.binders[started], NULL, binder_main, &s);
@@ -624,6 +658,7 @@ out:
      * the binders finish what is queued. */
     informer_free(pods);
     informer_free(nodes);
+    informer_free(namespaces);
     pthread_mutex_lock(&s.jlock);
     s.jstop = true;
     pthread_cond_broadcast(&s.jwake);

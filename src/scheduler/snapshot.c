@@ -13,6 +13,7 @@ struct scheduler_snapshot *scheduler_snapshot_new(void)
     s->pod_index = json_object();
     s->image_nodes = json_object();
     s->nominations = json_object();
+    s->namespaces = json_object();
     return s;
 }
 
@@ -46,6 +47,7 @@ void scheduler_snapshot_free(struct scheduler_snapshot *s)
     json_decref(s->pod_index);
     json_decref(s->image_nodes);
     json_decref(s->nominations);
+    json_decref(s->namespaces);
     free(s);
 }
 
@@ -233,4 +235,15 @@ void scheduler_snapshot_nominate(struct scheduler_snapshot *s, const struct sche
     n->priority = p->priority;
     scheduler_resources_add(&n->req, &p->req, 1);
     json_object_set_new(s->nominations, p->key, json_string(node));
+}
+
+void scheduler_snapshot_namespace_set(struct scheduler_snapshot *s, const char *name,
+                                      json_t *labels)
+{
+    if (labels == NULL)
+        json_object_del(s->namespaces, name);
+    else if (json_is_object(labels))
+        json_object_set(s->namespaces, name, labels);
+    else
+        json_object_set_new(s->namespaces, name, json_object());
 }

@@ -43,6 +43,7 @@ struct scheduler_snapshot {
     json_t *pod_index;      /* "ns/name" -> struct scheduler_pod * (as an integer) */
     json_t *image_nodes;    /* normalized image name -> number of nodes holding it */
     json_t *nominations;    /* "ns/name" -> nominated node name */
+    json_t *namespaces;     /* namespace name -> its labels (for namespaceSelector) */
     size_t n_anti_pods;     /* bound pods with required anti-affinity terms */
     size_t n_affinity_pods; /* bound pods with any affinity term */
 };
@@ -63,6 +64,11 @@ bool scheduler_snapshot_pod_remove(struct scheduler_snapshot *s, const char *key
 /* The bound pod "ns/name" (borrowed), or NULL. */
 const struct scheduler_pod *scheduler_snapshot_pod_get(const struct scheduler_snapshot *s,
                                                        const char *key);
+
+/* Records the labels of namespace name (a reference is taken; NULL forgets the
+ * namespace). */
+void scheduler_snapshot_namespace_set(struct scheduler_snapshot *s, const char *name,
+                                      json_t *labels);
 
 /* Holds p's requests on node for it (replacing an earlier nomination of p). */
 void scheduler_snapshot_nominate(struct scheduler_snapshot *s, const struct scheduler_pod *p,

@@ -293,6 +293,12 @@ static int affinity_terms_decode(const json_t *arr, bool weighted, const char *n
             t->namespaces = xcalloc(1, sizeof(char *));
             t->namespaces[t->n_namespaces++] = xstrdup(ns);
         }
+        if (json_is_object(nsel) && json_object_size(nsel) > 0) {
+            _cleanup_free_ char *np = xasprintf("%s[%zu]%s.namespaceSelector", path, i,
+                                                weighted ? ".podAffinityTerm" : "");
+            if (selector_decode(nsel, &t->ns_selector, np, err) < 0)
+                return -1;
+        }
         _cleanup_free_ char *p =
             xasprintf("%s[%zu]%s.labelSelector", path, i, weighted ? ".podAffinityTerm" : "");
         if (selector_decode(json_object_get(term, "labelSelector"), &t->selector, p, err) < 0)
@@ -305,6 +311,7 @@ static void affinity_terms_free(struct scheduler_affinity_term *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         api_label_selector_free(t[i].selector);
+        api_label_selector_free(t[i].ns_selector);
         strv_free(t[i].namespaces, t[i].n_namespaces);
         free(t[i].topology_key);
     }
@@ -722,7 +729,7 @@ bool scheduler__node_affinity_match(const struct scheduler_pod *p, const struct 
     return false;
 }
 
-bool scheduler__term_matches(const struct scheduler_affinity_term *t, const char *owner_ns,
+bool scheduler__term_matches(const struct scheduler_affinity_term *t, const json_t *ns_labels,
                              const struct scheduler_pod *other)
 {
     if (t->selector == NULL)
@@ -730,5 +737,9 @@ bool scheduler__term_matches(const struct scheduler_affinity_term *t, const char
     bool ns_ok = t->all_namespaces;
     for (size_t i = 0; !ns_ok && i < t->n_namespaces; i++)
         ns_ok = strcmp(t->namespaces[i], other->ns) == 0;
+    if (!ns_ok && t->ns_selector != NULL) {
+        const json_t *labels = json_object_get(ns_labels, other->ns);
+        ns_ok = labels != NULL && api_label_selector_match(t->ns_selector, labels);
+    }
     return ns_ok && api_label_selector_match(t->selector, other->labels);
 }

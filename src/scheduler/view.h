@@ -78,14 +78,15 @@ struct scheduler_port {
     int32_t port;   /* hostPort */
 };
 
-/* A pod (anti-)affinity term. The namespaces it applies to are `namespaces`, or every
- * namespace when all_namespaces (an empty namespaceSelector), or the pod's own when neither
- * was given. */
+/* A pod (anti-)affinity term. The namespaces it applies to are `namespaces` plus those whose
+ * labels ns_selector selects, every namespace when all_namespaces (an empty
+ * namespaceSelector), or the pod's own when neither was given. */
 struct scheduler_affinity_term {
     struct api_label_selector *selector; /* NULL selects nothing */
     char **namespaces;
     size_t n_namespaces;
     bool all_namespaces;
+    struct api_label_selector *ns_selector; /* a non-empty namespaceSelector, or NULL */
     char *topology_key;
     int32_t weight; /* preferred terms only */
 };

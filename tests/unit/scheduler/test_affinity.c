@@ -258,3 +258,32 @@ Test(scheduler_interpod, namespaces_of_terms)
     free(got);
     scheduler_snapshot_free(s);
 }
+
+Test(scheduler_interpod, namespace_selector_with_labels)
+{
+    struct scheduler_snapshot *s = zones(false);
+    json_t *labels = jq("{'team':'blue'}");
+    scheduler_snapshot_namespace_set(s, "other", labels);
+    json_decref(labels);
+    json_t *j = jq("{'metadata':{'name':'o','namespace':'other','labels':{'app':'web'}},"
+                   "'spec':{'nodeName':'n1','containers':[]}}");
+    scheduler_snapshot_pod_set_take(s, scheduler_pod_decode(j, NULL));
+    json_decref(j);
+    const char *spec =
+        "'nodeSelector':{'" ZONE "':'a'},'containers':[],'affinity':{'podAntiAffinity':"
+        "{'requiredDuringSchedulingIgnoredDuringExecution':[{'topologyKey':'" ZONE "',"
+        "'namespaceSelector':{'matchLabels':{'team':'blue'}},'labelSelector':{'matchLabels':"
+        "{'app':'web'}}}]}}";
+    char *got = place(s, "{'app':'web'}", spec);
+    cr_assert(got[0] == '!', "%s", got);
+    free(got);
+    /* relabel the namespace: the term no longer selects it */
+    labels = jq("{'team':'red'}");
+    scheduler_snapshot_namespace_set(s, "other", labels);
+    json_decref(labels);
+    got = place(s, "{'app':'web'}", spec);
+    cr_assert(eq(str, got, "n1"));
+    free(got);
+    scheduler_snapshot_namespace_set(s, "other", NULL);
+    scheduler_snapshot_free(s);
+}
