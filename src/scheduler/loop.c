@@ -36,7 +36,8 @@ struct victim {
 /* One unit of API work for a binder thread. */
 struct job {
     enum job_kind kind;
-    struct scheduler_qentry *entry; /* JOB_BIND: the in-flight entry */
+    struct scheduler_qentry *entry;      /* JOB_BIND: the in-flight entry */
+    const struct scheduler_pod *assumed; /* JOB_BIND: its view in the snapshot (identity) */
     char *ns, *name, *uid, *rv, *node;
     json_t *obj;     /* the pod as last seen (JOB_FAIL) */
     char *message;   /* JOB_FAIL */
@@ -232,7 +233,7 @@ static void run_bind(struct sched *s, struct job *j)
     LOG_INFO("binding failed pod=%s/%s node=%s err=%s", j->ns, j->name, j->node, err->msg);
     /* Forget the assumption unless the informer already replaced it with the bound pod. */
     const struct scheduler_pod *assumed = scheduler_snapshot_pod_get(s->snap, e->key);
-    if (assumed && j->rv && strcmp(assumed->resource_version, j->rv) == 0 && assumed->node_name &&
+    if (assumed != NULL && assumed == j->assumed && assumed->node_name &&
         strcmp(assumed->node_name, j->node) == 0) {
         scheduler_snapshot_pod_remove(s->snap, e->key);
         scheduler_queue_move_all(s->queue, now);
@@ -519,6 +520,7 @@ static struct job *schedule_one(struct sched *s, struct scheduler_qentry *e, uin
         struct scheduler_pod *p = steal_ptr(&e->pod);
         p->node_name = xstrdup(d.node);
         scheduler_snapshot_unnominate(s->snap, e->key);
+        j->assumed = p;
         scheduler_snapshot_pod_set_take(s->snap, p);
     } else {
         j = job_new(JOB_FAIL, e->obj);
