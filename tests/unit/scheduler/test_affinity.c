@@ -297,7 +297,7 @@ Test(scheduler_spread, system_defaults_spread_pods_of_a_service_and_controller)
     struct scheduler_snapshot *s = scheduler_snapshot_new();
     const char *names[] = {"n1", "n2", "n3"};
     for (int i = 0; i < 3; i++) {
-        char labels[64];
+        char labels[128];
         snprintf(labels, sizeof(labels), "{'kubernetes.io/hostname':'%s'}", names[i]);
         scheduler_snapshot_node_set_take(s, mknode(names[i], labels, "100", "100Gi", 110, NULL));
     }
@@ -305,7 +305,7 @@ Test(scheduler_spread, system_defaults_spread_pods_of_a_service_and_controller)
     bind(s, "w2", "{'app':'web'}", "n1", NULL);
     bind(s, "w3", "{'app':'web'}", "n2", NULL);
     for (int i = 0; i < 3; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "other%d", i);
         bind(s, name, "{'app':'other'}", "n3", NULL);
     }
