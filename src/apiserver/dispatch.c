@@ -194,6 +194,7 @@ struct apiserver_core *apiserver_core_new(struct store *store, struct k8c_err **
     core->max_mutating = 200;
     core->max_readonly = 400;
     pthread_mutex_init(&core->service_lock, NULL);
+    core->events = apiserver__event_cache_new();
     if (apiserver__bootstrap(core, err) < 0) {
         apiserver_core_free(core);
         return NULL;
@@ -209,6 +210,7 @@ void apiserver_core_free(struct apiserver_core *core)
     apiserver__metrics_free(core->metrics);
     pthread_mutex_destroy(&core->service_lock);
     apiserver__tokens_free(core->tokens);
+    apiserver__event_cache_free(core->events);
     free(core);
 }
 

@@ -205,9 +205,10 @@ struct apiserver_core {
     int max_readonly;
     atomic_bool stopping;
     atomic_bool ready;
-    pthread_mutex_t service_lock;        /* serializes Service creates (address allocation) */
-    struct apiserver_tokens *tokens;     /* NULL in-process: no token signing */
-    const struct apiserver_certs *certs; /* NULL in-process: no agent connections */
+    pthread_mutex_t service_lock;         /* serializes Service creates (address allocation) */
+    struct apiserver_tokens *tokens;      /* NULL in-process: no token signing */
+    const struct apiserver_certs *certs;  /* NULL in-process: no agent connections */
+    struct apiserver_event_cache *events; /* encoded watch objects shared by watchers */
 };
 
 /* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
@@ -305,6 +306,10 @@ int apiserver__continue_decode(const char *token, const char *prefix, int64_t *r
                                char **start_key, struct k8c_err **err);
 
 /* ---- watch streams (watch.c) ---- */
+
+struct apiserver_event_cache;
+struct apiserver_event_cache *apiserver__event_cache_new(void);
+void apiserver__event_cache_free(struct apiserver_event_cache *c);
 
 /* Produces the next bytes of the stream into out (at most max). Blocks until an event, the
  * deadline, a hang-up of conn_fd or shutdown. Returns the bytes written, 0 when the stream

@@ -209,6 +209,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 
 struct pipe_job {
     struct apiserver_agent_conn *agent;
+    atomic_bool *stopping; /* shutdown closes the pipe so MHD_stop_daemon can finish */
     MHD_socket sock;
     struct MHD_UpgradeResponseHandle *urh;
     char *extra_in;
@@ -241,11 +242,14 @@ static void *pipe_thread(void *arg)
     bool ok =
         (j->extra_in_len == 0 || apiserver__agent_write(a, j->extra_in, j->extra_in_len) == 0) &&
         (a->extra_len == 0 || sock_write_all(j->sock, a->extra, a->extra_len) == 0);
-    while (ok) {
+    while (ok && !atomic_load(j->stopping)) {
         struct pollfd p[2] = {{j->sock, POLLIN, 0}, {a->fd, POLLIN, 0}};
         bool pending = apiserver__agent_pending(a);
-        if (!pending && poll(p, 2, 1000) < 0 && errno != EINTR)
+        int n = pending ? 1 : poll(p, 2, 1000);
+        if (n < 0 && errno != EINTR)
             break;
+        if (n <= 0)
+            continue;
         if (pending || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t r = apiserver__agent_read(a, buf, sizeof(buf));
             if (r <= 0 || sock_write_all(j->sock, buf, (size_t)r) < 0)
@@ -266,11 +270,19 @@ static void *pipe_thread(void *arg)
     return NULL;
 }
 
+struct upgrade_ctx {
+    struct apiserver_agent_conn *agent;
+    atomic_bool *stopping;
+};
+
 static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     struct pipe_job *j = xcalloc(1, sizeof(*j));
-    j->agent = cls;
+    struct upgrade_ctx *u = cls;
+    j->agent = u->agent;
+    j->stopping = u->stopping;
+    free(u);
     j->sock = sock;
     j->urh = urh;
     if (extra_in_size) {
@@ -403,8 +415,12 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *re
         if (a->status == 101) {
             /* The pipe thread owns a from on_upgrade on. (If the client vanishes before the
              * 101 is written, MHD never calls on_upgrade and the agent connection leaks.) */
-            r = MHD_create_response_for_upgrade(on_upgrade, a);
+            struct upgrade_ctx *u = xcalloc(1, sizeof(*u));
+            u->agent = a;
+            u->stopping = stopping;
+            r = MHD_create_response_for_upgrade(on_upgrade, u);
             if (!r) {
+                free(u);
                 apiserver__agent_close(a);
                 return MHD_NO;
             }

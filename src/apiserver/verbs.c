@@ -148,6 +148,9 @@ static void serve_binding(struct apiserver_core *core, const struct apiserver_re
                            NULL, NULL);
 }
 
+static void serve_eviction(struct apiserver_core *core, const struct apiserver_req *req,
+                           const struct apiserver_route *route, struct apiserver_resp *resp);
+
 void apiserver__serve_create(struct apiserver_core *core, const struct apiserver_req *req,
                              const struct apiserver_route *route, struct apiserver_resp *resp)
 {
@@ -156,6 +159,10 @@ void apiserver__serve_create(struct apiserver_core *core, const struct apiserver
         if (strcmp(route->subresource, "token") == 0 &&
             strcmp(k->resource, "serviceaccounts") == 0) {
             apiserver__serve_token_request(core, req, route, resp);
+            return;
+        }
+        if (strcmp(route->subresource, "eviction") == 0 && strcmp(k->resource, "pods") == 0) {
+            serve_eviction(core, req, route, resp);
             return;
         }
         if (strcmp(route->subresource, "binding") == 0 && strcmp(k->resource, "pods") == 0) {
@@ -485,6 +492,51 @@ void apiserver__serve_delete(struct apiserver_core *core, const struct apiserver
         return;
     }
     apiserver__resp_json(resp, gone ? 200 : 202, obj);
+}
+
+/* POST pods/<name>/eviction (policy/v1 Eviction, what `kubectl drain` sends): the pod is
+ * deleted with the Eviction's deleteOptions. There are no PodDisruptionBudgets yet, so an
+ * eviction is never refused for availability. */
+static void serve_eviction(struct apiserver_core *core, const struct apiserver_req *req,
+                           const struct apiserver_route *route, struct apiserver_resp *resp)
+{
+    const struct api_kind *k = route->kind;
+    _cleanup_err_ struct k8c_err *e = NULL;
+    _cleanup_json_ json_t *body = kjson_parse(req->body, req->body_len, &e);
+    if (!body || !json_is_object(body)) {
+        apiserver__resp_status(resp, 400, "BadRequest",
+                               e ? e->msg : "an Eviction must be a JSON object", NULL, NULL, NULL);
+        return;
+    }
+    const char *kind = kjson_path_str(body, "kind");
+    const char *name = kjson_path_str(body, "metadata.name");
+    if ((kind && strcmp(kind, "Eviction") != 0) || (name && strcmp(name, route->name) != 0)) {
+        apiserver__resp_status(resp, 400, "BadRequest",
+                               "name in URL does not match name in Eviction object", NULL, NULL,
+                               NULL);
+        return;
+    }
+    /* The Eviction's deleteOptions are DeleteOptions: reuse their parser. */
+    json_t *dopts = json_object_get(body, "deleteOptions");
+    _cleanup_free_ char *dtext = dopts ? kjson_dumps(dopts) : NULL;
+    struct apiserver_req dreq = *req;
+    dreq.body = dtext ? dtext : "";
+    dreq.body_len = dtext ? strlen(dtext) : 0;
+    _cleanup_json_ json_t *holder = NULL;
+    struct delete_opts o;
+    if (delete_opts_parse(&dreq, &holder, &o, &e) < 0) {
+        apiserver__resp_err(resp, e);
+        return;
+    }
+    _cleanup_json_ json_t *obj = NULL;
+    bool gone = false;
+    if (delete_one(core, k, route->ns, route->name, &o, &obj, &gone, &e) < 0) {
+        answer_err(resp, k, route->name, e);
+        return;
+    }
+    _cleanup_json_ json_t *st = api_status_success(NULL, NULL);
+    json_object_set_new(st, "code", json_integer(201));
+    apiserver__resp_json(resp, 201, st);
 }
 
 void apiserver__serve_deletecollection(struct apiserver_core *core, const struct apiserver_req *req,

@@ -453,3 +453,26 @@ def test_create_token_authenticates_as_the_service_account(apiserver, ns):
     assert status == 401
     err = fail(apiserver.kubectl("create", "-n", ns, "token", "nobody"))
     assert 'serviceaccounts "nobody" not found' in err
+
+
+def test_drain_cordons_and_evicts(apiserver, ns, tmp_path):
+    ok(apiserver.kubectl("create", "-f", write(tmp_path, "n.yaml",
+                                               "apiVersion: v1\nkind: Node\nmetadata: "
+                                               "{name: drain-me}\n")))
+    ok(apiserver.kubectl("create", "-n", ns, "-f", write(tmp_path, "p.yaml", POD.replace(
+        "spec:\n", "spec:\n  nodeName: drain-me\n"))))
+    out = ok(apiserver.kubectl("drain", "drain-me", "--force", "--grace-period=0",
+                               "--timeout=20s"))
+    assert "node/drain-me cordoned" in out
+    assert "pod/p1 evicted" in out and "node/drain-me drained" in out
+    assert ok(apiserver.kubectl("get", "node", "drain-me", "-o",
+                                "jsonpath={.spec.unschedulable}")) == "true"
+    fail(apiserver.kubectl("get", "-n", ns, "pod", "p1"))
+    assert ok(apiserver.kubectl("uncordon", "drain-me")).strip() == "node/drain-me uncordoned"
+
+
+def test_k8c_kubectl_uses_the_admin_kubeconfig(apiserver, k8c):
+    r = k8c("kubectl", "--data-dir", apiserver.data_dir, "get", "ns", "kube-system", "-o",
+            "name", env={**os.environ, "HOME": apiserver.data_dir})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "namespace/kube-system"

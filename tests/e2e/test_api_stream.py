@@ -30,6 +30,7 @@ class FakeAgent(socketserver.ThreadingTCPServer):
 
     def __init__(self):
         self.requests = []
+        self.follow_gate = threading.Event()
         super().__init__(("127.0.0.1", 0), AgentHandler)
 
 
@@ -48,6 +49,11 @@ class AgentHandler(socketserver.StreamRequestHandler):
         if target.startswith("/containerLogs/"):
             self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
                              b"log line 1\nlog line 2\n")
+            if "follow=true" in target:
+                # A follower gets lines as they come; the stream ends when the agent closes.
+                self.wfile.flush()
+                self.server.follow_gate.wait(10)
+                self.wfile.write(b"later line\n")
             return
         if target.startswith("/exec/") and headers.get("upgrade", [""])[0].lower() == "websocket":
             key = headers["sec-websocket-key"][0]
@@ -102,6 +108,22 @@ def test_exec_and_logs_reach_the_agent(apiserver, agent):
     r = apiserver.kubectl("logs", "streamed")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "log line 1\nlog line 2\n"
+    # logs -f: the first lines arrive before the agent writes more, then the stream ends.
+    import subprocess
+    from conftest import KUBECTL
+    f = subprocess.Popen([KUBECTL, "--kubeconfig", apiserver.kubeconfig, "--cache-dir",
+                          apiserver.cache_dir, "logs", "-f", "streamed"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert f.stdout.readline() == "log line 1\n"
+        assert f.stdout.readline() == "log line 2\n"
+        agent.follow_gate.set()
+        rest, err = f.communicate(timeout=20)
+    finally:
+        if f.poll() is None:
+            f.kill()
+            f.wait()
+    assert rest == "later line\n" and f.returncode == 0, err
     # An agent that is gone: a clear 502/503 Status, and the server keeps serving.
     agent.shutdown()
     agent.server_close()
