@@ -11,6 +11,7 @@
 #include "apiserver/apiserver.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "scheduler/scheduler.h"
 #include "store/store.h"
 #include "runtime/runtime.h"
 #include "image/image.h"
@@ -35,11 +36,13 @@ static const struct command commands[] = {
     {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
     {"runtime", runtime_cli_main, "the OCI container runtime (crun/runc command line)"},
     {"image", image_cli_main, "pull, import, export, list and remove images"},
+    {"scheduler", scheduler_cli_main, "run the scheduler against --kubeconfig's API server"},
+    {"hollow", scheduler_hollow_main, "run N simulated nodes (register, leases, pods Running)"},
     {"help", cmd_help, "show this help"},
 };
 
 /* Commands the design names that this build does not have yet: said plainly, never faked. */
-static const char *const not_built[] = {"agent", "hollow"};
+static const char *const not_built[] = {"agent"};
 
 static void print_usage(FILE *out)
 {
