@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apiserver/apiserver.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "store/store.h"
 #include "version.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/k8c"
@@ -26,12 +28,14 @@ static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version and the git commit"},
+    {"server", apiserver_cli_main, "run the API server (the cluster) in the foreground"},
     {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
+    {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
     {"help", cmd_help, "show this help"},
 };
 
 /* Commands the design names that this build does not have yet: said plainly, never faked. */
-static const char *const not_built[] = {"server", "agent", "runtime", "image", "store", "hollow"};
+static const char *const not_built[] = {"agent", "runtime", "image", "hollow"};
 
 static void print_usage(FILE *out)
 {

@@ -32,7 +32,14 @@ struct store_options {
     size_t watch_max_pending;
     /* History kept by periodic compaction, in seconds (0 = default 300, as Kubernetes). */
     unsigned compact_interval_seconds;
+    /* Opens without writing: no writer, no compaction, no lock on the file, so an operator's
+     * tool can inspect the store while the server runs. Writes fail with BAD_REQUEST. */
+    bool read_only;
 };
+
+/* The embedded store's file under a data directory: "<data_dir>/db/state.db" (the file that
+ * `k8c server` and `k8c store` use). Returns a new string; caller frees. */
+char *store_path_from_data_dir(const char *data_dir);
 
 /* One key's value as of some revision. Owned by whoever filled it: free with store_kv_clear. */
 struct store_kv {
@@ -95,6 +102,11 @@ int64_t store_delete(struct store *s, const char *key, int64_t expected_mod_revi
 /* Forgets history before revision (keys' latest values are kept). Returns 0 or -1. */
 int store_compact(struct store *s, int64_t revision, struct k8c_err **err);
 
+/* Verifies the whole store (for the SQLite backend: every page and index, and that each
+ * key's latest row is its newest). Returns 0 and a one-line summary in *report (caller
+ * frees), or -1 with *err describing the first problem. */
+int store_check(struct store *s, char **report, struct k8c_err **err);
+
 /* ---- watch ---- */
 
 enum store_event_type { STORE_EVENT_ADDED = 1, STORE_EVENT_MODIFIED, STORE_EVENT_DELETED };
@@ -135,5 +147,11 @@ int store_watch_next(struct store_watch *w, int timeout_ms, struct store_event *
 int store_watch_fd(struct store_watch *w);
 
 void store_watch_close(struct store_watch *w);
+
+/* ---- command line ---- */
+
+/* `k8c store get|ls|compact|check --data-dir DIR`: argv[0] is "store". Returns the process
+ * exit status (0 ok, 1 failure, 2 usage error), after one line on stderr when not 0. */
+int store_cli_main(int argc, char **argv);
 
 #endif

@@ -1,0 +1,21 @@
+/* Kubernetes' defaulting (the v1 defaults.go of each API group), plus what the admission
+ * plugins and registries kube-apiserver runs by default add on create: pod tolerations,
+ * service account, priority; namespace finalizers; Job selectors. */
+#ifndef K8C_API_DEFAULTS_H
+#define K8C_API_DEFAULTS_H
+
+#include <jansson.h>
+
+#include "api/kinds.h"
+
+/* Fills in Kubernetes' defaults on obj (a decoded object of kind k), in place, without
+ * overwriting what is set. Idempotent, so it may run on create and again on update. Call it
+ * after api_meta_prepare_create: the Job selector is built from metadata.uid. Fields of the
+ * wrong JSON type are left for validation to report. */
+void api_object_default(const struct api_kind *k, json_t *obj);
+
+/* The imagePullPolicy Kubernetes picks for image: "Always" for ":latest" or no tag,
+ * "IfNotPresent" for any other tag or a digest. Borrowed static string. */
+const char *api_image_pull_policy(const char *image);
+
+#endif

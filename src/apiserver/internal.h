@@ -1,0 +1,303 @@
+/* What the files of src/apiserver share: the parsed request, the response being built, the
+ * route, the handler core and the per-concern entry points. Not for other modules. */
+#ifndef K8C_APISERVER_INTERNAL_H
+#define K8C_APISERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/kinds.h"
+#include "apiserver/apiserver.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "store/store.h"
+
+#define APISERVER_MAX_BODY (3u * 1024 * 1024) /* 3 MiB, as kube-apiserver */
+#define APISERVER_KUBE_MAJOR "1"
+#define APISERVER_KUBE_MINOR "32"
+
+/* ---- certificates, tokens, kubeconfig (certs.c, kubeconfig.c) ---- */
+
+struct apiserver_certs {
+    char *ca_crt, *ca_key;         /* PEM */
+    char *server_crt, *server_key; /* serving certificate */
+    char *admin_crt, *admin_key;   /* O=system:masters, CN=kubernetes-admin */
+};
+
+/* Loads <data-dir>/tls/{ca,apiserver,admin}.{crt,key}, making whatever is missing (keys 0600,
+ * atomic writes). Re-issues the serving certificate if it does not cover listen_host. */
+int apiserver__certs_ensure(const char *data_dir, const char *listen_host,
+                            struct apiserver_certs *out, struct k8c_err **err);
+void apiserver__certs_clear(struct apiserver_certs *c);
+
+/* Reads <data-dir>/node-token or makes a random one (0600). *token: caller frees. */
+int apiserver__token_ensure(const char *data_dir, char **token, struct k8c_err **err);
+
+/* Writes <data-dir>/admin.kubeconfig (0600) for server_url with the CA and admin credentials
+ * embedded. *path receives the file's path (caller frees). */
+int apiserver__kubeconfig_write(const char *data_dir, const char *server_url,
+                                const struct apiserver_certs *certs, char **path,
+                                struct k8c_err **err);
+
+/* ---- authentication and authorization (authn.c) ---- */
+
+struct apiserver_user {
+    char name[128];
+    char groups[4][64];
+    unsigned n_groups;
+};
+
+/* The authorizer hook: whether user may do verb on the resource (group, resource,
+ * subresource, namespace, name; any may be NULL). Today every authenticated user may do
+ * everything; RBAC replaces this one function. */
+bool apiserver__authorize(const struct apiserver_user *user, const char *verb, const char *group,
+                          const char *resource, const char *subresource, const char *ns,
+                          const char *name);
+
+/* ---- the request, as the handlers see it ---- */
+
+struct apiserver_param {
+    char *key;
+    char *value;
+};
+
+struct apiserver_req {
+    const char *method;
+    const char *path;
+    struct apiserver_param *params; /* decoded query, owned */
+    size_t n_params;
+    const char *accept;
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    const struct apiserver_user *user;
+    int conn_fd; /* the client socket for watches to notice a hang-up; -1 in-process */
+};
+
+/* Splits and percent-decodes a query string into req->params. Returns 0, or -1 (BAD_REQUEST)
+ * for malformed escapes. */
+int apiserver__query_parse(struct apiserver_req *req, const char *query, struct k8c_err **err);
+void apiserver__req_clear(struct apiserver_req *req);
+/* The last value of key, or NULL (borrowed). */
+const char *apiserver__param(const struct apiserver_req *req, const char *key);
+
+struct apiserver_watch;
+
+/* The answer being built; a watch hands over a stream instead of a body. */
+struct apiserver_resp {
+    struct apiserver_response_out out;
+    struct apiserver_watch *watch;
+    size_t n_warnings;
+};
+
+void apiserver__resp_json(struct apiserver_resp *r, int code, const json_t *v);
+void apiserver__resp_json_ct(struct apiserver_resp *r, int code, const json_t *v,
+                             const char *content_type);
+void apiserver__resp_text(struct apiserver_resp *r, int code, const char *content_type,
+                          const char *text);
+/* A Status failure; causes_take may be NULL. */
+void apiserver__resp_status(struct apiserver_resp *r, int code, const char *reason,
+                            const char *message, const char *details_kind, const char *details_name,
+                            json_t *causes_take);
+/* A Status from an error: the code and reason from e->reason, the message from e->msg. */
+void apiserver__resp_err(struct apiserver_resp *r, const struct k8c_err *e);
+void apiserver__resp_warn(struct apiserver_resp *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- content negotiation (negotiate.c) ---- */
+
+enum apiserver_out_format {
+    APISERVER_OUT_JSON = 0,
+    APISERVER_OUT_TABLE,     /* meta.k8s.io/v1 Table */
+    APISERVER_OUT_DISCOVERY, /* apidiscovery.k8s.io/v2 APIGroupDiscoveryList */
+    APISERVER_OUT_DISCOVERY_V2BETA1,
+    APISERVER_OUT_PROTOBUF_ONLY, /* only protobuf would do: 406 */
+};
+
+/* What to answer for an Accept header: Tables and discovery only where allowed. */
+enum apiserver_out_format apiserver__negotiate(const char *accept, bool table_ok,
+                                               bool discovery_ok);
+
+enum apiserver_in_format {
+    APISERVER_IN_JSON = 0, /* also: no Content-Type (kubectl's PUT …/scale) */
+    APISERVER_IN_YAML,
+    APISERVER_IN_PROTOBUF,
+    APISERVER_IN_JSON_PATCH,
+    APISERVER_IN_MERGE_PATCH,
+    APISERVER_IN_STRATEGIC_PATCH,
+    APISERVER_IN_APPLY_PATCH,
+    APISERVER_IN_UNSUPPORTED,
+};
+enum apiserver_in_format apiserver__content_type(const char *content_type);
+
+/* ---- routing (router.c) ---- */
+
+enum apiserver_route_type {
+    ROUTE_NOT_FOUND = 0,
+    ROUTE_VERSION,
+    ROUTE_HEALTH, /* /healthz, /livez, /readyz (+ /…/<check>) */
+    ROUTE_METRICS,
+    ROUTE_API,            /* /api */
+    ROUTE_APIS,           /* /apis */
+    ROUTE_GROUP,          /* /apis/<g> */
+    ROUTE_GROUP_VERSION,  /* /api/v1, /apis/<g>/<v> */
+    ROUTE_OPENAPI_V2,     /* /openapi/v2 (and /swagger.json) */
+    ROUTE_OPENAPI_V3,     /* /openapi/v3 */
+    ROUTE_OPENAPI_V3_DOC, /* /openapi/v3/api/v1, /openapi/v3/apis/<g>/<v> */
+    ROUTE_RESOURCE,       /* an object, a collection or a subresource */
+    ROUTE_UNKNOWN_GV,     /* /apis/<g>/<v>/... for a group-version not served */
+};
+
+struct apiserver_route {
+    enum apiserver_route_type type;
+    char group[64];
+    char version[32];
+    const struct api_kind *kind; /* ROUTE_RESOURCE */
+    char *ns;                    /* NULL: cluster scope or all namespaces */
+    char *name;                  /* NULL: the collection */
+    char *subresource;           /* NULL: the object itself */
+    bool legacy_watch;           /* /api/v1/watch/... */
+    char resource[64];           /* the resource segment as written (for 404 texts) */
+};
+
+/* Parses a decoded path. Returns 0 and fills *route (clear with apiserver__route_clear), or
+ * -1 with *err: BAD_REQUEST for names that cannot be object names ("..", "."),
+ * NOT_FOUND for unknown resources or subresources. */
+int apiserver__route_parse(const char *path, struct apiserver_route *route, struct k8c_err **err);
+void apiserver__route_clear(struct apiserver_route *route);
+
+/* ---- metrics (metrics.c) ---- */
+
+struct apiserver_metrics;
+struct apiserver_metrics *apiserver__metrics_new(void);
+void apiserver__metrics_free(struct apiserver_metrics *m);
+void apiserver__metrics_request(struct apiserver_metrics *m, const char *verb, const char *resource,
+                                int code, uint64_t duration_ns);
+void apiserver__metrics_store(struct apiserver_metrics *m, const char *op, uint64_t duration_ns);
+void apiserver__metrics_render(struct apiserver_metrics *m, struct buf *out);
+
+/* ---- the handler core ---- */
+
+struct apiserver_core {
+    struct store *store;
+    struct apiserver_metrics *metrics;
+    atomic_int inflight_mutating;
+    atomic_int inflight_readonly;
+    atomic_int watches;
+    int max_mutating;
+    int max_readonly;
+    atomic_bool stopping;
+    atomic_bool ready;
+};
+
+/* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
+void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,
+                         struct apiserver_resp *resp);
+
+/* Discovery and fixed documents (discovery.c). */
+void apiserver__serve_discovery(struct apiserver_core *core, const struct apiserver_req *req,
+                                const struct apiserver_route *route, struct apiserver_resp *resp);
+void apiserver__serve_version(struct apiserver_resp *resp);
+void apiserver__serve_openapi(const struct apiserver_req *req, const struct apiserver_route *route,
+                              struct apiserver_resp *resp);
+
+/* The resource verbs (objects.c: get/create/update/delete; list.c: list; patch.c: patch;
+ * watch.c: watch). verb is the Kubernetes verb the dispatcher decided. */
+void apiserver__serve_get(struct apiserver_core *core, const struct apiserver_req *req,
+                          const struct apiserver_route *route, struct apiserver_resp *resp);
+void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_req *req,
+                           const struct apiserver_route *route, struct apiserver_resp *resp);
+void apiserver__serve_create(struct apiserver_core *core, const struct apiserver_req *req,
+                             const struct apiserver_route *route, struct apiserver_resp *resp);
+void apiserver__serve_update(struct apiserver_core *core, const struct apiserver_req *req,
+                             const struct apiserver_route *route, struct apiserver_resp *resp);
+void apiserver__serve_patch(struct apiserver_core *core, const struct apiserver_req *req,
+                            const struct apiserver_route *route, struct apiserver_resp *resp);
+void apiserver__serve_delete(struct apiserver_core *core, const struct apiserver_req *req,
+                             const struct apiserver_route *route, struct apiserver_resp *resp);
+void apiserver__serve_deletecollection(struct apiserver_core *core, const struct apiserver_req *req,
+                                       const struct apiserver_route *route,
+                                       struct apiserver_resp *resp);
+void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_req *req,
+                            const struct apiserver_route *route, struct apiserver_resp *resp);
+
+/* ---- shared object plumbing (objects.c) ---- */
+
+/* "pods", "deployments.apps": the qualified resource Kubernetes names in messages. */
+void apiserver__qualified(const struct api_kind *k, char *out, size_t size);
+
+/* Reads one object; sets metadata.resourceVersion from the store. NOT_FOUND worded as
+ * Kubernetes words it. *mod_rev receives the object's revision. Returns a new reference. */
+json_t *apiserver__object_read(struct apiserver_core *core, const struct api_kind *k,
+                               const char *ns, const char *name, int64_t *mod_rev,
+                               struct k8c_err **err);
+
+/* Parses a stored value of kind k (converting Events to the kind's version) and sets its
+ * resourceVersion to mod_rev. Returns a new reference. */
+json_t *apiserver__object_decode_stored(const struct api_kind *k, const char *value, size_t len,
+                                        int64_t mod_rev, struct k8c_err **err);
+
+/* Deletes one object, guarded by mod_rev (0: unguarded). Returns the new revision or -1. */
+int64_t apiserver__object_remove(struct apiserver_core *core, const struct api_kind *k,
+                                 const char *ns, const char *name, int64_t mod_rev,
+                                 struct k8c_err **err);
+
+/* Decodes a JSON, YAML or protobuf request body into a new object for kind k. */
+json_t *apiserver__body_decode(const struct apiserver_req *req, const struct api_kind *k,
+                               struct k8c_err **err);
+
+/* Writes obj as an update guarded by mod_rev (stale: 409 Conflict worded as Kubernetes).
+ * Sets the new resourceVersion in obj. Returns the new revision or -1. */
+int64_t apiserver__object_write(struct apiserver_core *core, const struct api_kind *k,
+                                const char *ns, const char *name, json_t *obj, int64_t mod_rev,
+                                struct k8c_err **err);
+
+/* Validates, defaults (create) and stores the outcome of an update or patch of an existing
+ * object: the shared tail of PUT and PATCH, status and scale subresources included. new_obj
+ * is the full object as the client wants it; old is the live object (mod_rev its revision).
+ * Answers resp. Returns 0, or -1 with *err when the caller should retry (CONFLICT on a write
+ * without a client-given resourceVersion) - any other failure is answered in resp. */
+int apiserver__finish_update(struct apiserver_core *core, const struct apiserver_req *req,
+                             const struct apiserver_route *route, json_t *new_obj,
+                             const json_t *old, int64_t mod_rev, bool client_rv,
+                             struct apiserver_resp *resp, struct k8c_err **err);
+
+/* Creates obj (already decoded) in the namespace of route: the shared tail of POST and of a
+ * server-side apply that creates. Answers resp. */
+void apiserver__finish_create(struct apiserver_core *core, const struct apiserver_req *req,
+                              const struct apiserver_route *route, json_t *obj,
+                              struct apiserver_resp *resp);
+
+/* Builds the autoscaling/v1 Scale of obj (a Deployment, ReplicaSet, StatefulSet). */
+json_t *apiserver__scale_from(const json_t *obj);
+
+bool apiserver__dry_run(const struct apiserver_req *req);
+/* Parses resourceVersion text ("" -> 0). Returns 0, or -1 (BAD_REQUEST) for garbage. */
+int apiserver__parse_rv(const char *text, int64_t *rv, struct k8c_err **err);
+
+/* ---- continue tokens (list.c) ---- */
+
+/* base64 of {"v":"meta.k8s.io/v1","rv":<rev>,"start":"<key>"}, as Kubernetes' own; caller
+ * frees. */
+char *apiserver__continue_encode(int64_t rev, const char *start_key);
+/* Decodes a token; the key must lie under prefix. BAD_REQUEST for anything else. */
+int apiserver__continue_decode(const char *token, const char *prefix, int64_t *rev,
+                               char **start_key, struct k8c_err **err);
+
+/* ---- watch streams (watch.c) ---- */
+
+/* Produces the next bytes of the stream into out (at most max). Blocks until an event, the
+ * deadline, a hang-up of conn_fd or shutdown. Returns the bytes written, 0 when the stream
+ * is over. */
+size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max);
+void apiserver__watch_free(struct apiserver_watch *w);
+
+/* ---- bootstrap (bootstrap.c) ---- */
+
+/* Creates default, kube-system, kube-public and kube-node-lease when missing. */
+int apiserver__bootstrap(struct apiserver_core *core, struct k8c_err **err);
+
+#endif

@@ -1,0 +1,423 @@
+/* The HTTPS front: libmicrohttpd with GnuTLS, one thread per connection (a watch blocks its
+ * own thread in the content reader, so thousands of long-lived watches cost thousands of
+ * small-stack threads and nothing else), request bodies bounded at 3 MiB (413), and
+ * authentication: a client certificate signed by the cluster CA (user = CN, groups = O), or
+ * the node token as a bearer token; anonymous requests reach only /healthz, /livez, /readyz
+ * and /version, everything else answers 401. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "apiserver/internal.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+#define THREAD_STACK (512 * 1024)
+#define CONNECTION_LIMIT 20000
+#define IDLE_TIMEOUT_S 600
+
+struct apiserver {
+    struct apiserver_core *core;
+    struct MHD_Daemon *daemon;
+    struct apiserver_certs certs;
+    char *token;
+    char *kubeconfig;
+};
+
+/* Per connection (MHD socket context): the TLS client identity, resolved once. */
+struct conn_ctx {
+    bool resolved;
+    bool has_cert_user;
+    struct apiserver_user cert_user;
+};
+
+/* Per request (MHD con_cls): the body as it arrives. */
+struct req_ctx {
+    struct buf body;
+    bool too_large;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    if (LOG_LEVEL_DEBUG > log_current_level)
+        return;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n')
+        line[--n] = '\0';
+    LOG_DEBUG("http: %s", line);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = xcalloc(1, sizeof(struct conn_ctx));
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    struct req_ctx *rc = *con_cls;
+    if (rc) {
+        buf_free(&rc->body);
+        free(rc);
+        *con_cls = NULL;
+    }
+}
+
+/* The identity of a verified client certificate: CN is the user, each O a group. */
+static bool cert_user(struct MHD_Connection *c, struct apiserver_user *u)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return false;
+    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+    unsigned status = 0;
+    if (gnutls_certificate_verify_peers2(s, &status) < 0 || status != 0)
+        return false;
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(s, &n);
+    if (!peers || n == 0)
+        return false;
+    gnutls_x509_crt_t crt = NULL;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return false;
+    bool ok = false;
+    if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0) {
+        memset(u, 0, sizeof(*u));
+        size_t size = sizeof(u->name);
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, u->name, &size) ==
+                0 &&
+            u->name[0]) {
+            ok = true;
+            for (unsigned i = 0; i < ARRAY_SIZE(u->groups); i++) {
+                size = sizeof(u->groups[0]);
+                if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0,
+                                                  u->groups[u->n_groups], &size) != 0)
+                    break;
+                u->n_groups++;
+            }
+        }
+    }
+    gnutls_x509_crt_deinit(crt);
+    return ok;
+}
+
+static bool token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+/* 1: authenticated (*u filled), 0: anonymous, -1: credentials presented and refused. */
+static int authenticate(struct apiserver *srv, struct MHD_Connection *c, struct apiserver_user *u)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *tok = auth + 7;
+        while (*tok == ' ')
+            tok++;
+        if (srv->token && token_equal(tok, srv->token)) {
+            memset(u, 0, sizeof(*u));
+            snprintf(u->name, sizeof(u->name), "system:node:k8c");
+            snprintf(u->groups[0], sizeof(u->groups[0]), "system:nodes");
+            u->n_groups = 1;
+            return 1;
+        }
+        return -1;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *cc = ci ? (struct conn_ctx *)ci->socket_context : NULL;
+    if (cc && cc->resolved) {
+        if (!cc->has_cert_user)
+            return 0;
+        *u = cc->cert_user;
+        return 1;
+    }
+    struct apiserver_user cu;
+    bool ok = cert_user(c, &cu);
+    if (cc) {
+        cc->resolved = true;
+        cc->has_cert_user = ok;
+        if (ok)
+            cc->cert_user = cu;
+    }
+    if (!ok)
+        return 0;
+    *u = cu;
+    return 1;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct apiserver_req *req = cls;
+    if (req->n_params >= 64)
+        return MHD_NO;
+    req->params = xrealloc(req->params, (req->n_params + 1) * sizeof(*req->params));
+    req->params[req->n_params].key = xstrdup(key);
+    req->params[req->n_params].value = xstrdup(value ? value : "");
+    req->n_params++;
+    return MHD_YES;
+}
+
+static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    size_t n = apiserver__watch_read(cls, out, max);
+    if (n == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return (ssize_t)n;
+}
+
+static void watch_done(void *cls)
+{
+    apiserver__watch_free(cls);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *resp)
+{
+    struct MHD_Response *r;
+    if (resp->watch) {
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, watch_reader,
+                                              resp->watch, watch_done);
+        if (!r) {
+            apiserver__watch_free(resp->watch);
+            resp->watch = NULL;
+            return MHD_NO;
+        }
+        resp->watch = NULL;
+    } else {
+        size_t len = resp->out.body.len;
+        char *data = buf_steal(&resp->out.body);
+        r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(data);
+            return MHD_NO;
+        }
+    }
+    if (resp->out.content_type)
+        MHD_add_response_header(r, "Content-Type", resp->out.content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+    for (char **w = resp->out.warnings; w && *w; w++) {
+        _cleanup_free_ char *v = xasprintf("299 - \"%s\"", *w);
+        MHD_add_response_header(r, "Warning", v);
+    }
+    if (resp->out.retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", resp->out.retry_after);
+        MHD_add_response_header(r, "Retry-After", v);
+    }
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->out.code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result quick_status(struct MHD_Connection *c, int code, const char *reason,
+                                    const char *msg)
+{
+    struct apiserver_resp resp = {0};
+    apiserver__resp_status(&resp, code, reason, msg, NULL, NULL, NULL);
+    enum MHD_Result r = queue(c, &resp);
+    apiserver_response_clear(&resp.out);
+    return r;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_size, void **con_cls)
+{
+    struct apiserver *srv = cls;
+    struct req_ctx *rc = *con_cls;
+    if (!rc) {
+        rc = xcalloc(1, sizeof(*rc));
+        *con_cls = rc;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > APISERVER_MAX_BODY)
+            rc->too_large = true;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!rc->too_large) {
+            if (rc->body.len + *upload_size > APISERVER_MAX_BODY) {
+                rc->too_large = true;
+                buf_free(&rc->body);
+            } else {
+                buf_append(&rc->body, upload_data, *upload_size);
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rc->too_large)
+        return quick_status(c, 413, "RequestEntityTooLarge",
+                            "the request body is too large (limit 3 MiB)");
+    struct apiserver_user user;
+    int a = authenticate(srv, c, &user);
+    if (a < 0)
+        return quick_status(c, 401, "Unauthorized", "Unauthorized");
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct apiserver_req req = {
+        .method = method,
+        .path = url,
+        .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept"),
+        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
+        .body = rc->body.data ? rc->body.data : "",
+        .body_len = rc->body.len,
+        .user = a > 0 ? &user : NULL,
+        .conn_fd = fdi ? fdi->connect_fd : -1,
+    };
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &req);
+    struct apiserver_resp resp = {0};
+    if (req.n_params >= 64)
+        apiserver__resp_status(&resp, 400, "BadRequest", "too many query parameters", NULL, NULL,
+                               NULL);
+    else
+        apiserver__dispatch(srv->core, &req, &resp);
+    apiserver__req_clear(&req);
+    enum MHD_Result r = queue(c, &resp);
+    apiserver_response_clear(&resp.out);
+    return r;
+}
+
+/* Splits "host:port" / "[v6]:port" / ":port". */
+static int parse_listen(const char *listen, char *host, size_t hsize, uint16_t *port,
+                        struct k8c_err **err)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon)
+        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "listen address `%s` is not host:port",
+                           listen);
+    size_t hl = (size_t)(colon - listen);
+    const char *h = listen;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0) {
+        h = "127.0.0.1";
+        hl = strlen(h);
+    }
+    if (hl >= hsize)
+        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "listen host too long");
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    char *end = NULL;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (errno || !end || *end || colon[1] == '\0' || p == 0 || p > 65535)
+        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "listen port in `%s` is not 1-65535",
+                           listen);
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl); /* best effort: fewer watches if it fails */
+    }
+}
+
+struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c_err **err)
+{
+    char host[256];
+    uint16_t port = 0;
+    if (parse_listen(cfg->listen, host, sizeof(host), &port, err) < 0)
+        return NULL;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    bool v6 = false;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    const char *bind_host = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    if (inet_pton(AF_INET, bind_host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+    } else if (inet_pton(AF_INET6, bind_host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        v6 = true;
+    } else {
+        k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "listen host `%s` is not an IP address", host);
+        return NULL;
+    }
+    struct apiserver *srv = xcalloc(1, sizeof(*srv));
+    if (apiserver__certs_ensure(cfg->data_dir, host, &srv->certs, err) < 0 ||
+        apiserver__token_ensure(cfg->data_dir, &srv->token, err) < 0)
+        goto fail;
+    _cleanup_free_ char *url =
+        v6 ? xasprintf("https://[%s]:%u", host, port) : xasprintf("https://%s:%u", host, port);
+    if (apiserver__kubeconfig_write(cfg->data_dir, url, &srv->certs, &srv->kubeconfig, err) < 0)
+        goto fail;
+    srv->core = apiserver_core_new(cfg->store, err);
+    if (!srv->core)
+        goto fail;
+    if (cfg->max_mutating_inflight)
+        srv->core->max_mutating = (int)cfg->max_mutating_inflight;
+    if (cfg->max_readonly_inflight)
+        srv->core->max_readonly = (int)cfg->max_readonly_inflight;
+    raise_nofile();
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_HTTPS_MEM_KEY, srv->certs.server_key, MHD_OPTION_HTTPS_MEM_CERT,
+        srv->certs.server_crt, MHD_OPTION_HTTPS_MEM_TRUST, srv->certs.ca_crt,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
+        request_completed, srv, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)THREAD_STACK, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    if (!srv->daemon) {
+        k8c_err_set(err, EADDRINUSE, K8C_REASON_INTERNAL,
+                    "cannot listen on %s (address in use or not local?)", cfg->listen);
+        goto fail;
+    }
+    return srv;
+fail:
+    apiserver_stop(srv);
+    return NULL;
+}
+
+const char *apiserver_kubeconfig_path(const struct apiserver *srv)
+{
+    return srv->kubeconfig;
+}
+
+void apiserver_stop(struct apiserver *srv)
+{
+    if (!srv)
+        return;
+    if (srv->core)
+        atomic_store(&srv->core->stopping, true);
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon); /* open watches notice `stopping` within a second */
+    apiserver_core_free(srv->core);
+    apiserver__certs_clear(&srv->certs);
+    free(srv->token);
+    free(srv->kubeconfig);
+    free(srv);
+}

@@ -1,0 +1,322 @@
+/* WATCH: a stream of {"type","object"} lines from the store's watch, filtered by label and
+ * field selectors (an object moving out of the selection is a DELETED, into it an ADDED),
+ * with synthetic ADDED events for resourceVersion unset/0, bookmarks, timeoutSeconds, and
+ * 410 Expired as an ERROR event when the revision is compacted. Each stream is read by the
+ * connection's own thread, which blocks here until there is something to send. */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/selector.h"
+#include "api/status.h"
+#include "apiserver/apicompat.h"
+#include "apiserver/internal.h"
+#include "base/clock.h"
+#include "base/json.h"
+#include "base/mem.h"
+
+#define DEFAULT_TIMEOUT_S 1800 /* kube-apiserver's --min-request-timeout */
+#define BOOKMARK_EVERY_NS (60ull * 1000 * 1000 * 1000)
+#define POLL_SLICE_MS 1000
+
+struct apiserver_watch {
+    struct apiserver_core *core;
+    const struct api_kind *k;
+    struct store_watch *sw;
+    struct api_label_selector *ls;
+    struct api_field_selector *fs;
+    bool table;
+    bool include_object;
+    bool bookmarks;
+    bool nonblocking; /* in-process: end when nothing is pending */
+    uint64_t deadline_ns;
+    uint64_t next_bookmark_ns;
+    json_t *initial; /* objects still to send as ADDED */
+    size_t initial_pos;
+    json_t *error; /* a Status to send as ERROR, then end */
+    struct buf pending;
+    size_t off;
+    int64_t last_rv;
+    int conn_fd;
+    bool done;
+};
+
+void apiserver__watch_free(struct apiserver_watch *w)
+{
+    if (!w)
+        return;
+    if (w->sw)
+        store_watch_close(w->sw);
+    api_label_selector_free(w->ls);
+    api_field_selector_free(w->fs);
+    json_decref(w->initial);
+    json_decref(w->error);
+    buf_free(&w->pending);
+    atomic_fetch_sub(&w->core->watches, 1);
+    free(w);
+}
+
+static bool selected(const struct apiserver_watch *w, const json_t *obj)
+{
+    if (!obj)
+        return false;
+    if (w->ls && !api_label_selector_match(w->ls, kjson_path(obj, "metadata.labels")))
+        return false;
+    if (w->fs && !api_field_selector_match(w->fs, obj))
+        return false;
+    return true;
+}
+
+static void emit(struct apiserver_watch *w, const char *type, json_t *obj)
+{
+    buf_append_str(&w->pending, "{\"type\":\"");
+    buf_append_str(&w->pending, type);
+    buf_append_str(&w->pending, "\",\"object\":");
+    if (w->table && strcmp(type, "ERROR") != 0 && strcmp(type, "BOOKMARK") != 0) {
+        const char *rv = kjson_path_str(obj, "metadata.resourceVersion");
+        _cleanup_json_ json_t *items = json_pack("[O]", obj);
+        _cleanup_json_ json_t *t = api_table_build(w->k, items, rv ? rv : "", w->include_object);
+        kjson_dump(t, &w->pending);
+    } else {
+        kjson_dump(obj, &w->pending);
+    }
+    buf_append_str(&w->pending, "}\n");
+}
+
+static void emit_bookmark(struct apiserver_watch *w)
+{
+    char rv[24];
+    snprintf(rv, sizeof(rv), "%lld", (long long)w->last_rv);
+    _cleanup_json_ json_t *b = json_pack("{s:s, s:s, s:{s:s}}", "kind", w->k->kind, "apiVersion",
+                                         w->k->api_version, "metadata", "resourceVersion", rv);
+    emit(w, "BOOKMARK", b);
+}
+
+/* Turns one store event into zero or one watch event. */
+static void on_event(struct apiserver_watch *w, const struct store_event *ev)
+{
+    w->last_rv = ev->revision;
+    _cleanup_err_ struct k8c_err *e = NULL;
+    _cleanup_json_ json_t *cur =
+        apiserver__object_decode_stored(w->k, ev->value, ev->value_len, ev->revision, &e);
+    if (!cur)
+        return;
+    if (ev->type == STORE_EVENT_DELETED) {
+        if (selected(w, cur))
+            emit(w, "DELETED", cur);
+        return;
+    }
+    bool now = selected(w, cur);
+    if (ev->type == STORE_EVENT_ADDED || !ev->prev_value) {
+        if (now)
+            emit(w, "ADDED", cur);
+        return;
+    }
+    bool before = true;
+    if (w->ls || w->fs) {
+        _cleanup_json_ json_t *prev = apiserver__object_decode_stored(
+            w->k, ev->prev_value, ev->prev_value_len, ev->revision, &e);
+        before = selected(w, prev);
+    }
+    if (now && before)
+        emit(w, "MODIFIED", cur);
+    else if (now)
+        emit(w, "ADDED", cur);
+    else if (before)
+        emit(w, "DELETED", cur);
+}
+
+static void on_error(struct apiserver_watch *w, const struct k8c_err *e)
+{
+    if (e->reason == K8C_REASON_GONE) {
+        w->error = api_status_expired(w->last_rv, store_compacted_revision(w->core->store));
+    } else {
+        w->error = api_status_from_err(e, NULL, NULL);
+    }
+}
+
+/* Whether the peer hung up (only the hang-up is polled: reading would disturb TLS). */
+static bool peer_gone(int fd, int timeout_ms, int watch_fd, bool *readable)
+{
+    struct pollfd p[2];
+    nfds_t n = 0;
+    int wi = -1, ci = -1;
+    if (watch_fd >= 0) {
+        p[n].fd = watch_fd;
+        p[n].events = POLLIN;
+        p[n].revents = 0;
+        wi = (int)n++;
+    }
+    if (fd >= 0) {
+        p[n].fd = fd;
+        p[n].events = POLLRDHUP;
+        p[n].revents = 0;
+        ci = (int)n++;
+    }
+    *readable = false;
+    int rc = poll(p, n, timeout_ms);
+    if (rc <= 0)
+        return false;
+    if (wi >= 0 && (p[wi].revents & (POLLIN | POLLERR | POLLHUP)))
+        *readable = true;
+    return ci >= 0 && (p[ci].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max)
+{
+    for (;;) {
+        if (w->off < w->pending.len) {
+            size_t n = w->pending.len - w->off;
+            if (n > max)
+                n = max;
+            memcpy(out, w->pending.data + w->off, n);
+            w->off += n;
+            if (w->off == w->pending.len) {
+                buf_reset(&w->pending);
+                w->off = 0;
+            }
+            return n;
+        }
+        if (w->done)
+            return 0;
+        if (w->initial && w->initial_pos < json_array_size(w->initial)) {
+            emit(w, "ADDED", json_array_get(w->initial, w->initial_pos++));
+            continue;
+        }
+        if (w->error) {
+            emit(w, "ERROR", w->error);
+            w->done = true;
+            continue;
+        }
+        if (atomic_load(&w->core->stopping)) {
+            w->done = true;
+            continue;
+        }
+        /* Drain what the store has without blocking, then wait. */
+        struct store_event *ev = NULL;
+        _cleanup_err_ struct k8c_err *e = NULL;
+        int rc = store_watch_next(w->sw, 0, &ev, &e);
+        if (rc < 0) {
+            on_error(w, e);
+            continue;
+        }
+        if (rc == 1) {
+            on_event(w, ev);
+            store_event_unref(ev);
+            continue;
+        }
+        if (w->nonblocking) {
+            w->done = true;
+            continue;
+        }
+        uint64_t now = clock_mono_ns();
+        if (now >= w->deadline_ns) {
+            w->done = true;
+            continue;
+        }
+        if (w->bookmarks && now >= w->next_bookmark_ns) {
+            w->next_bookmark_ns = now + BOOKMARK_EVERY_NS;
+            emit_bookmark(w);
+            continue;
+        }
+        uint64_t left_ms = (w->deadline_ns - now) / 1000000 + 1;
+        int slice = left_ms < POLL_SLICE_MS ? (int)left_ms : POLL_SLICE_MS;
+        bool readable = false;
+        if (peer_gone(w->conn_fd, slice, store_watch_fd(w->sw), &readable)) {
+            w->done = true;
+            return 0;
+        }
+    }
+}
+
+void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_req *req,
+                            const struct apiserver_route *route, struct apiserver_resp *resp)
+{
+    const struct api_kind *k = route->kind;
+    _cleanup_err_ struct k8c_err *e = NULL;
+    if (!(k->verbs & API_VERB_WATCH)) {
+        apiserver__resp_status(resp, 405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource",
+                               NULL, NULL, NULL);
+        return;
+    }
+    const char *rvs = apiserver__param(req, "resourceVersion");
+    int64_t rv = 0;
+    if (apiserver__parse_rv(rvs, &rv, &e) < 0) {
+        apiserver__resp_err(resp, e);
+        return;
+    }
+    int64_t timeout_s = DEFAULT_TIMEOUT_S;
+    const char *ts = apiserver__param(req, "timeoutSeconds");
+    if (ts && *ts) {
+        if (apiserver__parse_rv(ts, &timeout_s, NULL) < 0) {
+            _cleanup_free_ char *m = xasprintf("timeoutSeconds must be a non-negative integer, "
+                                               "got \"%s\"",
+                                               ts);
+            apiserver__resp_status(resp, 400, "BadRequest", m, NULL, NULL, NULL);
+            return;
+        }
+        if (timeout_s > 24 * 3600)
+            timeout_s = 24 * 3600;
+    }
+    struct apiserver_watch *w = xcalloc(1, sizeof(*w));
+    atomic_fetch_add(&core->watches, 1);
+    w->core = core;
+    w->k = k;
+    w->conn_fd = req->conn_fd;
+    w->nonblocking = req->conn_fd < 0;
+    const char *bm = apiserver__param(req, "allowWatchBookmarks");
+    w->bookmarks = bm && strcmp(bm, "true") == 0;
+    w->table = apiserver__negotiate(req->accept, true, false) == APISERVER_OUT_TABLE;
+    const char *io = apiserver__param(req, "includeObject");
+    w->include_object = io && strcmp(io, "Object") == 0;
+    uint64_t now = clock_mono_ns();
+    w->deadline_ns = now + (uint64_t)timeout_s * 1000000000ull;
+    w->next_bookmark_ns = now + BOOKMARK_EVERY_NS;
+    const char *l = apiserver__param(req, "labelSelector");
+    const char *f = apiserver__param(req, "fieldSelector");
+    _cleanup_free_ char *name_sel = NULL;
+    if (route->name) {
+        name_sel = f && *f ? xasprintf("%s,metadata.name=%s", f, route->name)
+                           : xasprintf("metadata.name=%s", route->name);
+        f = name_sel;
+    }
+    if (l && *l && !(w->ls = api_label_selector_parse(l, &e)))
+        goto fail;
+    if (f && *f && !(w->fs = api_field_selector_parse(k, f, &e)))
+        goto fail;
+    _cleanup_free_ char *prefix = api_kind_storage_key(k, route->ns, NULL);
+    if (rv == 0) {
+        /* No resourceVersion (or 0): the current state as ADDED events, then changes. */
+        struct store_list list = {0};
+        if (store_list(core->store, prefix, 0, NULL, 0, &list, &e) < 0)
+            goto fail;
+        w->initial = json_array();
+        for (size_t i = 0; i < list.n_items; i++) {
+            _cleanup_err_ struct k8c_err *de = NULL;
+            json_t *obj = apiserver__object_decode_stored(
+                k, list.items[i].value, list.items[i].value_len, list.items[i].mod_revision, &de);
+            if (obj && selected(w, obj))
+                json_array_append_new(w->initial, obj);
+            else
+                json_decref(obj);
+        }
+        rv = list.revision;
+        store_list_clear(&list);
+    }
+    w->last_rv = rv;
+    w->sw = store_watch_open(core->store, prefix, rv, &e);
+    if (!w->sw) {
+        if (e->reason != K8C_REASON_GONE && e->reason != K8C_REASON_TIMEOUT)
+            goto fail;
+        /* As kube-apiserver: 200, then one ERROR event carrying the Status. */
+        on_error(w, e);
+    }
+    resp->out.code = 200;
+    resp->out.content_type = "application/json;stream=watch";
+    resp->watch = w;
+    return;
+fail:
+    apiserver__watch_free(w);
+    apiserver__resp_err(resp, e);
+}
