@@ -11,6 +11,7 @@
 #include "apiserver/apiserver.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "controllers/controllers.h"
 #include "store/store.h"
 #include "version.h"
 
@@ -31,6 +32,7 @@ static const struct command commands[] = {
     {"server", apiserver_cli_main, "run the API server (the cluster) in the foreground"},
     {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
     {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
+    {"controller-manager", controllers_cli_main, "run the controllers against --kubeconfig"},
     {"help", cmd_help, "show this help"},
 };
 
