@@ -15,7 +15,9 @@
 #define USAGE                                                                                      \
     "usage: k8c controller-manager --kubeconfig FILE [--workers N] "                               \
     "[--node-monitor-grace-period DURATION] [--terminated-pod-gc-threshold N] "                    \
-    "[--leader-elect=true|false] [--leader-elect-identity ID] [-v N]"
+    "[--leader-elect=true|false] [--leader-elect-identity ID] "                                    \
+    "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "                         \
+    "[--leader-elect-retry-period D] [-v N]"
 
 static int usage(const char *what, const char *arg)
 {
@@ -84,6 +86,9 @@ int controllers_cli_main(int argc, char **argv)
         {"terminated-pod-gc-threshold", required_argument, NULL, 't'},
         {"leader-elect", optional_argument, NULL, 'l'},
         {"leader-elect-identity", required_argument, NULL, 'i'},
+        {"leader-elect-lease-duration", required_argument, NULL, 'L'},
+        {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
+        {"leader-elect-retry-period", required_argument, NULL, 'P'},
         {"v", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -119,6 +124,23 @@ int controllers_cli_main(int argc, char **argv)
                 return usage("--leader-elect wants true or false, got", optarg);
             break;
         case 'i': o.identity = optarg; break;
+        case 'L':
+            if ((v = parse_seconds(optarg)) <= 0 || v > 3600)
+                return usage("--leader-elect-lease-duration wants a duration like 15s, got",
+                             optarg);
+            o.lease_duration_seconds = (unsigned)v;
+            break;
+        case 'R':
+            if ((v = parse_seconds(optarg)) <= 0 || v > 3600)
+                return usage("--leader-elect-renew-deadline wants a duration like 10s, got",
+                             optarg);
+            o.renew_deadline_seconds = (unsigned)v;
+            break;
+        case 'P':
+            if ((v = parse_seconds(optarg)) <= 0 || v > 3600)
+                return usage("--leader-elect-retry-period wants a duration like 2s, got", optarg);
+            o.retry_period_ms = (unsigned)v * 1000;
+            break;
         case 'v': log_set_verbosity(atoi(optarg)); break;
         case 'h': printf("%s\n", USAGE); return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);

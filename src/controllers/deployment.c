@@ -323,6 +323,10 @@ static bool set_new_rs_annotations(const json_t *d, json_t *rs, int64_t new_revi
 
 static json_t *put_rs(struct dsync *x, json_t *rs, struct k8c_err **err)
 {
+    if (rs == NULL) {
+        k8c_err_set(err, 0, K8C_REASON_INTERNAL, "put: no replica set");
+        return NULL;
+    }
     _cleanup_free_ char *path =
         ctl__path(CTL_REPLICASETS, x->ns, kjson_path_str(rs, "metadata.name"), NULL);
     return client_update(x->ctl->client, path, rs, err);
@@ -331,6 +335,10 @@ static json_t *put_rs(struct dsync *x, json_t *rs, struct k8c_err **err)
 /* Scales rs to size (and refreshes its replica annotations); returns the new object. */
 static json_t *scale_rs(struct dsync *x, const json_t *rs, int64_t size, struct k8c_err **err)
 {
+    if (rs == NULL) {
+        k8c_err_set(err, 0, K8C_REASON_INTERNAL, "scale: replica set not found in this sync");
+        return NULL;
+    }
     int64_t cur = rs_replicas(rs);
     _cleanup_json_ json_t *copy = json_deep_copy(rs);
     bool ann_changed = set_replicas_annotations(copy, x->replicas, x->replicas + x->surge);
@@ -434,12 +442,16 @@ static int create_new_rs(struct dsync *x, int64_t new_revision, struct k8c_err *
     _cleanup_free_ char *name = xasprintf("%s-%s", x->name, hash);
     json_t *refs = json_array();
     json_array_append_new(refs, ctl__owner_ref(x->d, "apps/v1", "Deployment"));
+    json_error_t jerr;
     _cleanup_json_ json_t *rs =
-        json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:O},s:{s:I,s:I,s:O,s:O}}", "apiVersion", "apps/v1",
-                  "kind", "ReplicaSet", "metadata", "name", name, "namespace", x->ns,
-                  "ownerReferences", refs, "labels", labels, "spec", "replicas", (json_int_t)0,
-                  "minReadySeconds", (json_int_t)ctl__int(x->d, "spec.minReadySeconds", 0),
-                  "selector", selector, "template", tmpl);
+        json_pack_ex(&jerr, 0, "{s:s,s:s,s:{s:s,s:s,s:o,s:O},s:{s:I,s:I,s:O,s:O}}", "apiVersion",
+                     "apps/v1", "kind", "ReplicaSet", "metadata", "name", name, "namespace", x->ns,
+                     "ownerReferences", refs, "labels", labels, "spec", "replicas", (json_int_t)0,
+                     "minReadySeconds", (json_int_t)ctl__int(x->d, "spec.minReadySeconds", 0),
+                     "selector", selector, "template", tmpl);
+    if (rs == NULL)
+        return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "build replica set %s: %s", name,
+                           jerr.text);
     /* The new set's size: as NewRSNewReplicas sees it with the set added at zero. */
     int64_t size = x->replicas;
     if (!is_recreate(x->d)) {
