@@ -127,6 +127,10 @@ fuzz: deps
 	        build/fuzz/corpus-$$name tests/fuzz/corpus/$${name#fuzz_} || exit 1; \
 	done
 
+# As root the cluster lives in /var/lib/k8c (the default of `k8c server`); as a user, in
+# ~/.local/share/k8c. Override with RUN_ARGS="--data-dir DIR --listen ADDR:PORT".
+RUN_DATA_DIR := $(if $(filter 0,$(shell id -u)),/var/lib/k8c,$(HOME)/.local/share/k8c)
+RUN_ARGS ?= --data-dir $(RUN_DATA_DIR)
 run: all
 	$(BUILD)/k8c server $(RUN_ARGS)
 

@@ -27,7 +27,8 @@ OUT = "src/api/openapi_data.c"
 MAX_DESCRIPTION = 100000
 CHUNK = 88
 
-# group-version -> resources (and subresources) served. A group-version with no resources
+# group-version -> resources (and subresources) served: keep in step with the kinds table
+# (src/api/kinds.c; tests/unit/api/test_openapi.c checks that every PATCH matches it). A group-version with no resources
 # still gets a document with the schemas named in EXTRA_ROOTS (kinds that only appear as
 # subresource bodies of other groups: Scale, Eviction, TokenRequest).
 SERVED = {
@@ -35,19 +36,18 @@ SERVED = {
         "namespaces", "namespaces/status", "namespaces/finalize",
         "nodes", "nodes/status",
         "pods", "pods/status", "pods/binding", "pods/log", "pods/exec", "pods/attach",
-        "pods/portforward", "pods/eviction", "pods/ephemeralcontainers",
-        "bindings",
+        "pods/portforward", "pods/eviction",
         "services", "services/status",
         "endpoints", "configmaps", "secrets",
         "serviceaccounts", "serviceaccounts/token",
         "events",
+        "replicationcontrollers", "replicationcontrollers/status", "replicationcontrollers/scale",
     ],
     ("apps", "v1"): [
         "deployments", "deployments/status", "deployments/scale",
         "replicasets", "replicasets/status", "replicasets/scale",
         "daemonsets", "daemonsets/status",
         "statefulsets", "statefulsets/status", "statefulsets/scale",
-        "controllerrevisions",
     ],
     ("batch", "v1"): ["jobs", "jobs/status", "cronjobs", "cronjobs/status"],
     ("autoscaling", "v2"): ["horizontalpodautoscalers", "horizontalpodautoscalers/status"],

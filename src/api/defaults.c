@@ -3,8 +3,11 @@
  * plugins that change pods on create (DefaultTolerationSeconds, ServiceAccount, Priority). */
 #include "api/defaults.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "api/internal.h"
+#include "api/meta.h"
 #include "base/mem.h"
 
 /* Sets key to value_take when it is absent or null (and, for strings, empty). */
@@ -401,6 +404,9 @@ static void default_service(json_t *obj)
         def_str(spec, "ipFamilyPolicy", "SingleStack");
         def(spec, "ipFamilies", json_pack("[s]", "IPv4"));
     }
+    const char *cip = json_string_value(json_object_get(spec, "clusterIP"));
+    if (cip != NULL && cip[0] != '\0')
+        def(spec, "clusterIPs", json_pack("[s]", cip));
     if (node_ports)
         def_str(spec, "externalTrafficPolicy", "Cluster");
     if (type != NULL && strcmp(type, "LoadBalancer") == 0)
@@ -476,6 +482,30 @@ static void default_binding_subjects(json_t *obj)
     }
 }
 
+/* Secret.stringData is write-only: Kubernetes' conversion merges it into data (base64),
+ * overriding keys present in both, and never stores it. */
+static void merge_string_data(json_t *obj)
+{
+    json_t *sd = json_object_get(obj, "stringData");
+    if (!json_is_object(sd))
+        return;
+    json_t *data = obj_at(obj, "data");
+    if (data == NULL)
+        return;
+    const char *key;
+    json_t *v;
+    json_object_foreach (sd, key, v) {
+        if (!json_is_string(v))
+            return; /* left for validation to report */
+    }
+    json_object_foreach (sd, key, v) {
+        char *b64 = api__base64(json_string_value(v), json_string_length(v));
+        json_object_set_new(data, key, json_string(b64));
+        free(b64);
+    }
+    json_object_del(obj, "stringData");
+}
+
 void api_object_default(const struct api_kind *k, json_t *obj)
 {
     if (!json_is_object(obj))
@@ -501,6 +531,7 @@ void api_object_default(const struct api_kind *k, json_t *obj)
                 def_str(st, "phase", "Active");
         } else if (strcmp(kind, "Secret") == 0) {
             def_str(obj, "type", "Opaque");
+            merge_string_data(obj);
         } else if (strcmp(kind, "Node") == 0) {
             json_t *st = obj_get(obj, "status");
             json_t *cap = obj_get(st, "capacity");
@@ -541,5 +572,58 @@ void api_object_default(const struct api_kind *k, json_t *obj)
         def_str(obj, "preemptionPolicy", "PreemptLowerPriority");
     } else if (strcmp(g, "rbac.authorization.k8s.io") == 0) {
         default_binding_subjects(obj);
+    }
+}
+
+#define SA_MOUNT_PATH "/var/run/secrets/kubernetes.io/serviceaccount"
+
+void api_pod_mount_service_account_token(json_t *pod)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    if (!json_is_object(spec) ||
+        json_is_false(json_object_get(spec, "automountServiceAccountToken")))
+        return;
+    static const char *const lists[] = {"initContainers", "containers"};
+    for (size_t l = 0; l < ARRAY_SIZE(lists); l++) {
+        size_t i, j;
+        json_t *c, *m;
+        json_array_foreach (json_object_get(spec, lists[l]), i, c) {
+            json_array_foreach (json_object_get(c, "volumeMounts"), j, m) {
+                const char *path = json_string_value(json_object_get(m, "mountPath"));
+                if (path != NULL && strcmp(path, SA_MOUNT_PATH) == 0)
+                    return;
+            }
+        }
+    }
+    char suffix[6];
+    api_meta_random_suffix(suffix, 5);
+    char name[32];
+    snprintf(name, sizeof(name), "kube-api-access-%s", suffix);
+    json_t *volume = json_pack(
+        "{s:s,s:{s:[{s:{s:i,s:s}},{s:{s:s,s:[{s:s,s:s}]}},{s:{s:[{s:s,s:{s:s,s:s}}]}}],s:i}}",
+        "name", name, "projected", "sources", "serviceAccountToken", "expirationSeconds", 3607,
+        "path", "token", "configMap", "name", "kube-root-ca.crt", "items", "key", "ca.crt", "path",
+        "ca.crt", "downwardAPI", "items", "path", "namespace", "fieldRef", "apiVersion", "v1",
+        "fieldPath", "metadata.namespace", "defaultMode", 0644);
+    json_t *volumes = json_object_get(spec, "volumes");
+    if (!json_is_array(volumes)) {
+        volumes = json_array();
+        json_object_set_new(spec, "volumes", volumes);
+    }
+    json_array_append_new(volumes, volume);
+    for (size_t l = 0; l < ARRAY_SIZE(lists); l++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach (json_object_get(spec, lists[l]), i, c) {
+            if (!json_is_object(c))
+                continue;
+            json_t *mounts = json_object_get(c, "volumeMounts");
+            if (!json_is_array(mounts)) {
+                mounts = json_array();
+                json_object_set_new(c, "volumeMounts", mounts);
+            }
+            json_array_append_new(mounts, json_pack("{s:s,s:b,s:s}", "name", name, "readOnly", 1,
+                                                    "mountPath", SA_MOUNT_PATH));
+        }
     }
 }

@@ -18,4 +18,12 @@ void api_object_default(const struct api_kind *k, json_t *obj);
  * "IfNotPresent" for any other tag or a digest. Borrowed static string. */
 const char *api_image_pull_policy(const char *image);
 
+/* The ServiceAccount admission plugin's token volume: unless spec.automountServiceAccountToken
+ * is false or a container already mounts /var/run/secrets/kubernetes.io/serviceaccount, adds
+ * the projected volume "kube-api-access-<5 random>" (a bound service account token expiring
+ * in 3607 s, the kube-root-ca.crt ConfigMap's ca.crt, the pod's namespace) and mounts it
+ * read-only there in every container and init container. Not called by api_object_default:
+ * the API server calls it on pod create when the service account allows automounting. */
+void api_pod_mount_service_account_token(json_t *pod);
+
 #endif

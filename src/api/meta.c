@@ -269,6 +269,35 @@ static bool spec_changed(const json_t *a, const json_t *b)
     return false;
 }
 
+/* The Service registry keeps allocated values an update leaves out (patchAllocatedValues):
+ * clusterIP(s), and each port's nodePort matched by port number and protocol. */
+static void keep_service_allocations(json_t *obj, const json_t *old)
+{
+    json_t *spec = json_object_get(obj, "spec");
+    const json_t *old_spec = json_object_get(old, "spec");
+    if (!json_is_object(spec) || !json_is_object(old_spec))
+        return;
+    if (json_string_length(json_object_get(spec, "clusterIP")) == 0) {
+        copy_key(spec, old_spec, "clusterIP");
+        copy_key(spec, old_spec, "clusterIPs");
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach (json_object_get(spec, "ports"), i, p) {
+        if (!json_is_object(p) || json_integer_value(json_object_get(p, "nodePort")) != 0)
+            continue;
+        size_t j;
+        json_t *q;
+        json_array_foreach (json_object_get(old_spec, "ports"), j, q) {
+            if (json_equal(json_object_get(p, "port"), json_object_get(q, "port")) &&
+                json_object_get(q, "nodePort") != NULL) {
+                json_object_set(p, "nodePort", json_object_get(q, "nodePort"));
+                break;
+            }
+        }
+    }
+}
+
 int api_meta_prepare_update(const struct api_kind *k, json_t *obj, const json_t *old,
                             bool status_subresource, struct k8c_err **err)
 {
@@ -320,6 +349,9 @@ int api_meta_prepare_update(const struct api_kind *k, json_t *obj, const json_t 
         copy_key(obj, old, "status");
     }
 
+    if (k->group[0] == '\0' && strcmp(k->kind, "Service") == 0 && !status_subresource)
+        keep_service_allocations(obj, old);
+
     copy_key(md, old_md, "generation");
     if (api_kind_has_generation(k) && !status_subresource) {
         bool changed = spec_changed(obj, old);
@@ -336,6 +368,54 @@ int api_meta_prepare_update(const struct api_kind *k, json_t *obj, const json_t 
         json_object_set_new(md, "generation", json_integer(changed ? g + 1 : g));
     }
     return 0;
+}
+
+long long api_meta_grace_period(const struct api_kind *k, const json_t *obj, long long requested)
+{
+    if (k->group[0] != '\0' || strcmp(k->kind, "Pod") != 0)
+        return 0;
+    const char *node = kjson_path_str(obj, "spec.nodeName");
+    const char *phase = kjson_path_str(obj, "status.phase");
+    if (node == NULL || node[0] == '\0')
+        return 0;
+    if (phase != NULL && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
+        return 0;
+    long long grace = requested;
+    if (grace < 0 && requested != -1)
+        return 1;
+    if (grace == -1) {
+        json_t *t = kjson_path(obj, "spec.terminationGracePeriodSeconds");
+        grace = json_is_integer(t) ? json_integer_value(t) : 30;
+    }
+    return grace < 0 ? 1 : grace;
+}
+
+bool api_meta_mark_deleting(json_t *obj, long long grace_seconds)
+{
+    json_t *md = kjson_object_ensure(obj, "metadata");
+    if (md == NULL)
+        return false;
+    if (grace_seconds < 0)
+        grace_seconds = 0;
+    json_t *cur = json_object_get(md, "deletionGracePeriodSeconds");
+    if (json_string_length(json_object_get(md, "deletionTimestamp")) > 0 && json_is_integer(cur) &&
+        json_integer_value(cur) <= grace_seconds)
+        return false;
+    char stamp[21];
+    clock_rfc3339(time(NULL) + (time_t)grace_seconds, stamp);
+    json_object_set_new(md, "deletionTimestamp", json_string(stamp));
+    json_object_set_new(md, "deletionGracePeriodSeconds", json_integer(grace_seconds));
+    return true;
+}
+
+bool api_meta_deletion_done(const json_t *obj)
+{
+    const json_t *md = json_object_get(obj, "metadata");
+    if (json_string_length(json_object_get(md, "deletionTimestamp")) == 0)
+        return false;
+    if (json_array_size(json_object_get(md, "finalizers")) > 0)
+        return false;
+    return json_integer_value(json_object_get(md, "deletionGracePeriodSeconds")) == 0;
 }
 
 void api_meta_set_resource_version(json_t *obj, int64_t rv)

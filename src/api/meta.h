@@ -42,6 +42,23 @@ int api_meta_prepare_create(const struct api_kind *k, json_t *obj, const char *u
 int api_meta_prepare_update(const struct api_kind *k, json_t *obj, const json_t *old,
                             bool status_subresource, struct k8c_err **err);
 
+/* The grace period of a DELETE, as Kubernetes' CheckGracefulDelete decides it. requested is
+ * the gracePeriodSeconds query/body value, or -1 when absent. Pods: requested, else
+ * spec.terminationGracePeriodSeconds (30 when unset); 0 for a pod not yet scheduled
+ * (no spec.nodeName) or already Succeeded/Failed; a negative request becomes 1. Other kinds:
+ * always 0 (deleted at once unless finalizers hold them). */
+long long api_meta_grace_period(const struct api_kind *k, const json_t *obj, long long requested);
+
+/* Marks obj as being deleted: metadata.deletionTimestamp = now + grace_seconds (RFC 3339),
+ * metadata.deletionGracePeriodSeconds = grace_seconds. An object already being deleted keeps
+ * its stamp unless the new grace period is shorter, as Kubernetes does. Returns true when it
+ * changed obj. */
+bool api_meta_mark_deleting(json_t *obj, long long grace_seconds);
+
+/* Whether obj may leave the store now: it is being deleted, has no finalizers left, and its
+ * grace period is 0. */
+bool api_meta_deletion_done(const json_t *obj);
+
 /* Sets metadata.resourceVersion to the decimal string of rv (creating metadata if needed). */
 void api_meta_set_resource_version(json_t *obj, int64_t rv);
 

@@ -75,6 +75,13 @@ const char *api_openapi_v3_hash(const char *group, const char *version)
     return hashes[gv - api__openapi_gvs];
 }
 
+const char *api_openapi_v2_response(size_t *body_len)
+{
+    /* An empty protobuf message is a valid, empty openapi_v2.Document. */
+    *body_len = 0;
+    return API_OPENAPI_V2_CONTENT_TYPE;
+}
+
 json_t *api_openapi_v3_index(void)
 {
     pthread_once(&hashes_once, hashes_compute);
@@ -123,6 +130,17 @@ bool api_openapi_field_is_string(const char *api_version, const char *kind, cons
     const char *p = path;
     char name[256];
     while (*p && s != NULL) {
+        const json_t *r = api__schema_resolve(s);
+        const json_t *values = json_object_get(r, "additionalProperties");
+        if (json_object_get(r, "properties") == NULL && json_is_object(values) && p[0] != '[') {
+            /* A map (labels, annotations, data): the rest of the path is one key, dots and
+             * all ("app.kubernetes.io/version"), when its values are scalars. */
+            const char *vt = api__schema_type(values);
+            if (vt != NULL && strcmp(vt, "object") != 0 && strcmp(vt, "array") != 0) {
+                s = values;
+                break;
+            }
+        }
         if (p[0] == '[' && p[1] == ']') {
             s = api__schema_items(s);
             p += 2;

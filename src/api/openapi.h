@@ -25,8 +25,13 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define API_OPENAPI_V2_CONTENT_TYPE "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+/* The /openapi/v2 answer: status 200, Content-Type API_OPENAPI_V2_CONTENT_TYPE (returned,
+ * static) and an empty body (*body_len set to 0). See the header comment for why. */
+const char *api_openapi_v2_response(size_t *body_len);
 
 /* {"paths":{"api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=<hex>"},
  * "apis/apps/v1":{…},…}} for every group-version served. Returns a new reference. */

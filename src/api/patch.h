@@ -15,7 +15,12 @@
  *                           refuses it for custom resources the same way)
  *   CONFLICT (409)          server-side apply conflicts (see api_patch_apply_conflict_causes)
  * The caller (the API server) still defaults, validates and stores the result: these
- * functions do not check that apiVersion/kind/name stayed the same. */
+ * functions do not check that apiVersion/kind/name stayed the same.
+ *
+ * managedFields, as the API server should keep them: after a create, an update (PUT) or a
+ * json/merge/strategic PATCH, once defaults are applied, call api_patch_record_update with
+ * the request's fieldManager (Kubernetes' defaults to the User-Agent's program name,
+ * e.g. "kubectl"); after api_patch_apply do not (it records the Apply entry itself). */
 #ifndef K8C_API_PATCH_H
 #define K8C_API_PATCH_H
 

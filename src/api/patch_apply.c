@@ -2,8 +2,9 @@
  * it, after kube-apiserver's field manager (sigs.k8s.io/structured-merge-diff), for the
  * common cases:
  *   - the applied configuration merges into the live object by schema: maps per key,
- *     associative lists (x-kubernetes-list-type map) per key, set lists as sets, everything
- *     else (atomic lists, atomic maps, scalars) replaced;
+ *     associative lists (x-kubernetes-list-type map) per key in structured-merge-diff's
+ *     order, set lists as sets, everything else (atomic lists, atomic maps, scalars)
+ *     replaced;
  *   - metadata.managedFields records one entry per (manager, operation) with its FieldsV1;
  *   - applying a field another manager owns with a different value is a conflict (409, one
  *     FieldManagerConflict cause per field) unless force, which takes the field over;
@@ -13,8 +14,7 @@
  *     that apply sees what kubectl create / client-side apply / edit set.
  * Not covered: per-version conversion of field sets (each entry's apiVersion is kept but
  * paths are compared as they are), subresource entries (status writes are not recorded),
- * the order of elements of merged associative lists (live order, new elements appended,
- * where Kubernetes follows the applied order), "i:" (index) segments of lists without keys,
+ * "i:" (index) segments of lists without keys,
  * the "before-first-apply" upgrade of objects whose managedFields were reset by an
  * Update (it is used only for objects with no managedFields at all), and
  * x-kubernetes-list-type on lists whose elements are not all objects (treated atomic). */
@@ -189,6 +189,93 @@ static bool owns_under(const json_t *set, const json_t *path)
     return false;
 }
 
+/* Index of the first element of keys equal to key, or -1. */
+static long key_index(const json_t *keys, const json_t *key)
+{
+    size_t i;
+    json_t *k;
+    json_array_foreach ((json_t *)keys, i, k) {
+        if (json_equal(k, key))
+            return (long)i;
+    }
+    return -1;
+}
+
+static json_t *apply_merge(const json_t *live, const json_t *cfg, const json_t *field);
+
+/* An associative list merged as structured-merge-diff's visitListItems does: elements only
+ * the live list has keep their places, shared elements follow the applied order, and
+ * elements new in the applied list come where the applied list puts them. */
+static json_t *merge_assoc_list(const json_t *live, const json_t *cfg, const json_t *map_keys,
+                                const json_t *items)
+{
+    _cleanup_json_ json_t *lk = json_array();
+    _cleanup_json_ json_t *rk = json_array();
+    _cleanup_json_ json_t *shared = json_array();
+    _cleanup_json_ json_t *merged_r = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach ((json_t *)live, i, x) {
+        json_t *k = api__fields_item_key(x, map_keys);
+        json_array_append_new(lk, k ? k : json_null());
+    }
+    json_array_foreach ((json_t *)cfg, i, x) {
+        json_array_append_new(rk, api__fields_item_key(x, map_keys));
+    }
+    json_array_foreach (rk, i, x) {
+        if (key_index(lk, x) >= 0)
+            json_array_append(shared, x);
+    }
+    size_t si = 0, nl = json_array_size(lk), nr = json_array_size(rk);
+    const json_t *next = si < json_array_size(shared) ? json_array_get(shared, si++) : NULL;
+    json_t *out = json_array();
+    size_t li = 0, ri = 0;
+    while (li < nl || ri < nr) {
+        if (li < nl && ri < nr) {
+            json_t *pe = json_array_get(lk, li);
+            if (json_equal(pe, json_array_get(rk, ri))) {
+                json_array_append(merged_r, pe);
+                long l0 = key_index(lk, pe), r0 = key_index(rk, pe);
+                json_array_append_new(out, apply_merge(json_array_get(live, (size_t)l0),
+                                                       json_array_get(cfg, (size_t)r0), items));
+                li++;
+                ri++;
+                next = si < json_array_size(shared) ? json_array_get(shared, si++) : NULL;
+                continue;
+            }
+            if (key_index(rk, pe) >= 0 && next != NULL && !json_equal(next, pe)) {
+                li++;
+                continue;
+            }
+        }
+        if (li < nl) {
+            json_t *pe = json_array_get(lk, li);
+            if (key_index(rk, pe) < 0) {
+                json_array_append_new(out, json_deep_copy(json_array_get(live, li)));
+                li++;
+                continue;
+            }
+            if (key_index(merged_r, pe) >= 0 || ri >= nr) {
+                li++;
+                continue;
+            }
+        }
+        if (ri < nr) {
+            json_t *pe = json_array_get(rk, ri);
+            json_array_append(merged_r, pe);
+            long l0 = key_index(lk, pe), r0 = key_index(rk, pe);
+            if (r0 == (long)ri) /* a key given twice merges once */
+                json_array_append_new(out,
+                                      apply_merge(l0 >= 0 ? json_array_get(live, (size_t)l0) : NULL,
+                                                  json_array_get(cfg, ri), items));
+            ri++;
+            if (next != NULL && json_equal(next, pe))
+                next = si < json_array_size(shared) ? json_array_get(shared, si++) : NULL;
+        }
+    }
+    return out;
+}
+
 /* The applied configuration merged into live (may be NULL), by field schema. */
 static json_t *apply_merge(const json_t *live, const json_t *cfg, const json_t *field)
 {
@@ -221,32 +308,7 @@ static json_t *apply_merge(const json_t *live, const json_t *cfg, const json_t *
             all_objects = all_objects && json_is_object(item);
         }
         if (m.list_type && !strcmp(m.list_type, "map") && m.map_keys && all_objects) {
-            json_t *out = json_deep_copy(live);
-            const json_t *items = api__schema_items(field);
-            json_array_foreach ((json_t *)cfg, i, item) {
-                long at = -1;
-                for (size_t j = 0; j < json_array_size(out) && at < 0; j++) {
-                    json_t *have = json_array_get(out, j);
-                    bool match = json_is_object(have);
-                    size_t ki;
-                    json_t *kname;
-                    json_array_foreach (m.map_keys, ki, kname) {
-                        const char *kn = json_string_value(kname);
-                        json_t *a = kn ? json_object_get(item, kn) : NULL;
-                        json_t *b = kn ? json_object_get(have, kn) : NULL;
-                        match = match && ((a == NULL && b == NULL) ||
-                                          (a != NULL && b != NULL && json_equal(a, b)));
-                    }
-                    if (match)
-                        at = (long)j;
-                }
-                if (at >= 0)
-                    json_array_set_new(out, (size_t)at,
-                                       apply_merge(json_array_get(out, (size_t)at), item, items));
-                else
-                    json_array_append_new(out, apply_merge(NULL, item, items));
-            }
-            return out;
+            return merge_assoc_list(live, cfg, m.map_keys, api__schema_items(field));
         }
         if (m.list_type && !strcmp(m.list_type, "set")) {
             json_t *out = json_deep_copy(live);
@@ -283,6 +345,60 @@ static bool string_field(const char *path, void *opaque)
 {
     const struct hook_ctx *c = opaque;
     return api_openapi_field_is_string(c->api_version, c->kind, path);
+}
+
+/* Refuses an applied configuration whose associative lists hold one key twice, as
+ * structured-merge-diff does ("duplicate entries for key"). path is the field path so far. */
+static int check_duplicates(const json_t *v, const json_t *field, struct buf *path,
+                            struct k8c_err **err)
+{
+    size_t mark = path->len;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach ((json_t *)v, k, c) {
+            buf_appendf(path, ".%s", k);
+            int rc = check_duplicates(c, api__schema_field(field, k), path, err);
+            path->len = mark;
+            path->data[mark] = '\0';
+            if (rc < 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (!json_is_array(v) || field == NULL)
+        return 0;
+    struct api__patch_meta m;
+    api__schema_patch_meta(field, &m);
+    bool assoc = m.list_type && !strcmp(m.list_type, "map") && m.map_keys;
+    const json_t *items = api__schema_items(field);
+    _cleanup_json_ json_t *seen = json_array();
+    size_t i;
+    json_t *item;
+    json_array_foreach ((json_t *)v, i, item) {
+        if (assoc && json_is_object(item)) {
+            json_t *key = api__fields_item_key(item, m.map_keys);
+            if (key_index(seen, key) >= 0) {
+                _cleanup_json_ json_t *seg = json_array();
+                char *text = json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS);
+                json_array_append_new(seg, json_sprintf("k:%s", text ? text : "{}"));
+                free(text);
+                json_decref(key);
+                _cleanup_free_ char *where = api__fields_path_string(seg);
+                return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                                   "%s: duplicate entries for key %s", path->len ? path->data : ".",
+                                   where);
+            }
+            json_array_append_new(seen, key);
+        }
+        buf_append_str(path, "[]");
+        int rc = check_duplicates(item, items, path, err);
+        path->len = mark;
+        path->data[mark] = '\0';
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Parses and checks the applied configuration. Returns a new reference. */
@@ -333,6 +449,12 @@ static json_t *load_config(const char *api_version, const char *kind, const char
         return NULL;
     }
     json_object_del(meta, "managedFields");
+    _cleanup_buf_ struct buf path = BUF_INIT;
+    buf_append_str(&path, "");
+    if (check_duplicates(cfg, api__schema_for_kind(api_version, kind), &path, err) < 0) {
+        k8c_err_wrap(err, "failed to create typed patch object (%s, Kind=%s)", api_version, kind);
+        return NULL;
+    }
     return steal_ptr(&cfg);
 }
 
@@ -485,6 +607,24 @@ void api_patch_record_update(const char *api_version, const json_t *old, json_t 
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     const json_t *schema = api__schema_for_kind(api_version, kind);
     _cleanup_managers_ struct managers ms = {0};
+    json_t *sent = kjson_path(obj, "metadata.managedFields");
+    if (old == NULL && json_array_size(sent) == 0) {
+        /* A create: the manager owns every field; build FieldsV1 in one walk (this runs for
+         * every object created, so it skips the path sets). */
+        json_t *tree = api__fields_v1_of(obj, schema);
+        json_t *meta = kjson_object_ensure(obj, "metadata");
+        if (json_object_size(tree) == 0 || meta == NULL) {
+            json_decref(tree);
+            return;
+        }
+        _cleanup_free_ char *now = now_rfc3339();
+        json_object_set_new(meta, "managedFields",
+                            json_pack("[{s:s,s:s,s:s,s:s,s:s,s:o}]", "manager", field_manager,
+                                      "operation", "Update", "apiVersion",
+                                      api_version ? api_version : "", "time", now, "fieldsType",
+                                      "FieldsV1", "fieldsV1", tree));
+        return;
+    }
     /* A client may send managedFields back (kubectl edit, replace); otherwise keep the old. */
     if (json_array_size(kjson_path(obj, "metadata.managedFields")) > 0)
         managers_load(&ms, obj);

@@ -7,6 +7,8 @@
  * an element of an associative list (x-kubernetes-list-type map), "v:<json value>" for an
  * element of a set list. A path in the set is a member; its ancestors are not (unless they are
  * members too). jansson's hashed objects make membership tests O(1). */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/patch_internal.h"
@@ -34,6 +36,21 @@ static bool in_list(const char *const *list, size_t n, const char *s)
         if (!strcmp(list[i], s))
             return true;
     return false;
+}
+
+/* "f:<key>" in buf (a stack buffer of cap bytes) or, for long keys, in *heap (caller frees):
+ * this runs once per field of every object written, so short keys avoid the allocator. */
+static const char *field_segment(char *buf, size_t cap, const char *key, char **heap)
+{
+    size_t n = strlen(key);
+    if (n + 3 > cap) {
+        *heap = xasprintf("f:%s", key);
+        return *heap;
+    }
+    buf[0] = 'f';
+    buf[1] = ':';
+    memcpy(buf + 2, key, n + 1);
+    return buf;
 }
 
 void api__fields_add(json_t *set, const json_t *path)
@@ -71,20 +88,69 @@ static bool is_atomic_map(const json_t *field)
     return m.map_atomic;
 }
 
-/* The "k:" segment of an associative list element: its key fields, sorted by name. NULL when
- * the element is not an object. Caller frees. */
-static char *item_key_segment(const json_t *item, const json_t *map_keys)
+/* Defaults of list-map key fields. Kubernetes' OpenAPI v3 schemas carry them (and
+ * structured-merge-diff fills them in before keying) but the v2 document the schemas are
+ * generated from does not; protocol is the only defaulted key of the served kinds (container,
+ * service and endpoint ports: an applied {containerPort: 80} is the live port 80/TCP). */
+static json_t *tcp_value;
+static pthread_once_t tcp_once = PTHREAD_ONCE_INIT;
+
+static void make_tcp(void)
+{
+    tcp_value = json_string("TCP"); /* never freed: one per process */
+}
+
+static const json_t *key_default(const char *name)
+{
+    if (strcmp(name, "protocol") != 0)
+        return NULL;
+    pthread_once(&tcp_once, make_tcp);
+    return tcp_value;
+}
+
+json_t *api__fields_item_key(const json_t *item, const json_t *map_keys)
 {
     if (!json_is_object(item))
         return NULL;
-    _cleanup_json_ json_t *k = json_object();
+    json_t *k = json_object();
     size_t i;
     json_t *name;
     json_array_foreach ((json_t *)map_keys, i, name) {
-        json_t *v = json_object_get(item, json_string_value(name));
-        if (json_is_string(name) && v != NULL)
-            json_object_set(k, json_string_value(name), v);
+        const char *n = json_string_value(name);
+        if (n == NULL)
+            continue;
+        const json_t *v = json_object_get(item, n);
+        if (v == NULL)
+            v = key_default(n);
+        if (v != NULL)
+            json_object_set_new(k, n, json_deep_copy(v));
     }
+    return k;
+}
+
+bool api__fields_item_matches(const json_t *item, const json_t *key)
+{
+    if (!json_is_object(item) || !json_is_object(key))
+        return false;
+    const char *n;
+    json_t *want;
+    json_object_foreach ((json_t *)key, n, want) {
+        const json_t *have = json_object_get(item, n);
+        if (have == NULL)
+            have = key_default(n);
+        if (have == NULL || !json_equal(have, want))
+            return false;
+    }
+    return true;
+}
+
+/* The "k:" segment of an associative list element: its key fields (defaults filled in),
+ * sorted by name. NULL when the element is not an object. Caller frees. */
+static char *item_key_segment(const json_t *item, const json_t *map_keys)
+{
+    _cleanup_json_ json_t *k = api__fields_item_key(item, map_keys);
+    if (k == NULL)
+        return NULL;
     char *text = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     K8C_ASSERT(text != NULL);
     char *seg = xasprintf("k:%s", text);
@@ -108,7 +174,9 @@ static void collect_object(const json_t *obj, const json_t *schema, const json_t
     const char *k;
     json_t *c;
     json_object_foreach ((json_t *)obj, k, c) {
-        _cleanup_free_ char *seg = xasprintf("f:%s", k);
+        char seg_buf[128];
+        _cleanup_free_ char *seg_heap = NULL;
+        const char *seg = field_segment(seg_buf, sizeof(seg_buf), k, &seg_heap);
         _cleanup_json_ json_t *child = path_with(path, seg);
         collect(c, api__schema_field(schema, k), child, set);
     }
@@ -163,7 +231,9 @@ json_t *api__fields_of(const json_t *obj, const json_t *schema)
     json_object_foreach ((json_t *)obj, k, c) {
         if (in_list(ignored_top, ARRAY_SIZE(ignored_top), k))
             continue;
-        _cleanup_free_ char *seg = xasprintf("f:%s", k);
+        char seg_buf[128];
+        _cleanup_free_ char *seg_heap = NULL;
+        const char *seg = field_segment(seg_buf, sizeof(seg_buf), k, &seg_heap);
         _cleanup_json_ json_t *path = path_with(root, seg);
         const json_t *field = api__schema_field(schema, k);
         if (strcmp(k, "metadata") != 0 || !json_is_object(c)) {
@@ -175,12 +245,108 @@ json_t *api__fields_of(const json_t *obj, const json_t *schema)
         json_object_foreach (c, mk, mv) {
             if (in_list(ignored_meta, ARRAY_SIZE(ignored_meta), mk))
                 continue;
-            _cleanup_free_ char *mseg = xasprintf("f:%s", mk);
+            char mseg_buf[128];
+            _cleanup_free_ char *mseg_heap = NULL;
+            const char *mseg = field_segment(mseg_buf, sizeof(mseg_buf), mk, &mseg_heap);
             _cleanup_json_ json_t *mpath = path_with(path, mseg);
             collect(mv, api__schema_field(field, mk), mpath, set);
         }
     }
     return set;
+}
+
+static json_t *tree_child(json_t *node, const char *seg)
+{
+    json_t *c = json_object_get(node, seg);
+    if (c == NULL) {
+        c = json_object();
+        json_object_set_new(node, seg, c);
+    }
+    return c;
+}
+
+static void tree_collect(const json_t *v, const json_t *field, json_t *node);
+
+static void tree_collect_object(const json_t *obj, const json_t *schema, json_t *node)
+{
+    const char *k;
+    json_t *c;
+    json_object_foreach ((json_t *)obj, k, c) {
+        char seg_buf[128];
+        _cleanup_free_ char *seg_heap = NULL;
+        const char *seg = field_segment(seg_buf, sizeof(seg_buf), k, &seg_heap);
+        tree_collect(c, api__schema_field(schema, k), tree_child(node, seg));
+    }
+}
+
+/* collect() building the FieldsV1 tree directly: node is the (new or shared) node of v's
+ * path; a node left empty is a member leaf. */
+static void tree_collect(const json_t *v, const json_t *field, json_t *node)
+{
+    if (json_is_object(v) && json_object_size(v) > 0 && !is_atomic_map(field)) {
+        tree_collect_object(v, field, node);
+        return;
+    }
+    struct api__patch_meta m;
+    api__schema_patch_meta(field, &m);
+    if (!json_is_array(v) || json_array_size(v) == 0 || m.list_type == NULL)
+        return;
+    bool assoc = !strcmp(m.list_type, "map") && m.map_keys != NULL;
+    size_t i;
+    json_t *item;
+    bool all_objects = true;
+    json_array_foreach ((json_t *)v, i, item) {
+        all_objects = all_objects && json_is_object(item);
+    }
+    if (assoc && all_objects) {
+        const json_t *items = api__schema_items(field);
+        json_array_foreach ((json_t *)v, i, item) {
+            _cleanup_free_ char *seg = item_key_segment(item, m.map_keys);
+            json_t *child = tree_child(node, seg);
+            json_object_set_new(child, ".", json_object());
+            tree_collect_object(item, items, child);
+            if (json_object_size(child) == 1)
+                json_object_del(child, ".");
+        }
+    } else if (!strcmp(m.list_type, "set")) {
+        json_array_foreach ((json_t *)v, i, item) {
+            _cleanup_free_ char *seg = value_segment(item);
+            tree_child(node, seg);
+        }
+    }
+}
+
+json_t *api__fields_v1_of(const json_t *obj, const json_t *schema)
+{
+    json_t *tree = json_object();
+    const char *k;
+    json_t *c;
+    json_object_foreach ((json_t *)obj, k, c) {
+        if (in_list(ignored_top, ARRAY_SIZE(ignored_top), k))
+            continue;
+        char seg_buf[128];
+        _cleanup_free_ char *seg_heap = NULL;
+        const char *seg = field_segment(seg_buf, sizeof(seg_buf), k, &seg_heap);
+        const json_t *field = api__schema_field(schema, k);
+        if (strcmp(k, "metadata") != 0 || !json_is_object(c)) {
+            tree_collect(c, field, tree_child(tree, seg));
+            continue;
+        }
+        _cleanup_json_ json_t *meta = json_object();
+        const char *mk;
+        json_t *mv;
+        json_object_foreach (c, mk, mv) {
+            if (in_list(ignored_meta, ARRAY_SIZE(ignored_meta), mk))
+                continue;
+            char mseg_buf[128];
+            _cleanup_free_ char *mseg_heap = NULL;
+            const char *mseg = field_segment(mseg_buf, sizeof(mseg_buf), mk, &mseg_heap);
+            tree_collect(mv, api__schema_field(field, mk), tree_child(meta, mseg));
+        }
+        if (json_object_size(meta) > 0)
+            json_object_set(tree, seg, meta);
+    }
+    return tree;
 }
 
 /* "." is only needed where a member has children: plain leaves are just {}. */

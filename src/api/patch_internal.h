@@ -19,9 +19,17 @@ json_t *api__fields_of(const json_t *obj, const json_t *schema);
 void api__fields_add(json_t *set, const json_t *path);
 bool api__fields_has(const json_t *set, const json_t *path);
 void api__fields_del(json_t *set, const json_t *path);
+/* The FieldsV1 tree of api__fields_of(obj, schema), built directly (the create path).
+ * New reference. */
+json_t *api__fields_v1_of(const json_t *obj, const json_t *schema);
 /* A set as a FieldsV1 tree (new reference), and back (new set, or NULL when malformed). */
 json_t *api__fields_to_v1(const json_t *set);
 json_t *api__fields_from_v1(const json_t *v1);
+/* The key of an associative list element: an object of its map_keys fields (key defaults
+ * such as protocol TCP filled in). New reference; NULL when item is not an object. */
+json_t *api__fields_item_key(const json_t *item, const json_t *map_keys);
+/* Whether item's key fields (defaults filled in) equal every field of key. */
+bool api__fields_item_matches(const json_t *item, const json_t *key);
 /* The value at path in obj (borrowed), or NULL. */
 json_t *api__fields_get(const json_t *obj, const json_t *path);
 /* Removes the value at path from obj, if there. */

@@ -219,10 +219,29 @@ static const json_t *order_key(const json_t *item, const char *merge_key)
     return item;
 }
 
-/* $setElementOrder/<field>: the elements named in order take the list positions that such
- * elements hold, in the patch's order; elements only the server has keep their places. */
-static int apply_order(json_t *obj, const char *field, const json_t *order, const json_t *fschema,
-                       struct k8c_err **err)
+/* Position of item in list by ordering key, or -1. */
+static long order_index(const json_t *list, const json_t *item, const char *merge_key)
+{
+    const json_t *k = order_key(item, merge_key);
+    if (k == NULL)
+        return -1;
+    size_t i;
+    json_t *x;
+    json_array_foreach ((json_t *)list, i, x) {
+        const json_t *xk = order_key(x, merge_key);
+        if (xk != NULL && json_equal(xk, k))
+            return (long)i;
+    }
+    return -1;
+}
+
+/* $setElementOrder/<field>, as apimachinery's normalizeElementOrder: the merged elements the
+ * order names are sorted by it, the others (server-only) keep the live order, and the two
+ * are interleaved by their live positions (mergeSortedSlice): a server-only element goes
+ * before a named one when both were in the live list and it came first. live is the field's
+ * value before the patch (may be NULL). */
+static int apply_order(json_t *obj, const char *field, const json_t *order, const json_t *live,
+                       const json_t *fschema, struct k8c_err **err)
 {
     if (!json_is_array(order))
         return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "invalid patch: %s%s must be a list",
@@ -232,35 +251,42 @@ static int apply_order(json_t *obj, const char *field, const json_t *order, cons
         return 0;
     struct api__patch_meta meta;
     api__schema_patch_meta(fschema, &meta);
-    size_t n = json_array_size(list);
-    _cleanup_free_ size_t *slots = xcalloc(n + 1, sizeof(*slots));
-    size_t nslots = 0;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *k = order_key(json_array_get(list, i), meta.merge_key);
-        for (size_t j = 0; k != NULL && j < json_array_size(order); j++)
-            if (json_equal(order_key(json_array_get(order, j), meta.merge_key), k)) {
-                slots[nslots++] = i;
-                break;
-            }
+    _cleanup_json_ json_t *named = json_array();
+    _cleanup_json_ json_t *server_only = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach (list, i, x) {
+        json_array_append(order_index(order, x, meta.merge_key) >= 0 ? named : server_only, x);
     }
-    _cleanup_json_ json_t *sorted = json_array();
-    for (size_t j = 0; j < json_array_size(order); j++) {
-        const json_t *want = order_key(json_array_get(order, j), meta.merge_key);
-        for (size_t s = 0; want != NULL && s < nslots; s++) {
-            json_t *item = json_array_get(list, slots[s]);
-            if (json_equal(order_key(item, meta.merge_key), want) &&
-                !array_contains(sorted, item)) {
-                json_array_append(sorted, item);
-                break;
-            }
+    /* Stable sort of the named elements by their position in the order list. */
+    size_t n = json_array_size(named);
+    for (size_t a = 1; a < n; a++) {
+        json_t *item = json_incref(json_array_get(named, a));
+        long ia = order_index(order, item, meta.merge_key);
+        size_t b = a;
+        while (b > 0 && order_index(order, json_array_get(named, b - 1), meta.merge_key) > ia) {
+            json_array_set(named, b, json_array_get(named, b - 1));
+            b--;
         }
+        json_array_set_new(named, b, item);
     }
-    K8C_ASSERT(json_array_size(sorted) <= nslots);
-    /* Duplicate keys in the list can leave slots over; they keep their elements. */
-    _cleanup_json_ json_t *result = json_deep_copy(list);
-    for (size_t s = 0; s < json_array_size(sorted); s++)
-        json_array_set(result, slots[s], json_array_get(sorted, s));
-    json_object_set(obj, field, result);
+    json_t *merged = json_array();
+    size_t li = 0, ri = 0, nl = json_array_size(server_only);
+    while (li < nl || ri < n) {
+        bool take_left;
+        if (ri >= n) {
+            take_left = true;
+        } else if (li >= nl) {
+            take_left = false;
+        } else {
+            long pl = order_index(live, json_array_get(server_only, li), meta.merge_key);
+            long pr = order_index(live, json_array_get(named, ri), meta.merge_key);
+            take_left = pl >= 0 && pr >= 0 && pl < pr;
+        }
+        json_array_append(merged, take_left ? json_array_get(server_only, li++)
+                                            : json_array_get(named, ri++));
+    }
+    json_object_set_new(obj, field, merged);
     return 0;
 }
 
@@ -358,7 +384,8 @@ static json_t *merge_map(const json_t *orig, const json_t *patch, const json_t *
         if (!has_prefix(key, SET_ORDER))
             continue;
         const char *field = key + strlen(SET_ORDER);
-        if (apply_order(out, field, pv, api__schema_field(schema, field), err) < 0)
+        const json_t *live = json_is_object(orig) ? json_object_get(orig, field) : NULL;
+        if (apply_order(out, field, pv, live, api__schema_field(schema, field), err) < 0)
             return NULL;
     }
     return steal_ptr(&out);

@@ -10,9 +10,17 @@
 #include "base/mem.h"
 
 /* Parsed schemas, one slot per entry of api__openapi_defs; filled under the lock and never
- * freed (a few MB at most: only the schemas actually used are parsed). */
+ * freed (a few MB at most: only the schemas actually used are parsed). A slot, once set,
+ * never changes, so readers load it without the lock (acquire pairs with the release
+ * store below) and only the first use of a schema pays for the mutex. */
 static json_t **parsed;
+static pthread_once_t parsed_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t parsed_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void parsed_alloc(void)
+{
+    parsed = xcalloc(api__openapi_n_defs, sizeof(*parsed));
+}
 
 static int def_cmp(const void *key, const void *elem)
 {
@@ -47,16 +55,18 @@ const json_t *api__schema_by_name(const char *name)
     if (d == NULL)
         return NULL;
     size_t i = (size_t)(d - api__openapi_defs);
+    pthread_once(&parsed_once, parsed_alloc);
+    json_t *v = __atomic_load_n(&parsed[i], __ATOMIC_ACQUIRE);
+    if (v != NULL)
+        return v;
     pthread_mutex_lock(&parsed_lock);
-    if (parsed == NULL)
-        parsed = xcalloc(api__openapi_n_defs, sizeof(*parsed));
-    if (parsed[i] == NULL) {
-        json_t *v = kjson_parse(d->json, strlen(d->json), NULL);
+    v = parsed[i];
+    if (v == NULL) {
+        v = kjson_parse(d->json, strlen(d->json), NULL);
         K8C_ASSERT(v != NULL); /* generated data: a parse failure is a build bug */
         strip_descriptions(v);
-        parsed[i] = v;
+        __atomic_store_n(&parsed[i], v, __ATOMIC_RELEASE);
     }
-    json_t *v = parsed[i];
     pthread_mutex_unlock(&parsed_lock);
     return v;
 }

@@ -254,6 +254,7 @@ void apiserver__certs_clear(struct apiserver_certs *c)
     free(c->server_key);
     free(c->admin_crt);
     free(c->admin_key);
+    free(c->sa_key);
     memset(c, 0, sizeof(*c));
 }
 
@@ -261,6 +262,7 @@ int apiserver__certs_ensure(const char *data_dir, const char *listen_host,
                             struct apiserver_certs *out, struct k8c_err **err)
 {
     _cleanup_free_ char *dir = xasprintf("%s/tls", data_dir);
+    _cleanup_free_ char *sa_path = xasprintf("%s/sa.key", dir);
     if (file_mkdir_p(dir, 0700, err) < 0)
         return k8c_err_wrap(err, "create `%s`", dir);
     memset(out, 0, sizeof(*out));
@@ -310,6 +312,15 @@ int apiserver__certs_ensure(const char *data_dir, const char *listen_host,
         if (make_leaf(out->ca_crt, out->ca_key, "O=system:masters,CN=kubernetes-admin", false, NULL,
                       &out->admin_crt, &out->admin_key, err) < 0 ||
             write_pair(dir, "admin", out->admin_crt, out->admin_key, err) < 0)
+            goto fail;
+    }
+    out->sa_key = read_opt(sa_path, err);
+    if (!out->sa_key) {
+        if (*err)
+            goto fail;
+        _cleanup_key_ gnutls_x509_privkey_t key = NULL;
+        if (new_key(&key, err) < 0 || export_pem_key(key, &out->sa_key, err) < 0 ||
+            file_write_atomic(sa_path, out->sa_key, strlen(out->sa_key), 0600, err) < 0)
             goto fail;
     }
     return 0;

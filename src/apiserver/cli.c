@@ -20,8 +20,10 @@
 static int usage(const char *what, const char *arg)
 {
     fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
-    fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
-                    "[--no-agent] [-v N])\n");
+    fprintf(
+        stderr,
+        " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
+        "[--no-agent] [--max-requests-inflight N] [--max-mutating-requests-inflight N] [-v N])\n");
     return 2;
 }
 
@@ -31,6 +33,7 @@ int apiserver_cli_main(int argc, char **argv)
     const char *listen = DEFAULT_LISTEN;
     const char *store_url = NULL;
     bool no_agent = false;
+    unsigned long max_ro = 0, max_mut = 0;
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -38,6 +41,8 @@ int apiserver_cli_main(int argc, char **argv)
         {"no-agent", no_argument, NULL, 'n'},
         {"v", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
+        {"max-requests-inflight", required_argument, NULL, 'r'},
+        {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -50,9 +55,19 @@ int apiserver_cli_main(int argc, char **argv)
         case 's': store_url = optarg; break;
         case 'n': no_agent = true; break;
         case 'v': log_set_verbosity(atoi(optarg)); break;
+        case 'r':
+        case 'm': {
+            char *end = NULL;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v == 0 || v > 100000)
+                return usage("in-flight limit must be 1-100000, got", optarg);
+            *(c == 'r' ? &max_ro : &max_mut) = v;
+            break;
+        }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
-                   "[--no-agent] [-v N]\n");
+                   "[--no-agent] [--max-requests-inflight N (400)] "
+                   "[--max-mutating-requests-inflight N (200)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -82,13 +97,23 @@ int apiserver_cli_main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    struct store *st = store_open(store_url, NULL, &err);
+    /* The watch window serves watches that resume from an older revision (kubectl and
+     * informers resume from the last event they saw, seconds old): 20,000 events or 64 MiB
+     * is minutes of history at this scale and bounds the server's memory below the store's
+     * default (100,000 events / 256 MiB). */
+    struct store_options sopts = {.watch_window_events = 20000,
+                                  .watch_window_bytes = 64u * 1024 * 1024};
+    struct store *st = store_open(store_url, &sopts, &err);
     if (!st) {
         _cleanup_free_ char *t = k8c_err_text(err);
         fprintf(stderr, "k8c: server: open store %s: %s\n", store_url, t);
         return 1;
     }
-    struct apiserver_config cfg = {.data_dir = data_dir, .listen = listen, .store = st};
+    struct apiserver_config cfg = {.data_dir = data_dir,
+                                   .listen = listen,
+                                   .store = st,
+                                   .max_readonly_inflight = (unsigned)max_ro,
+                                   .max_mutating_inflight = (unsigned)max_mut};
     struct apiserver *srv = apiserver_start(&cfg, &err);
     if (!srv) {
         _cleanup_free_ char *t = k8c_err_text(err);

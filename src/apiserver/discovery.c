@@ -2,6 +2,8 @@
  * /apis/<g>, /api/v1, /apis/<g>/<v>), aggregated discovery (apidiscovery.k8s.io/v2 and
  * v2beta1, with the exact Content-Type kubectl checks), and OpenAPI v2/v3 from
  * src/api/openapi.h. All of it is generated from the kinds table. */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/openapi.h"
@@ -13,7 +15,6 @@
 #define CT_DISCOVERY_V2 "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 #define CT_DISCOVERY_V2BETA1                                                                       \
     "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
-#define CT_OPENAPI_V2_PB "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
 static const unsigned verb_order[] = {API_VERB_CREATE, API_VERB_DELETE, API_VERB_DELETECOLLECTION,
                                       API_VERB_GET,    API_VERB_LIST,   API_VERB_PATCH,
@@ -247,29 +248,64 @@ void apiserver__serve_discovery(struct apiserver_core *core, const struct apiser
     apiserver__resp_json(resp, 200, doc);
 }
 
+/* The OpenAPI v3 documents never change while the binary runs: each is built once (a few
+ * milliseconds) and its text kept. Returns borrowed text, or NULL when there is none. */
+#define OPENAPI_CACHE 32
+static pthread_mutex_t openapi_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char gv[96];
+    char *text;
+} openapi_cache[OPENAPI_CACHE];
+
+static const char *openapi_doc_cached(const char *group, const char *version)
+{
+    char gv[96];
+    snprintf(gv, sizeof(gv), "%s/%s", group, version);
+    const char *found = NULL;
+    pthread_mutex_lock(&openapi_lock);
+    size_t i = 0;
+    for (; i < OPENAPI_CACHE && openapi_cache[i].text; i++) {
+        if (strcmp(openapi_cache[i].gv, gv) == 0) {
+            found = openapi_cache[i].text;
+            break;
+        }
+    }
+    if (!found && i < OPENAPI_CACHE) {
+        json_t *doc = api_openapi_v3_document(group, version);
+        if (doc) {
+            snprintf(openapi_cache[i].gv, sizeof(openapi_cache[i].gv), "%s", gv);
+            openapi_cache[i].text = kjson_dumps(doc);
+            found = openapi_cache[i].text;
+            json_decref(doc);
+        }
+    }
+    pthread_mutex_unlock(&openapi_lock);
+    return found;
+}
+
 void apiserver__serve_openapi(const struct apiserver_req *req, const struct apiserver_route *route,
                               struct apiserver_resp *resp)
 {
     if (route->type == ROUTE_OPENAPI_V2) {
-        /* kubectl asks for the protobuf v2 document only to validate kinds that v3 does not
-         * describe and for patch metadata; an empty protobuf body is a valid, empty Document
-         * (unknown kinds then give "no matches for kind"). JSON callers get an empty
-         * Swagger 2.0 document. */
-        if (req->accept && strstr(req->accept, "protobuf")) {
-            apiserver__resp_text(resp, 200, CT_OPENAPI_V2_PB, "");
+        /* As api/openapi.h says: an empty protobuf body is a valid, empty Document (kubectl
+         * then reports an unknown kind as `no matches for kind`, as against Kubernetes). */
+        apiserver__resp_text(resp, 200, API_OPENAPI_V2_CONTENT_TYPE, "");
+        return;
+    }
+    if (route->type == ROUTE_OPENAPI_V3_DOC) {
+        const char *text = openapi_doc_cached(route->group, route->version);
+        if (text) {
+            apiserver__resp_text(resp, 200, "application/json", text);
+            const char *hash = apiserver__param(req, "hash");
+            const char *want = api_openapi_v3_hash(route->group, route->version);
+            if (hash && want && strcmp(hash, want) == 0)
+                resp->cache_immutable = true;
             return;
         }
-        json_t *doc = json_pack("{s:s, s:{s:s, s:s}, s:{}}", "swagger", "2.0", "info", "title",
-                                "Kubernetes", "version", "v1.32.0-k8c", "paths");
-        apiserver__resp_json(resp, 200, doc);
-        json_decref(doc);
-        return;
     }
     _cleanup_json_ json_t *doc = NULL;
     if (route->type == ROUTE_OPENAPI_V3)
         doc = api_openapi_v3_index();
-    else
-        doc = api_openapi_v3_document(route->group, route->version);
     if (!doc) {
         apiserver__resp_status(resp, 404, "NotFound",
                                "the server could not find the requested resource", NULL, NULL,

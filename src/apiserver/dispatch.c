@@ -9,17 +9,12 @@
 #include "base/json.h"
 #include "base/mem.h"
 
-static bool is_true(const char *v)
-{
-    return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
 /* The Kubernetes verb of a resource request; NULL for a method the API does not have. */
 static const char *resource_verb(const struct apiserver_req *req, const struct apiserver_route *r)
 {
     const char *m = req->method;
     if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
-        if (r->legacy_watch || (is_true(apiserver__param(req, "watch")) && !r->subresource))
+        if (r->legacy_watch || (apiserver__param_bool(req, "watch") && !r->subresource))
             return "watch";
         return r->name ? "get" : "list";
     }
@@ -99,6 +94,18 @@ void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,
     bool public_info = route.type == ROUTE_HEALTH || route.type == ROUTE_VERSION;
     if (!req->user && !public_info) {
         apiserver__resp_status(resp, 401, "Unauthorized", "Unauthorized", NULL, NULL, NULL);
+        goto done;
+    }
+    if (route.type == ROUTE_ACCESS_REVIEW) {
+        verb = "create";
+        resource = route.resource;
+        if (strcmp(req->method, "POST") != 0)
+            apiserver__resp_status(resp, 405, "MethodNotAllowed",
+                                   "the server does not allow this method on the requested "
+                                   "resource",
+                                   NULL, NULL, NULL);
+        else
+            apiserver__serve_access_review(req, resp);
         goto done;
     }
     if (route.type != ROUTE_RESOURCE) {
@@ -186,6 +193,8 @@ struct apiserver_core *apiserver_core_new(struct store *store, struct k8c_err **
     core->metrics = apiserver__metrics_new();
     core->max_mutating = 200;
     core->max_readonly = 400;
+    pthread_mutex_init(&core->service_lock, NULL);
+    core->events = apiserver__event_cache_new();
     if (apiserver__bootstrap(core, err) < 0) {
         apiserver_core_free(core);
         return NULL;
@@ -199,6 +208,9 @@ void apiserver_core_free(struct apiserver_core *core)
     if (!core)
         return;
     apiserver__metrics_free(core->metrics);
+    pthread_mutex_destroy(&core->service_lock);
+    apiserver__tokens_free(core->tokens);
+    apiserver__event_cache_free(core->events);
     free(core);
 }
 

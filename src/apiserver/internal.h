@@ -3,7 +3,9 @@
 #ifndef K8C_APISERVER_INTERNAL_H
 #define K8C_APISERVER_INTERNAL_H
 
+#include <gnutls/gnutls.h>
 #include <jansson.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -25,6 +27,7 @@ struct apiserver_certs {
     char *ca_crt, *ca_key;         /* PEM */
     char *server_crt, *server_key; /* serving certificate */
     char *admin_crt, *admin_key;   /* O=system:masters, CN=kubernetes-admin */
+    char *sa_key;                  /* signs service account tokens */
 };
 
 /* Loads <data-dir>/tls/{ca,apiserver,admin}.{crt,key}, making whatever is missing (keys 0600,
@@ -57,6 +60,11 @@ bool apiserver__authorize(const struct apiserver_user *user, const char *verb, c
                           const char *resource, const char *subresource, const char *ns,
                           const char *name);
 
+struct apiserver_req;
+struct apiserver_resp;
+/* POST …/selfsubjectaccessreviews (kubectl auth can-i): asks the authorizer hook. */
+void apiserver__serve_access_review(const struct apiserver_req *req, struct apiserver_resp *resp);
+
 /* ---- the request, as the handlers see it ---- */
 
 struct apiserver_param {
@@ -75,6 +83,7 @@ struct apiserver_req {
     size_t body_len;
     const struct apiserver_user *user;
     int conn_fd; /* the client socket for watches to notice a hang-up; -1 in-process */
+    const char *forward_headers; /* "Name: value\r\n"… of upgrade headers, for the agent */
 };
 
 /* Splits and percent-decodes a query string into req->params. Returns 0, or -1 (BAD_REQUEST)
@@ -83,6 +92,8 @@ int apiserver__query_parse(struct apiserver_req *req, const char *query, struct 
 void apiserver__req_clear(struct apiserver_req *req);
 /* The last value of key, or NULL (borrowed). */
 const char *apiserver__param(const struct apiserver_req *req, const char *key);
+/* Whether key holds a true value as Go's strconv.ParseBool reads it ("true", "1", "True"…). */
+bool apiserver__param_bool(const struct apiserver_req *req, const char *key);
 
 struct apiserver_watch;
 
@@ -90,7 +101,9 @@ struct apiserver_watch;
 struct apiserver_resp {
     struct apiserver_response_out out;
     struct apiserver_watch *watch;
+    struct apiserver_agent_conn *proxy; /* a streaming subresource answered by the agent */
     size_t n_warnings;
+    bool cache_immutable; /* Cache-Control: public, immutable (hashed OpenAPI documents) */
 };
 
 void apiserver__resp_json(struct apiserver_resp *r, int code, const json_t *v);
@@ -149,6 +162,7 @@ enum apiserver_route_type {
     ROUTE_OPENAPI_V3_DOC, /* /openapi/v3/api/v1, /openapi/v3/apis/<g>/<v> */
     ROUTE_RESOURCE,       /* an object, a collection or a subresource */
     ROUTE_UNKNOWN_GV,     /* /apis/<g>/<v>/... for a group-version not served */
+    ROUTE_ACCESS_REVIEW,  /* POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews */
 };
 
 struct apiserver_route {
@@ -191,6 +205,10 @@ struct apiserver_core {
     int max_readonly;
     atomic_bool stopping;
     atomic_bool ready;
+    pthread_mutex_t service_lock;         /* serializes Service creates (address allocation) */
+    struct apiserver_tokens *tokens;      /* NULL in-process: no token signing */
+    const struct apiserver_certs *certs;  /* NULL in-process: no agent connections */
+    struct apiserver_event_cache *events; /* encoded watch objects shared by watchers */
 };
 
 /* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
@@ -289,11 +307,72 @@ int apiserver__continue_decode(const char *token, const char *prefix, int64_t *r
 
 /* ---- watch streams (watch.c) ---- */
 
+struct apiserver_event_cache;
+struct apiserver_event_cache *apiserver__event_cache_new(void);
+void apiserver__event_cache_free(struct apiserver_event_cache *c);
+
 /* Produces the next bytes of the stream into out (at most max). Blocks until an event, the
  * deadline, a hang-up of conn_fd or shutdown. Returns the bytes written, 0 when the stream
  * is over. */
 size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max);
 void apiserver__watch_free(struct apiserver_watch *w);
+
+/* ---- service account tokens (tokens.c) ---- */
+
+struct apiserver_tokens;
+/* Loads the signing key (PEM). Returns NULL with *err on a bad key. */
+struct apiserver_tokens *apiserver__tokens_new(const char *key_pem, struct k8c_err **err);
+void apiserver__tokens_free(struct apiserver_tokens *t);
+/* An ES256 JWT for the service account; *expires gets its exp. Caller frees; NULL when
+ * signing fails. */
+char *apiserver__token_issue(struct apiserver_tokens *t, const char *ns, const char *name,
+                             const char *uid, const json_t *audiences, int64_t lifetime_s,
+                             int64_t *expires);
+/* 0 and *user filled when jwt is a valid unexpired token of ours; -1 otherwise. */
+int apiserver__token_verify(struct apiserver_tokens *t, const char *jwt,
+                            struct apiserver_user *user);
+struct apiserver_route;
+/* POST serviceaccounts/<name>/token. */
+void apiserver__serve_token_request(struct apiserver_core *core, const struct apiserver_req *req,
+                                    const struct apiserver_route *route,
+                                    struct apiserver_resp *resp);
+
+/* ---- services (services.c) ---- */
+
+/* Allocates spec.clusterIP(s) and node ports for a Service being created (caller holds
+ * core->service_lock until it is stored). Returns 0, or -1 after answering resp (422 for a
+ * requested address that is taken or out of range). */
+int apiserver__service_allocate(struct apiserver_core *core, const struct api_kind *k, json_t *obj,
+                                struct apiserver_resp *resp);
+/* Keeps old's cluster IPs and node ports in an update that leaves them out. */
+void apiserver__service_keep_allocated(json_t *obj, const json_t *old);
+/* Creates the `kubernetes` Service (10.96.0.1:443) and Endpoints (host:port) in default. */
+int apiserver__bootstrap_kubernetes_service(struct apiserver_core *core, const char *host,
+                                            unsigned port, struct k8c_err **err);
+
+/* ---- streaming subresources (stream.c) ---- */
+
+/* A connection to a node agent whose answer head has been read. */
+struct apiserver_agent_conn {
+    int fd;
+    gnutls_session_t tls; /* NULL for http:// agents */
+    gnutls_certificate_credentials_t cred;
+    int status;      /* the agent's HTTP status */
+    char *head;      /* the answer head (NUL-terminated) followed by extra bytes */
+    size_t head_len; /* up to and including the blank line */
+    char *extra;     /* bytes read past the head */
+    size_t extra_len;
+};
+
+/* pods/<name>/{exec,attach,portforward,log}: connects to the pod's node agent and sends the
+ * request; sets resp->proxy (server.c relays or pipes it) or answers a Status. */
+void apiserver__serve_stream(struct apiserver_core *core, const struct apiserver_req *req,
+                             const struct apiserver_route *route, struct apiserver_resp *resp);
+ssize_t apiserver__agent_read(struct apiserver_agent_conn *c, void *buf, size_t n);
+int apiserver__agent_write(struct apiserver_agent_conn *c, const void *buf, size_t n);
+/* Whether TLS has decrypted bytes buffered (poll would not show them). */
+bool apiserver__agent_pending(struct apiserver_agent_conn *c);
+void apiserver__agent_close(struct apiserver_agent_conn *c);
 
 /* ---- bootstrap (bootstrap.c) ---- */
 

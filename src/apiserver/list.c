@@ -5,7 +5,7 @@
 
 #include "api/selector.h"
 #include "api/status.h"
-#include "apiserver/apicompat.h"
+#include "api/table.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -13,6 +13,7 @@
 
 #define CT_TABLE "application/json;as=Table;v=v1;g=meta.k8s.io"
 #define MAX_TOKEN 4096
+#define LIST_PAGE 500 /* store rows read per page */
 
 char *apiserver__continue_encode(int64_t rev, const char *start_key)
 {
@@ -170,7 +171,12 @@ void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_r
             goto fail;
         }
     }
-    json_t *items = json_array();
+    /* JSON lists are encoded item by item (a jansson tree of 10,000 pods would cost ten
+     * times their text); Tables need the objects together. */
+    const bool table = fmt == APISERVER_OUT_TABLE;
+    json_t *items = table ? json_array() : NULL;
+    struct buf enc = BUF_INIT;
+    size_t count = 0;
     int64_t served = 0;
     bool more = false;
     int64_t remaining = 0;
@@ -178,14 +184,17 @@ void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_r
     /* Fill up to limit matching items, reading pages of the store at one revision. */
     for (;;) {
         struct store_list page = {0};
-        size_t want = limit ? limit - json_array_size(items) + 1 : 0;
-        if (limit && want < 64)
+        size_t want = limit ? limit - count + 1 : LIST_PAGE;
+        if (want < 64)
             want = 64;
+        if (want > LIST_PAGE)
+            want = LIST_PAGE;
         uint64_t t0 = clock_mono_ns();
         int rc = store_list(core->store, prefix, at, start, want, &page, &e);
         apiserver__metrics_store(core->metrics, "list", clock_mono_ns() - t0);
         if (rc < 0) {
             json_decref(items);
+            buf_free(&enc);
             free(next_key);
             if (e->reason == K8C_REASON_GONE && cont && *cont) {
                 k8c_err_set(&e, 0, K8C_REASON_GONE,
@@ -208,7 +217,7 @@ void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_r
         at = page.revision;
         size_t i = 0;
         for (; i < page.n_items; i++) {
-            if (limit && json_array_size(items) >= limit) {
+            if (limit && count >= limit) {
                 more = true;
                 break;
             }
@@ -223,7 +232,15 @@ void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_r
                 json_decref(obj);
                 continue;
             }
-            json_array_append_new(items, obj);
+            count++;
+            if (table) {
+                json_array_append_new(items, obj);
+            } else {
+                if (enc.len)
+                    buf_append_char(&enc, ',');
+                kjson_dump(obj, &enc);
+                json_decref(obj);
+            }
         }
         if (more) {
             free(next_key);
@@ -259,7 +276,7 @@ void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_r
             json_object_set_new(md, "remainingItemCount", json_integer(remaining));
     }
     free(next_key);
-    if (fmt == APISERVER_OUT_TABLE) {
+    if (table) {
         const char *io = apiserver__param(req, "includeObject");
         json_t *t = api_table_build(k, items, rvbuf, io && strcmp(io, "Object") == 0);
         json_t *tmd = json_object_get(t, "metadata");
@@ -271,10 +288,20 @@ void apiserver__serve_list(struct apiserver_core *core, const struct apiserver_r
         json_decref(items);
         goto done;
     }
-    json_t *doc = json_pack("{s:s, s:s, s:o, s:o}", "kind", k->list_kind, "apiVersion",
-                            k->api_version, "metadata", md, "items", items);
-    apiserver__resp_json(resp, 200, doc);
-    json_decref(doc);
+    resp->out.code = 200;
+    resp->out.content_type = "application/json";
+    buf_reset(&resp->out.body);
+    buf_reserve(&resp->out.body, enc.len + 256);
+    buf_appendf(&resp->out.body,
+                "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":", k->list_kind,
+                k->api_version);
+    kjson_dump(md, &resp->out.body);
+    buf_append_str(&resp->out.body, ",\"items\":[");
+    if (enc.len)
+        buf_append(&resp->out.body, enc.data, enc.len);
+    buf_append_str(&resp->out.body, "]}");
+    buf_free(&enc);
+    json_decref(md);
     goto done;
 fail:
     apiserver__resp_err(resp, e);

@@ -2,9 +2,12 @@
  * resourceVersion taken from the store's revisions, never stored), decoding request bodies
  * (JSON, YAML, protobuf), and the common tails of create and update: namespace checks,
  * defaulting, validation, field validation, managedFields, dry runs. */
+#include <pthread.h>
 #include <string.h>
 
-#include "apiserver/apicompat.h"
+#include "api/defaults.h"
+#include "api/protobuf.h"
+#include "api/validate.h"
 #include "api/meta.h"
 #include "api/patch.h"
 #include "api/status.h"
@@ -202,6 +205,13 @@ json_t *apiserver__body_decode(const struct apiserver_req *req, const struct api
                     k->kind, k->version, k->kind);
         return NULL;
     }
+    _cleanup_free_ char *type_error = api_object_type_error(k, obj);
+    if (type_error) {
+        k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                    "%s in version \"%s\" cannot be handled as a %s: %s", k->kind, k->version,
+                    k->kind, type_error);
+        return NULL;
+    }
     return steal_ptr(&obj);
 }
 
@@ -283,6 +293,17 @@ static int namespace_usable(struct apiserver_core *core, const char *ns,
     return 0;
 }
 
+static void unlock_p(pthread_mutex_t **m)
+{
+    if (*m)
+        pthread_mutex_unlock(*m);
+}
+
+static bool is_core(const struct api_kind *k, const char *resource)
+{
+    return !k->group[0] && strcmp(k->resource, resource) == 0;
+}
+
 void apiserver__finish_create(struct apiserver_core *core, const struct apiserver_req *req,
                               const struct apiserver_route *route, json_t *obj,
                               struct apiserver_resp *resp)
@@ -308,14 +329,14 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
     }
     if (field_validation(req, k, obj, resp) < 0)
         return;
-    if (strcmp(k->resource, "namespaces") == 0 && !k->group[0] &&
-        !kjson_path(obj, "spec.finalizers")) {
-        /* Kubernetes' namespace strategy: the namespace controller's finalizer, so deleting
-         * a namespace goes through Terminating while its content is removed. */
-        json_object_set_new(kjson_object_ensure(obj, "spec"), "finalizers",
-                            json_pack("[s]", "kubernetes"));
-    }
     api_object_default(k, obj);
+    pthread_mutex_t *held __attribute__((cleanup(unlock_p))) = NULL;
+    if (is_core(k, "services")) {
+        pthread_mutex_lock(&core->service_lock);
+        held = &core->service_lock;
+        if (apiserver__service_allocate(core, k, obj, resp) < 0)
+            return;
+    }
     json_t *causes = api_object_validate(k, obj, NULL);
     if (causes) {
         answer_invalid(resp, k, obj, causes);
@@ -323,8 +344,7 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
     }
     const char *name = kjson_path_str(obj, "metadata.name");
     if (apiserver__content_type(req->content_type) != APISERVER_IN_APPLY_PATCH)
-        apiserver_compat_record_update(k->api_version, NULL, obj,
-                                       apiserver__param(req, "fieldManager"));
+        api_patch_record_update(k->api_version, NULL, obj, apiserver__param(req, "fieldManager"));
     if (apiserver__dry_run(req)) {
         apiserver__resp_json(resp, 201, obj);
         return;
@@ -446,6 +466,8 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
     }
     if (field_validation(req, k, new_obj, resp) < 0)
         return 0;
+    if (is_core(k, "services"))
+        apiserver__service_keep_allocated(new_obj, old);
     api_object_default(k, new_obj);
     json_t *causes = api_object_validate(k, new_obj, old);
     if (causes) {
@@ -461,8 +483,8 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
         return 0;
     }
     if (apiserver__content_type(req->content_type) != APISERVER_IN_APPLY_PATCH)
-        apiserver_compat_record_update(k->api_version, old, new_obj,
-                                       apiserver__param(req, "fieldManager"));
+        api_patch_record_update(k->api_version, old, new_obj,
+                                apiserver__param(req, "fieldManager"));
     if (apiserver__dry_run(req)) {
         _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
         apiserver__resp_json(resp, 200, out);
@@ -476,8 +498,10 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
     }
     if (apiserver__object_write(core, k, route->ns, route->name, new_obj, mod_rev, &e) < 0)
         goto write_failed;
-    _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
-    apiserver__resp_json(resp, 200, out);
+    {
+        _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
+        apiserver__resp_json(resp, 200, out);
+    }
     return 0;
 write_failed:
     if (e->reason == K8C_REASON_CONFLICT && !client_rv) {

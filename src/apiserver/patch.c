@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "api/patch.h"
-#include "apiserver/apicompat.h"
 #include "api/status.h"
 #include "apiserver/internal.h"
 #include "base/json.h"
@@ -31,8 +30,8 @@ static json_t *apply_patch(enum apiserver_in_format f, const struct apiserver_re
     case APISERVER_IN_STRATEGIC_PATCH:
         return api_patch_strategic(api_version, kind, doc, req->body, req->body_len, err);
     case APISERVER_IN_APPLY_PATCH:
-        return apiserver_compat_apply(api_version, kind, doc, req->body, req->body_len,
-                                      apiserver__param(req, "fieldManager"), force, err);
+        return api_patch_apply(api_version, kind, doc, req->body, req->body_len,
+                               apiserver__param(req, "fieldManager"), force, err);
     default:
         k8c_err_set(err, 0, K8C_REASON_UNSUPPORTED_MEDIA_TYPE, "unsupported patch type");
         return NULL;
@@ -44,7 +43,7 @@ static void patch_failed(struct apiserver_resp *resp, const struct api_kind *k, 
                          enum apiserver_in_format f, const struct k8c_err *e)
 {
     if (f == APISERVER_IN_APPLY_PATCH && e->reason == K8C_REASON_CONFLICT) {
-        json_t *causes = apiserver_compat_apply_conflict_causes();
+        json_t *causes = api_patch_apply_conflict_causes();
         char q[128];
         apiserver__qualified(k, q, sizeof(q));
         apiserver__resp_status(resp, 409, "Conflict", e->msg, q, name, causes);
@@ -89,8 +88,7 @@ void apiserver__serve_patch(struct apiserver_core *core, const struct apiserver_
                                NULL, NULL, NULL);
         return;
     }
-    const char *fs = apiserver__param(req, "force");
-    bool force = fs && strcmp(fs, "true") == 0;
+    bool force = apiserver__param_bool(req, "force");
     if (force && f != APISERVER_IN_APPLY_PATCH) {
         apiserver__resp_status(resp, 400, "BadRequest", "force may not be set for non-apply patch",
                                NULL, NULL, NULL);
@@ -105,7 +103,7 @@ void apiserver__serve_patch(struct apiserver_core *core, const struct apiserver_
             if (e->reason == K8C_REASON_NOT_FOUND && f == APISERVER_IN_APPLY_PATCH && !sub) {
                 /* Server-side apply creates what is missing. */
                 k8c_err_freep(&e);
-                _cleanup_json_ json_t *obj = apiserver_compat_apply(
+                _cleanup_json_ json_t *obj = api_patch_apply(
                     k->api_version, k->kind, NULL, req->body, req->body_len, fm, force, &e);
                 if (!obj) {
                     patch_failed(resp, k, route->name, f, e);

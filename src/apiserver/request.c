@@ -98,6 +98,17 @@ const char *apiserver__param(const struct apiserver_req *req, const char *key)
     return NULL;
 }
 
+bool apiserver__param_bool(const struct apiserver_req *req, const char *key)
+{
+    /* Go's strconv.ParseBool, as Kubernetes parses boolean query parameters. */
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    const char *v = apiserver__param(req, key);
+    for (size_t i = 0; v && i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (strcmp(v, yes[i]) == 0)
+            return true;
+    return false;
+}
+
 void apiserver_response_clear(struct apiserver_response_out *r)
 {
     buf_free(&r->body);

@@ -179,6 +179,12 @@ static int route_segs(char **segs, size_t n, struct apiserver_route *r, struct k
             r->type = ROUTE_APIS;
             return 0;
         }
+        if (n == 4 && strcmp(segs[1], "authorization.k8s.io") == 0 && strcmp(segs[2], "v1") == 0 &&
+            strcmp(segs[3], "selfsubjectaccessreviews") == 0) {
+            r->type = ROUTE_ACCESS_REVIEW;
+            copy(r->resource, sizeof(r->resource), segs[3]);
+            return 0;
+        }
         if (strlen(segs[1]) >= sizeof(r->group) || !group_served(segs[1]))
             return not_found(err);
         copy(r->group, sizeof(r->group), segs[1]);

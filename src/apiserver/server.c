@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "apiserver/internal.h"
 #include "base/log.h"
@@ -22,7 +26,7 @@
 
 #define THREAD_STACK (512 * 1024)
 #define CONNECTION_LIMIT 20000
-#define IDLE_TIMEOUT_S 600
+#define IDLE_TIMEOUT_S 120 /* idle keep-alive and stalled uploads; watches and pipes opt out */
 
 struct apiserver {
     struct apiserver_core *core;
@@ -142,6 +146,8 @@ static int authenticate(struct apiserver *srv, struct MHD_Connection *c, struct 
             u->n_groups = 1;
             return 1;
         }
+        if (apiserver__token_verify(srv->core->tokens, tok, u) == 0)
+            return 1;
         return -1;
     }
     const union MHD_ConnectionInfo *ci =
@@ -180,6 +186,211 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    static const char *const forward[] = {"Upgrade",
+                                          "Connection",
+                                          "Sec-WebSocket-Key",
+                                          "Sec-WebSocket-Version",
+                                          "Sec-WebSocket-Protocol",
+                                          "X-Stream-Protocol-Version"};
+    struct buf *b = cls;
+    for (size_t i = 0; i < ARRAY_SIZE(forward); i++) {
+        if (strcasecmp(key, forward[i]) == 0 && value && !strpbrk(value, "\r\n") && b->len < 8192) {
+            buf_appendf(b, "%s: %s\r\n", forward[i], value);
+            break;
+        }
+    }
+    return MHD_YES;
+}
+
+/* ---- agent proxying (the connection comes from stream.c) ---- */
+
+struct pipe_job {
+    struct apiserver_agent_conn *agent;
+    atomic_bool *stopping; /* shutdown closes the pipe so MHD_stop_daemon can finish */
+    MHD_socket sock;
+    struct MHD_UpgradeResponseHandle *urh;
+    char *extra_in;
+    size_t extra_in_len;
+};
+
+static int sock_write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Copies bytes both ways between the client's upgraded connection and the agent until
+ * either side closes. */
+static void *pipe_thread(void *arg)
+{
+    struct pipe_job *j = arg;
+    struct apiserver_agent_conn *a = j->agent;
+    char buf[32 * 1024];
+    struct timeval tv = {0, 0};
+    setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    bool ok =
+        (j->extra_in_len == 0 || apiserver__agent_write(a, j->extra_in, j->extra_in_len) == 0) &&
+        (a->extra_len == 0 || sock_write_all(j->sock, a->extra, a->extra_len) == 0);
+    while (ok && !atomic_load(j->stopping)) {
+        struct pollfd p[2] = {{j->sock, POLLIN, 0}, {a->fd, POLLIN, 0}};
+        bool pending = apiserver__agent_pending(a);
+        int n = pending ? 1 : poll(p, 2, 1000);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        if (pending || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t r = apiserver__agent_read(a, buf, sizeof(buf));
+            if (r <= 0 || sock_write_all(j->sock, buf, (size_t)r) < 0)
+                break;
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = recv(j->sock, buf, sizeof(buf), 0);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0 || apiserver__agent_write(a, buf, (size_t)r) < 0)
+                break;
+        }
+    }
+    MHD_upgrade_action(j->urh, MHD_UPGRADE_ACTION_CLOSE);
+    apiserver__agent_close(a);
+    free(j->extra_in);
+    free(j);
+    return NULL;
+}
+
+struct upgrade_ctx {
+    struct apiserver_agent_conn *agent;
+    atomic_bool *stopping;
+};
+
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct pipe_job *j = xcalloc(1, sizeof(*j));
+    struct upgrade_ctx *u = cls;
+    j->agent = u->agent;
+    j->stopping = u->stopping;
+    free(u);
+    j->sock = sock;
+    j->urh = urh;
+    if (extra_in_size) {
+        j->extra_in = xmalloc(extra_in_size);
+        memcpy(j->extra_in, extra_in, extra_in_size);
+        j->extra_in_len = extra_in_size;
+    }
+    /* MHD starts forwarding (TLS) only after this returns: pipe in a thread of its own. */
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (pthread_create(&t, &attr, pipe_thread, j) != 0) {
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        apiserver__agent_close(j->agent);
+        free(j->extra_in);
+        free(j);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+struct relay {
+    struct apiserver_agent_conn *agent;
+    int client_fd;
+    atomic_bool *stopping;
+    bool extra_sent;
+};
+
+/* The body of a non-upgraded agent answer (logs; errors): close-delimited. */
+static ssize_t relay_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct relay *r = cls;
+    struct apiserver_agent_conn *a = r->agent;
+    if (!r->extra_sent) {
+        r->extra_sent = true;
+        if (a->extra_len > 0) {
+            size_t n = a->extra_len < max ? a->extra_len : max;
+            memcpy(out, a->extra, n);
+            a->extra += n;
+            a->extra_len -= n;
+            r->extra_sent = a->extra_len == 0;
+            return (ssize_t)n;
+        }
+    }
+    for (;;) {
+        if (atomic_load(r->stopping))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!apiserver__agent_pending(a)) {
+            struct pollfd p[2] = {{a->fd, POLLIN, 0}, {r->client_fd, POLLRDHUP, 0}};
+            int n = poll(p, r->client_fd >= 0 ? 2 : 1, 1000);
+            if (n < 0 && errno != EINTR)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (r->client_fd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+        }
+        ssize_t got = apiserver__agent_read(a, out, max);
+        if (got <= 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        return got;
+    }
+}
+
+static void relay_done(void *cls)
+{
+    struct relay *r = cls;
+    apiserver__agent_close(r->agent);
+    free(r);
+}
+
+/* Copies the agent's answer headers that matter to the client onto r. */
+static void copy_agent_headers(struct MHD_Response *r, const struct apiserver_agent_conn *a,
+                               bool upgrade)
+{
+    const char *line = strstr(a->head, "\r\n");
+    while (line && line + 2 < a->head + a->head_len) {
+        line += 2;
+        const char *eol = strstr(line, "\r\n");
+        if (!eol || eol == line)
+            break;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon) {
+            char name[64], value[512];
+            size_t nl = (size_t)(colon - line);
+            const char *v = colon + 1;
+            while (v < eol && *v == ' ')
+                v++;
+            size_t vl = (size_t)(eol - v);
+            if (nl < sizeof(name) && vl < sizeof(value)) {
+                memcpy(name, line, nl);
+                name[nl] = '\0';
+                memcpy(value, v, vl);
+                value[vl] = '\0';
+                bool keep = strcasecmp(name, "Content-Type") == 0 ||
+                            (upgrade && (strcasecmp(name, "Upgrade") == 0 ||
+                                         strcasecmp(name, "Connection") == 0 ||
+                                         strncasecmp(name, "Sec-WebSocket-", 14) == 0 ||
+                                         strcasecmp(name, "X-Stream-Protocol-Version") == 0));
+                if (keep)
+                    MHD_add_response_header(r, name, value);
+            }
+        }
+        line = eol;
+    }
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     size_t n = apiserver__watch_read(cls, out, max);
@@ -193,10 +404,46 @@ static void watch_done(void *cls)
     apiserver__watch_free(cls);
 }
 
-static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *resp)
+static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *resp, int client_fd,
+                             atomic_bool *stopping)
 {
     struct MHD_Response *r;
+    if (resp->proxy) {
+        struct apiserver_agent_conn *a = resp->proxy;
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+        resp->proxy = NULL;
+        if (a->status == 101) {
+            /* The pipe thread owns a from on_upgrade on. (If the client vanishes before the
+             * 101 is written, MHD never calls on_upgrade and the agent connection leaks.) */
+            struct upgrade_ctx *u = xcalloc(1, sizeof(*u));
+            u->agent = a;
+            u->stopping = stopping;
+            r = MHD_create_response_for_upgrade(on_upgrade, u);
+            if (!r) {
+                free(u);
+                apiserver__agent_close(a);
+                return MHD_NO;
+            }
+        } else {
+            struct relay *rl = xcalloc(1, sizeof(*rl));
+            rl->agent = a;
+            rl->client_fd = client_fd;
+            rl->stopping = stopping;
+            r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, relay_reader, rl,
+                                                  relay_done);
+            if (!r) {
+                relay_done(rl);
+                return MHD_NO;
+            }
+        }
+        copy_agent_headers(r, a, a->status == 101);
+        enum MHD_Result ret = MHD_queue_response(c, (unsigned)a->status, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     if (resp->watch) {
+        /* A watch is idle between events by design; it ends at its own deadline. */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, watch_reader,
                                               resp->watch, watch_done);
         if (!r) {
@@ -216,7 +463,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct apiserver_resp *re
     }
     if (resp->out.content_type)
         MHD_add_response_header(r, "Content-Type", resp->out.content_type);
-    MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+    MHD_add_response_header(r, "Cache-Control",
+                            resp->cache_immutable ? "public, immutable" : "no-cache, private");
     for (char **w = resp->out.warnings; w && *w; w++) {
         _cleanup_free_ char *v = xasprintf("299 - \"%s\"", *w);
         MHD_add_response_header(r, "Warning", v);
@@ -236,7 +484,7 @@ static enum MHD_Result quick_status(struct MHD_Connection *c, int code, const ch
 {
     struct apiserver_resp resp = {0};
     apiserver__resp_status(&resp, code, reason, msg, NULL, NULL, NULL);
-    enum MHD_Result r = queue(c, &resp);
+    enum MHD_Result r = queue(c, &resp, -1, NULL);
     apiserver_response_clear(&resp.out);
     return r;
 }
@@ -287,6 +535,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         .conn_fd = fdi ? fdi->connect_fd : -1,
     };
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &req);
+    struct buf fwd = BUF_INIT;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &fwd);
+    req.forward_headers = fwd.data;
     struct apiserver_resp resp = {0};
     if (req.n_params >= 64)
         apiserver__resp_status(&resp, 400, "BadRequest", "too many query parameters", NULL, NULL,
@@ -294,7 +545,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     else
         apiserver__dispatch(srv->core, &req, &resp);
     apiserver__req_clear(&req);
-    enum MHD_Result r = queue(c, &resp);
+    buf_free(&fwd);
+    enum MHD_Result r = queue(c, &resp, req.conn_fd, &srv->core->stopping);
     apiserver_response_clear(&resp.out);
     return r;
 }
@@ -364,15 +616,21 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         return NULL;
     }
     struct apiserver *srv = xcalloc(1, sizeof(*srv));
+    _cleanup_free_ char *url =
+        v6 ? xasprintf("https://[%s]:%u", host, port) : xasprintf("https://%s:%u", host, port);
     if (apiserver__certs_ensure(cfg->data_dir, host, &srv->certs, err) < 0 ||
         apiserver__token_ensure(cfg->data_dir, &srv->token, err) < 0)
         goto fail;
-    _cleanup_free_ char *url =
-        v6 ? xasprintf("https://[%s]:%u", host, port) : xasprintf("https://%s:%u", host, port);
     if (apiserver__kubeconfig_write(cfg->data_dir, url, &srv->certs, &srv->kubeconfig, err) < 0)
         goto fail;
     srv->core = apiserver_core_new(cfg->store, err);
     if (!srv->core)
+        goto fail;
+    srv->core->certs = &srv->certs;
+    srv->core->tokens = apiserver__tokens_new(srv->certs.sa_key, err);
+    if (!srv->core->tokens)
+        goto fail;
+    if (apiserver__bootstrap_kubernetes_service(srv->core, bind_host, port, err) < 0)
         goto fail;
     if (cfg->max_mutating_inflight)
         srv->core->max_mutating = (int)cfg->max_mutating_inflight;
@@ -380,7 +638,7 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         srv->core->max_readonly = (int)cfg->max_readonly_inflight;
     raise_nofile();
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (v6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(

@@ -7,7 +7,7 @@
 #include "api/meta.h"
 #include "api/selector.h"
 #include "api/status.h"
-#include "apiserver/apicompat.h"
+#include "api/table.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -61,21 +61,12 @@ void apiserver__serve_get(struct apiserver_core *core, const struct apiserver_re
     _cleanup_err_ struct k8c_err *e = NULL;
     const char *sub = route->subresource;
     if (sub && strcmp(sub, "status") != 0 && strcmp(sub, "scale") != 0) {
-        /* log, exec, attach, portforward, proxy: they need the node agent. */
-        _cleanup_json_ json_t *pod =
-            apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
-        if (!pod) {
-            answer_err(resp, k, route->name, e);
-            return;
-        }
-        const char *node = kjson_path_str(pod, "spec.nodeName");
-        _cleanup_free_ char *m =
-            node ? xasprintf("%s/%s is not available: node \"%s\" has no agent connected to this "
-                             "API server",
-                             k->resource, sub, node)
-                 : xasprintf("pod %s does not have a host assigned", route->name);
-        apiserver__resp_status(resp, node ? 503 : 400, node ? "ServiceUnavailable" : "BadRequest",
-                               m, NULL, NULL, NULL);
+        if (strcmp(k->resource, "pods") == 0 &&
+            (strcmp(sub, "exec") == 0 || strcmp(sub, "attach") == 0 ||
+             strcmp(sub, "portforward") == 0 || strcmp(sub, "log") == 0))
+            apiserver__serve_stream(core, req, route, resp);
+        else
+            method_not_allowed(resp);
         return;
     }
     _cleanup_json_ json_t *obj = apiserver__object_read(core, k, route->ns, route->name, NULL, &e);
@@ -157,17 +148,35 @@ static void serve_binding(struct apiserver_core *core, const struct apiserver_re
                            NULL, NULL);
 }
 
+static void serve_eviction(struct apiserver_core *core, const struct apiserver_req *req,
+                           const struct apiserver_route *route, struct apiserver_resp *resp);
+
 void apiserver__serve_create(struct apiserver_core *core, const struct apiserver_req *req,
                              const struct apiserver_route *route, struct apiserver_resp *resp)
 {
     const struct api_kind *k = route->kind;
     if (route->subresource) {
+        if (strcmp(route->subresource, "token") == 0 &&
+            strcmp(k->resource, "serviceaccounts") == 0) {
+            apiserver__serve_token_request(core, req, route, resp);
+            return;
+        }
+        if (strcmp(route->subresource, "eviction") == 0 && strcmp(k->resource, "pods") == 0) {
+            serve_eviction(core, req, route, resp);
+            return;
+        }
         if (strcmp(route->subresource, "binding") == 0 && strcmp(k->resource, "pods") == 0) {
             serve_binding(core, req, route, resp);
             return;
         }
+        const char *sub = route->subresource;
+        if (strcmp(sub, "exec") == 0 || strcmp(sub, "attach") == 0 ||
+            strcmp(sub, "portforward") == 0) {
+            apiserver__serve_stream(core, req, route, resp); /* kubectl's SPDY POSTs */
+            return;
+        }
         _cleanup_free_ char *m =
-            xasprintf("%s/%s is not supported by this server yet", k->resource, route->subresource);
+            xasprintf("%s/%s is not supported by this server yet", k->resource, sub);
         apiserver__resp_status(resp, 405, "MethodNotAllowed", m, NULL, NULL, NULL);
         return;
     }
@@ -347,8 +356,7 @@ static int delete_opts_parse(const struct apiserver_req *req, json_t **holder,
     const char *p = apiserver__param(req, "propagationPolicy");
     if (p)
         o->policy = p;
-    const char *od = apiserver__param(req, "orphanDependents");
-    if (od && strcmp(od, "true") == 0)
+    if (apiserver__param_bool(req, "orphanDependents"))
         o->policy = "Orphan";
     if (o->policy && strcmp(o->policy, "Orphan") != 0 && strcmp(o->policy, "Background") != 0 &&
         strcmp(o->policy, "Foreground") != 0)
@@ -484,6 +492,51 @@ void apiserver__serve_delete(struct apiserver_core *core, const struct apiserver
         return;
     }
     apiserver__resp_json(resp, gone ? 200 : 202, obj);
+}
+
+/* POST pods/<name>/eviction (policy/v1 Eviction, what `kubectl drain` sends): the pod is
+ * deleted with the Eviction's deleteOptions. There are no PodDisruptionBudgets yet, so an
+ * eviction is never refused for availability. */
+static void serve_eviction(struct apiserver_core *core, const struct apiserver_req *req,
+                           const struct apiserver_route *route, struct apiserver_resp *resp)
+{
+    const struct api_kind *k = route->kind;
+    _cleanup_err_ struct k8c_err *e = NULL;
+    _cleanup_json_ json_t *body = kjson_parse(req->body, req->body_len, &e);
+    if (!body || !json_is_object(body)) {
+        apiserver__resp_status(resp, 400, "BadRequest",
+                               e ? e->msg : "an Eviction must be a JSON object", NULL, NULL, NULL);
+        return;
+    }
+    const char *kind = kjson_path_str(body, "kind");
+    const char *name = kjson_path_str(body, "metadata.name");
+    if ((kind && strcmp(kind, "Eviction") != 0) || (name && strcmp(name, route->name) != 0)) {
+        apiserver__resp_status(resp, 400, "BadRequest",
+                               "name in URL does not match name in Eviction object", NULL, NULL,
+                               NULL);
+        return;
+    }
+    /* The Eviction's deleteOptions are DeleteOptions: reuse their parser. */
+    json_t *dopts = json_object_get(body, "deleteOptions");
+    _cleanup_free_ char *dtext = dopts ? kjson_dumps(dopts) : NULL;
+    struct apiserver_req dreq = *req;
+    dreq.body = dtext ? dtext : "";
+    dreq.body_len = dtext ? strlen(dtext) : 0;
+    _cleanup_json_ json_t *holder = NULL;
+    struct delete_opts o;
+    if (delete_opts_parse(&dreq, &holder, &o, &e) < 0) {
+        apiserver__resp_err(resp, e);
+        return;
+    }
+    _cleanup_json_ json_t *obj = NULL;
+    bool gone = false;
+    if (delete_one(core, k, route->ns, route->name, &o, &obj, &gone, &e) < 0) {
+        answer_err(resp, k, route->name, e);
+        return;
+    }
+    _cleanup_json_ json_t *st = api_status_success(NULL, NULL);
+    json_object_set_new(st, "code", json_integer(201));
+    apiserver__resp_json(resp, 201, st);
 }
 
 void apiserver__serve_deletecollection(struct apiserver_core *core, const struct apiserver_req *req,

@@ -78,6 +78,7 @@ int store__cli_parse(int argc, char **argv, struct store_cli_flags *f)
         {"--revision", offsetof(struct store_cli_flags, revision), 1},
         {"--limit", offsetof(struct store_cli_flags, limit), 1},
         {"--writers", offsetof(struct store_cli_flags, writers), 1},
+        {"--watchers", offsetof(struct store_cli_flags, watchers), 0},
         {"--keys", offsetof(struct store_cli_flags, keys), 1},
         {"--seconds", offsetof(struct store_cli_flags, seconds), 1},
     };
@@ -85,6 +86,10 @@ int store__cli_parse(int argc, char **argv, struct store_cli_flags *f)
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             f->help = true;
+            continue;
+        }
+        if (strcmp(a, "--compact") == 0) {
+            f->compact = true;
             continue;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {

@@ -12,8 +12,9 @@
 
 struct store_cli_flags {
     const char *data_dir;
-    int64_t revision, limit;        /* ls, compact */
-    int64_t writers, keys, seconds; /* stress */
+    int64_t revision, limit;                  /* ls, compact */
+    int64_t writers, keys, seconds, watchers; /* stress */
+    bool compact;                             /* stress: compact while writing */
     bool help;
     const char *args[4]; /* positional arguments after the verb */
     size_t n_args;

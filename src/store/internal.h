@@ -30,6 +30,9 @@ struct store_hub;
  * them. Writes publish their events to s->hub (in revision order) before they return. */
 struct store_driver {
     const char *name;
+    /* Opens the backend at location (the URL without its scheme) and fills s->backend,
+     * s->revision and s->compacted. Returns 0, or -1 with *err naming what failed. */
+    int (*open)(struct store *s, const char *location, struct k8c_err **err);
     /* Stops background work and frees the backend (s itself is freed by store.c). */
     void (*close)(struct store *s);
     int (*get)(struct store *s, const char *key, struct store_kv *out, struct k8c_err **err);
@@ -63,9 +66,6 @@ struct store {
     bool closing;
 };
 
-/* Opens the embedded SQLite backend at path and fills s->backend, s->revision and
- * s->compacted. Returns 0, or -1 with *err naming the file. */
-int store__sqlite_open(struct store *s, const char *path, struct k8c_err **err);
 extern const struct store_driver store__sqlite_driver;
 
 /* ---- the watch hub (watchhub.c) ---- */

@@ -160,7 +160,9 @@ static int prepare_schema(struct sqlite_backend *b, sqlite3 *db, struct k8c_err 
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return -1;
         }
-        return 0;
+        /* The new file's name must survive a crash as much as its content. */
+        _cleanup_free_ char *dir = xstrdup(b->path);
+        return file_fsync_dir(dirname(dir), err);
     }
     int64_t has_meta = 0;
     if (query_int(b, db,
@@ -277,7 +279,7 @@ static void sqlite_close(struct store *s)
     s->backend = NULL;
 }
 
-int store__sqlite_open(struct store *s, const char *path, struct k8c_err **err)
+static int sqlite_open(struct store *s, const char *path, struct k8c_err **err)
 {
     struct sqlite_backend *b = xcalloc(1, sizeof(*b));
     b->s = s;
@@ -299,10 +301,12 @@ int store__sqlite_open(struct store *s, const char *path, struct k8c_err **err)
         _cleanup_free_ char *dir_copy = xstrdup(path);
         if (file_mkdir_p(dirname(dir_copy), 0700, err) < 0)
             goto out;
-        if (take_lock(b, err) < 0)
-            goto out;
     }
+    /* The header first (it changes nothing), so a path that is not a store file does not get
+     * a lock file made next to it; the full check runs under the lock. */
     if (check_header(b, err) < 0)
+        goto out;
+    if (!b->read_only && take_lock(b, err) < 0)
         goto out;
     db = store__sqlite_connect(b, !b->read_only, err);
     if (db == NULL)
@@ -618,6 +622,7 @@ out:
 
 const struct store_driver store__sqlite_driver = {
     .name = "sqlite",
+    .open = sqlite_open,
     .close = sqlite_close,
     .get = sqlite_get,
     .list = sqlite_list,

@@ -74,6 +74,8 @@ struct sqlite_backend {
     struct sqlite_op *qhead, *qtail;
     bool stopping;
     int64_t compact_progress;     /* rows with ids up to here have been compacted */
+    int wal_pages;                /* frames in the WAL after the last commit (writer thread) */
+    int finish_at;                /* wal_pages at which the writer finishes a checkpoint itself */
     pthread_mutex_t compact_lock; /* one compaction at a time */
 
     /* Readers: a pool of read connections; readers never wait for the writer (WAL). */

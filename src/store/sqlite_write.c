@@ -297,6 +297,28 @@ static void run_maintenance(struct sqlite_backend *b, struct sqlite_op *op)
     }
 }
 
+/* Under a steady stream of commits the background checkpoint never catches the WAL's end, so
+ * the WAL would never restart and would grow without bound (and every commit would then extend
+ * the file, which costs a journal commit in the file system on each fsync). Once the WAL is
+ * twice the checkpoint size, the writer itself, between batches (its callers already
+ * acknowledged), copies the last frames: most were copied by the checkpointer already, and
+ * the next transaction then starts the WAL again from its beginning, overwriting blocks that
+ * exist. */
+static void finish_checkpoint(struct sqlite_backend *b)
+{
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(b->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc == SQLITE_OK && log == copied) {
+        b->wal_pages = 0;
+        b->finish_at = 2 * CHECKPOINT_PAGES;
+    } else {
+        /* A reader still on old frames keeps the WAL from restarting. Nothing is lost (the
+         * frames stay in the WAL); try again once it has grown some more, not after every
+         * batch, so a long read does not cost each batch a checkpoint. */
+        b->finish_at = b->wal_pages + CHECKPOINT_PAGES / 2;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct sqlite_backend *b = arg;
@@ -333,6 +355,11 @@ static void *writer_main(void *arg)
             op->done = true;
             pthread_cond_signal(&op->done_cond);
         }
+        if (b->wal_pages >= b->finish_at) {
+            pthread_mutex_unlock(&b->qlock);
+            finish_checkpoint(b);
+            pthread_mutex_lock(&b->qlock);
+        }
     }
     pthread_mutex_unlock(&b->qlock);
     return NULL;
@@ -343,6 +370,7 @@ static void *writer_main(void *arg)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct sqlite_backend *b = arg;
+    b->wal_pages = pages; /* the hook runs on the writer thread, after each commit */
     if (pages >= CHECKPOINT_PAGES) {
         pthread_mutex_lock(&b->clock);
         b->ckpt_wanted = true;
@@ -418,6 +446,7 @@ int store__sqlite_writer_start(struct sqlite_backend *b, struct k8c_err **err)
     b->cdb = store__sqlite_connect(b, true, err);
     if (b->cdb == NULL)
         return -1;
+    b->finish_at = 2 * CHECKPOINT_PAGES;
     sqlite3_wal_hook(b->wdb, wal_hook, b);
     int r = pthread_create(&b->checkpointer, NULL, checkpointer_main, b);
     if (r != 0)

@@ -131,25 +131,43 @@ struct store *store_open(const char *url, const struct store_options *opts, stru
         k8c_err_set(err, 0, K8C_REASON_INVALID, "store url is empty");
         return NULL;
     }
-    const char *path = url;
-    if (strncmp(url, "etcd://", 7) == 0) {
+    /* The drivers, by URL scheme; a URL without a scheme is a SQLite file path. A driver
+     * that is NULL is one the design names but this version does not have yet. */
+    static const struct {
+        const char *scheme;
+        const struct store_driver *driver;
+    } schemes[] = {
+        {"sqlite://", &store__sqlite_driver},
+        {"sqlite:", &store__sqlite_driver},
+        {"etcd://", NULL},
+    };
+    const struct store_driver *driver = NULL;
+    const char *location = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(schemes) && location == NULL; i++) {
+        size_t n = strlen(schemes[i].scheme);
+        if (strncmp(url, schemes[i].scheme, n) == 0) {
+            driver = schemes[i].driver;
+            location = url + n;
+        }
+    }
+    if (location == NULL) {
+        if (strstr(url, "://") != NULL) {
+            k8c_err_set(err, 0, K8C_REASON_INVALID,
+                        "store `%s`: unknown scheme (want sqlite:PATH or etcd://HOST:PORT)", url);
+            return NULL;
+        }
+        driver = &store__sqlite_driver;
+        location = url;
+    }
+    if (driver == NULL) {
         k8c_err_set(err, 0, K8C_REASON_INVALID,
                     "store `%s`: the etcd backend is not supported yet in this version (use "
                     "sqlite:PATH)",
                     url);
         return NULL;
     }
-    if (strncmp(url, "sqlite:", 7) == 0) {
-        path = url + 7;
-        if (strncmp(path, "//", 2) == 0)
-            path += 2;
-    } else if (strstr(url, "://") != NULL) {
-        k8c_err_set(err, 0, K8C_REASON_INVALID,
-                    "store `%s`: unknown scheme (want sqlite:PATH or etcd://HOST:PORT)", url);
-        return NULL;
-    }
-    if (path[0] == '\0') {
-        k8c_err_set(err, 0, K8C_REASON_INVALID, "store `%s`: the file path is empty", url);
+    if (location[0] == '\0') {
+        k8c_err_set(err, 0, K8C_REASON_INVALID, "store `%s`: the location is empty", url);
         return NULL;
     }
 
@@ -165,14 +183,14 @@ struct store *store_open(const char *url, const struct store_options *opts, stru
     if (s->opts.compact_interval_seconds == 0)
         s->opts.compact_interval_seconds = STORE_DEFAULT_COMPACT_SECONDS;
     s->url = xstrdup(url);
-    s->driver = &store__sqlite_driver;
+    s->driver = driver;
     pthread_mutex_init(&s->compactor_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->compactor_wake, &attr);
     pthread_condattr_destroy(&attr);
-    if (store__sqlite_open(s, path, err) < 0) {
+    if (driver->open(s, location, err) < 0) {
         pthread_cond_destroy(&s->compactor_wake);
         pthread_mutex_destroy(&s->compactor_lock);
         free(s->url);

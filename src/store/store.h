@@ -53,10 +53,14 @@ struct store_kv {
 void store_kv_clear(struct store_kv *kv);
 
 /* Opens the store at url: "sqlite:<path>" (or a plain path) for the embedded backend,
- * "etcd://h1:2379,h2:2379" for etcd. A corrupt or unreadable file is an error naming the
- * file; the store never starts empty over it. opts may be NULL. Returns NULL and sets *err
- * on failure. The caller closes the store with store_close. */
+ * "etcd://h1:2379,h2:2379" for etcd (not in this version yet: INVALID, saying so). A corrupt or
+ * unreadable file is an error naming the file; the store never starts empty over it. opts may be
+ * NULL. Returns NULL and sets *err on failure. The caller closes the store with store_close. */
 struct store *store_open(const char *url, const struct store_options *opts, struct k8c_err **err);
+/* Waits for queued writes, stops the background threads and closes the file. No other call on
+ * s may run during or after it. Open watches end (store_watch_next: SERVICE_UNAVAILABLE once
+ * their queued events are taken) and stay valid until store_watch_close, which may come after
+ * store_close. NULL is ignored. */
 void store_close(struct store *s);
 
 /* The current revision (the revision of the newest write; 0 for an empty new store). */

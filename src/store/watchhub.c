@@ -327,15 +327,22 @@ struct store_watch *store__hub_watch_open(struct store_hub *hub, const char *pre
     return w;
 }
 
+/* Events a catching-up watcher looks at per hold of the hub lock: a watch on a rare prefix
+ * must not hold the writer's publish up while it skips a whole window. */
+#define CATCH_UP_STEP 4096
+
 /* Walks the window from the cursor for the next matching event. Returns 1 with a new
- * reference in *ev, 0 when caught up (the watcher is then live), -1 when the cursor left the
- * window. Called with the hub lock held. */
+ * reference in *ev, 0 when caught up (the watcher is then live), 2 when it should let others
+ * take the lock and call again, -1 when the cursor left the window. Called with the hub lock
+ * held. */
 static int watch_catch_up(struct store_hub *hub, struct store_watch *w, struct store_event **ev)
 {
     if (w->cursor < hub->base)
         return -1;
     int64_t newest = hub->base + (int64_t)hub->count;
-    while (w->cursor < newest) {
+    for (int steps = 0; w->cursor < newest; steps++) {
+        if (steps == CATCH_UP_STEP)
+            return 2;
         size_t idx = (size_t)(w->cursor - hub->base); /* the event w->cursor + 1 */
         struct store_event *e = hub->ring[(hub->head + idx) % hub->ring_cap];
         K8C_ASSERT(e->revision == w->cursor + 1);
@@ -388,6 +395,11 @@ int store__hub_watch_next(struct store_watch *w, int timeout_ms, struct store_ev
                 pthread_mutex_unlock(&hub->lock);
                 return 1;
             }
+            if (r == 2) {
+                pthread_mutex_unlock(&hub->lock);
+                pthread_mutex_lock(&hub->lock);
+                continue;
+            }
         }
         if (w->q_len > 0) {
             *ev = w->q[w->q_head];
@@ -402,6 +414,9 @@ int store__hub_watch_next(struct store_watch *w, int timeout_ms, struct store_ev
             pthread_mutex_unlock(&hub->lock);
             return k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "the store is closing");
         }
+        /* Caught up and nothing queued: the descriptor (readable while catching up) must not
+         * stay readable, or an event loop would spin. */
+        watch_unsignal(w);
         if (timeout_ms == 0)
             break;
         if (timeout_ms < 0) {

@@ -135,7 +135,10 @@ def start_apiserver(extra_args=()):
 
 
 def stop_apiserver(srv):
-    """SIGTERM by PID, then SIGKILL after a deadline; removes the data dir."""
+    """SIGTERM by PID, then SIGKILL after a deadline; removes the data dir. Fails when the
+    server did not stop cleanly (exit status 0) or a sanitizer reported anything (run the
+    e2e tests with K8C_BIN=build/asan/k8c to use that)."""
+    problem = None
     try:
         if srv.proc.poll() is None:
             srv.proc.send_signal(signal.SIGTERM)
@@ -144,6 +147,14 @@ def stop_apiserver(srv):
             except subprocess.TimeoutExpired:
                 srv.proc.kill()
                 srv.proc.wait(timeout=15)
+                problem = "did not stop within 15 s of SIGTERM"
+        log = srv.log()
+        if problem is None and srv.proc.returncode != 0:
+            problem = f"exited {srv.proc.returncode}"
+        if "Sanitizer" in log or "runtime error:" in log:
+            problem = "sanitizer report"
+        if problem:
+            raise AssertionError(f"k8c server {problem}:\n{log[-8000:]}")
     finally:
         shutil.rmtree(srv.data_dir, ignore_errors=True)
 

@@ -13,11 +13,13 @@ from conftest import K8C
 ROUNDS = 22
 
 
-def run_until_killed(data_dir, acks_wanted, deadline_s=30):
-    """Starts the stress driver, lets it acknowledge `acks_wanted` writes, kills it with
-    SIGKILL and returns (the revision it opened at, every complete acknowledgement line)."""
+def run_until_killed(data_dir, acks_wanted, compact=False, deadline_s=30):
+    """Starts the stress driver (compacting continually if `compact`), lets it acknowledge
+    `acks_wanted` writes, kills it with SIGKILL and returns (the revision it opened at, every
+    complete acknowledgement line)."""
     p = subprocess.Popen([K8C, "store", "stress", "--data-dir", data_dir, "--writers", "8",
-                          "--keys", "64", "--seconds", "60"],
+                          "--keys", "64", "--seconds", "60", "--watchers", "2"]
+                         + (["--compact"] if compact else []),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     data = b""
     deadline = time.monotonic() + deadline_s
@@ -53,7 +55,9 @@ def test_sigkill_loses_no_acknowledged_write(k8c, data_dir):
     newest = 0
     total = 0
     for rnd in range(ROUNDS):
-        opened_at, acks = run_until_killed(data_dir, rng.randint(1, 2000))
+        # Odd rounds compact while writing, so kills also land inside compactions; even rounds
+        # keep every revision, so each of their writes is checked at its own revision.
+        opened_at, acks = run_until_killed(data_dir, rng.randint(1, 2000), compact=rnd % 2 == 1)
         assert opened_at >= newest, \
             f"seed {seed} round {rnd}: reopened at {opened_at}, acknowledged up to {newest}"
         revs = [int(a.split()[3]) for a in acks]

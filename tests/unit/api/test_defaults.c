@@ -218,3 +218,45 @@ Test(defaults, service_namespace_secret_misc)
     _cleanup_json_ json_t *bad2 = defaulted("apps/v1", "Deployment", "{\"spec\":[]}");
     cr_assert(false != json_is_array(kjson_path(bad2, "spec")));
 }
+
+Test(defaults, secret_string_data_is_merged)
+{
+    _cleanup_json_ json_t *s = defaulted(
+        "v1", "Secret",
+        "{\"data\":{\"a\":\"eA==\",\"b\":\"eA==\"},\"stringData\":{\"b\":\"hello\",\"c\":\"\"}}");
+    _cleanup_free_ char *text = kjson_dumps(s);
+    cr_assert(eq(str, text,
+                 "{\"data\":{\"a\":\"eA==\",\"b\":\"aGVsbG8=\",\"c\":\"\"},\"type\":\"Opaque\"}"));
+    _cleanup_json_ json_t *bad = defaulted("v1", "Secret", "{\"stringData\":{\"b\":1}}");
+    cr_assert(json_object_get(bad, "stringData") != NULL);
+}
+
+Test(defaults, service_account_token_volume)
+{
+    const char *text =
+        "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\",\"volumeMounts\":"
+        "[{\"name\":\"x\",\"mountPath\":\"/x\"}]}],\"volumes\":[{\"name\":\"x\"}]}}";
+    _cleanup_json_ json_t *pod = kjson_parse(text, strlen(text), NULL);
+    api_pod_mount_service_account_token(pod);
+    json_t *vols = kjson_path(pod, "spec.volumes");
+    cr_assert(eq(sz, json_array_size(vols), 2));
+    const char *name = kjson_path_str(json_array_get(vols, 1), "name");
+    cr_assert(name != NULL && strncmp(name, "kube-api-access-", 16) == 0 && strlen(name) == 21);
+    json_t *src = kjson_path(json_array_get(vols, 1), "projected.sources");
+    cr_assert(eq(sz, json_array_size(src), 3));
+    json_int_t exp = json_integer_value(
+        kjson_path(json_array_get(src, 0), "serviceAccountToken.expirationSeconds"));
+    cr_assert(eq(i64, exp, 3607));
+    json_t *b = json_array_get(kjson_path(pod, "spec.containers"), 1);
+    json_t *m = json_array_get(json_object_get(b, "volumeMounts"), 1);
+    cr_assert(eq(str, (char *)kjson_path_str(m, "mountPath"),
+                 "/var/run/secrets/kubernetes.io/serviceaccount"));
+    cr_assert(false != json_is_true(json_object_get(m, "readOnly")));
+    /* Idempotent: a second call sees the mount. */
+    api_pod_mount_service_account_token(pod);
+    cr_assert(eq(sz, json_array_size(kjson_path(pod, "spec.volumes")), 2));
+    const char *off = "{\"spec\":{\"automountServiceAccountToken\":false,\"containers\":[{}]}}";
+    _cleanup_json_ json_t *p2 = kjson_parse(off, strlen(off), NULL);
+    api_pod_mount_service_account_token(p2);
+    cr_assert(kjson_path(p2, "spec.volumes") == NULL);
+}

@@ -221,3 +221,33 @@ Test(meta, event_conversion)
     cr_assert(json_equal(back, core));
     cr_assert(api_event_convert(core, "v2") == NULL);
 }
+
+Test(meta, graceful_deletion)
+{
+    const struct api_kind *pods = kind("", "pods");
+    _cleanup_json_ json_t *unscheduled = parse("{\"spec\":{}}");
+    cr_assert(eq(i64, api_meta_grace_period(pods, unscheduled, -1), 0));
+    _cleanup_json_ json_t *running = parse("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"nodeName\":"
+                                           "\"n1\",\"terminationGracePeriodSeconds\":45}}");
+    cr_assert(eq(i64, api_meta_grace_period(pods, running, -1), 45));
+    cr_assert(eq(i64, api_meta_grace_period(pods, running, 0), 0));
+    cr_assert(eq(i64, api_meta_grace_period(pods, running, 5), 5));
+    cr_assert(eq(i64, api_meta_grace_period(pods, running, -7), 1));
+    _cleanup_json_ json_t *done = parse("{\"spec\":{\"nodeName\":\"n1\"},\"status\":{\"phase\":"
+                                        "\"Succeeded\"}}");
+    cr_assert(eq(i64, api_meta_grace_period(pods, done, -1), 0));
+    cr_assert(eq(i64, api_meta_grace_period(kind("", "configmaps"), running, 30), 0));
+
+    cr_assert(api_meta_mark_deleting(running, 45));
+    const char *ts = kjson_path_str(running, "metadata.deletionTimestamp");
+    cr_assert(ts != NULL && strlen(ts) == 20);
+    json_int_t g = json_integer_value(kjson_path(running, "metadata.deletionGracePeriodSeconds"));
+    cr_assert(eq(i64, g, 45));
+    cr_assert(false == api_meta_mark_deleting(running, 60)); /* longer: kept */
+    cr_assert(false == api_meta_deletion_done(running));
+    cr_assert(api_meta_mark_deleting(running, 0)); /* shorter: replaces */
+    cr_assert(api_meta_deletion_done(running));
+    _cleanup_json_ json_t *fin = parse("{\"metadata\":{\"finalizers\":[\"kubernetes\"]}}");
+    api_meta_mark_deleting(fin, 0);
+    cr_assert(false == api_meta_deletion_done(fin));
+}

@@ -4,6 +4,7 @@
 #include <criterion/new/assert.h>
 #include <string.h>
 
+#include "api/kinds.h"
 #include "api/openapi.h"
 #include "api/schema.h"
 #include "base/json.h"
@@ -181,8 +182,81 @@ Test(openapi, field_is_string)
     expect_string("v1", "Pod", "spec.containers[].ports[].containerPort", false);
     expect_string("apps/v1", "Deployment", "spec.replicas", false);
     expect_string("apps/v1", "Deployment", "spec.strategy.rollingUpdate.maxSurge", false);
+    expect_string("v1", "ConfigMap", "metadata.labels.app.kubernetes.io/version", true);
+    expect_string("v1", "ConfigMap", "data.a.b.c", true);
+    expect_string("v1", "Pod", "spec.containers[].resources.limits.cpu", true);
+    expect_string("v1", "Pod", "spec.nodeSelector.kubernetes.io/os", true);
     expect_string("v1", "ConfigMap", "nope.x", false);
     expect_string("v1", "Gizmo", "data.x", false);
     expect_string("v1", "ConfigMap", "", false);
     expect_string("v1", "ConfigMap", "data[]", false);
+}
+
+Test(openapi, v2_answer_is_an_empty_protobuf_document)
+{
+    size_t len = 99;
+    const char *ct = api_openapi_v2_response(&len);
+    cr_assert(eq(sz, len, 0));
+    /* The ".v1.0" form: the "@v1.0" form kubectl sends in Accept breaks Go's mime parser. */
+    cr_assert(eq(str, (char *)ct, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"));
+}
+
+/* The documents and the kinds table agree: every patchable resource and subresource k8c
+ * serves has its PATCH operation (kubectl apply refuses a kind without one), every served
+ * kind has a schema, and no PATCH is advertised for a resource k8c does not serve. */
+Test(openapi, documents_match_the_kinds_table)
+{
+    size_t n = 0;
+    const struct api_kind *kinds = api_kinds_all(&n);
+    cr_assert(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct api_kind *k = &kinds[i];
+        cr_assert(api__schema_for_kind(k->api_version, k->kind) != NULL, "no schema for %s %s",
+                  k->api_version, k->kind);
+        _cleanup_json_ json_t *doc = api_openapi_v3_document(k->group, k->version);
+        cr_assert(doc != NULL, "no document for %s", k->api_version);
+        json_t *paths = json_object_get(doc, "paths");
+        _cleanup_free_ char *item_path =
+            k->group[0] ? xasprintf("/apis/%s/%s%s/%s/{name}", k->group, k->version,
+                                    k->namespaced ? "/namespaces/{namespace}" : "", k->resource)
+                        : xasprintf("/api/%s%s/%s/{name}", k->version,
+                                    k->namespaced ? "/namespaces/{namespace}" : "", k->resource);
+        if (k->verbs & API_VERB_PATCH) {
+            json_t *op = json_object_get(json_object_get(paths, item_path), "patch");
+            cr_assert(op != NULL, "no PATCH %s", item_path);
+            cr_assert(eq(str, (char *)kjson_path_str(op, "x-kubernetes-group-version-kind.kind"),
+                         (char *)k->kind));
+        }
+        for (size_t s = 0; s < k->n_subresources; s++) {
+            const struct api_subresource *sub = &k->subresources[s];
+            _cleanup_free_ char *sub_path = xasprintf("%s/%s", item_path, sub->name);
+            json_t *item = json_object_get(paths, sub_path);
+            cr_assert(item != NULL, "no path %s", sub_path);
+            if (sub->verbs & API_VERB_PATCH)
+                cr_assert(json_object_get(item, "patch") != NULL, "no PATCH %s", sub_path);
+        }
+    }
+    /* The other way: each advertised PATCH belongs to a served resource. */
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && !strcmp(kinds[i].group, kinds[i - 1].group) &&
+            !strcmp(kinds[i].version, kinds[i - 1].version))
+            continue;
+        _cleanup_json_ json_t *doc = api_openapi_v3_document(kinds[i].group, kinds[i].version);
+        const char *p;
+        json_t *item;
+        json_object_foreach (json_object_get(doc, "paths"), p, item) {
+            if (json_object_get(item, "patch") == NULL)
+                continue;
+            /* Find the resource segment: after the version, skipping namespaces/{namespace}. */
+            const char *rest = strstr(p, kinds[i].version);
+            cr_assert(rest != NULL);
+            rest += strlen(kinds[i].version) + 1;
+            if (!strncmp(rest, "namespaces/{namespace}/", 23))
+                rest += 23;
+            size_t len = strcspn(rest, "/");
+            _cleanup_free_ char *res = xstrndup(rest, len);
+            const struct api_kind *k = api_kind_by_resource(kinds[i].group, kinds[i].version, res);
+            cr_assert(k != NULL, "PATCH %s names a resource k8c does not serve", p);
+        }
+    }
 }

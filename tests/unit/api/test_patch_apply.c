@@ -5,7 +5,11 @@
 #include <criterion/new/assert.h>
 #include <string.h>
 
+#include "api/defaults.h"
+#include "api/kinds.h"
 #include "api/patch.h"
+#include "api/patch_internal.h"
+#include "api/schema.h"
 #include "base/json.h"
 #include "base/mem.h"
 
@@ -85,11 +89,10 @@ Test(patch_apply, create_records_fields)
     cr_assert(web != NULL, "%s", text);
     cr_assert(json_object_get(web, ".") != NULL, "%s", text);
     cr_assert(json_object_get(web, "f:image") != NULL, "%s", text);
-    cr_assert(json_object_get(json_object_get(web, "f:ports"),
-                              "k:{\"containerPort\":80,\"protocol\":\"TCP\"}") == NULL);
-    /* ports' list-map-keys are containerPort and protocol; only the one given is named. */
-    cr_assert(json_object_get(json_object_get(web, "f:ports"), "k:{\"containerPort\":80}") != NULL,
-              "%s", text);
+    /* ports' list-map-keys are containerPort and protocol, whose default TCP fills the key. */
+    json_t *port = json_object_get(json_object_get(web, "f:ports"),
+                                   "k:{\"containerPort\":80,\"protocol\":\"TCP\"}");
+    cr_assert(port != NULL, "%s", text);
     /* matchLabels is a granular map inside an atomic LabelSelector: one leaf. */
     cr_assert(kjson_path(v1, "f:spec.f:selector") != NULL, "%s", text);
     cr_assert(json_object_size(kjson_path(v1, "f:spec.f:selector")) == 0, "%s", text);
@@ -264,9 +267,93 @@ Test(patch_apply, errors)
     apply_fails("apiVersion: apps/v1\nkind: Pod\n", "m", "does not match the expected kind");
     apply_fails("apiVersion: v1\nkind: Deployment\n", "m", "does not match the expected API");
     apply_fails("[1, 2]", "m", "must be an object");
+    apply_fails("apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n"
+                "      containers: [{name: a, ports: [{containerPort: 1}, {containerPort: 1, "
+                "protocol: TCP}]}]\n",
+                "m",
+                ".spec.template.spec.containers[].ports: duplicate entries for key "
+                "[containerPort=1,protocol=\"TCP\"]");
     apply_fails("a: [", "m", "error decoding YAML");
     apply_fails("apiVersion: apps/v1\nkind: Deployment\nmetadata: {managedFields: []}\n", "m",
                 "managedFields must be nil");
     apply_fails("apiVersion: apps/v1\nkind: Deployment\n---\napiVersion: apps/v1\n", "m",
                 "error decoding YAML");
+}
+
+Test(patch_apply, reapply_after_defaulting_is_stable)
+{
+    /* As the API server does it: apply, default, store; apply the same manifest again. */
+    const struct api_kind *k = api_kind_by_gvk("apps/v1", "Deployment");
+    cr_assert(k != NULL);
+    _cleanup_json_ json_t *live = apply_ok(NULL, deploy_yaml, "kubectl", false);
+    api_object_default(k, live);
+    _cleanup_free_ char *before = kjson_dumps(live);
+    json_t *c0 = json_array_get(kjson_path(live, "spec.template.spec.containers"), 0);
+    json_t *p0 = json_array_get(json_object_get(c0, "ports"), 0);
+    cr_assert(eq(str, (char *)kjson_path_str(p0, "protocol"), "TCP"), "%s", before);
+    _cleanup_json_ json_t *again = apply_ok(live, deploy_yaml, "kubectl", false);
+    api_object_default(k, again);
+    json_t *ports = json_object_get(
+        json_array_get(kjson_path(again, "spec.template.spec.containers"), 0), "ports");
+    cr_assert(eq(int, (int)json_array_size(ports), 1), "%s", before);
+    /* Nothing but the time of the entry changed. */
+    json_t *e1 = entry(live, "kubectl", "Apply");
+    json_t *e2 = entry(again, "kubectl", "Apply");
+    bool same_fields = json_equal(json_object_get(e1, "fieldsV1"), json_object_get(e2, "fieldsV1"));
+    cr_assert(same_fields);
+    json_object_del(json_object_get(live, "metadata"), "managedFields");
+    json_object_del(json_object_get(again, "metadata"), "managedFields");
+    bool same = json_equal(live, again);
+    _cleanup_free_ char *after = kjson_dumps(again);
+    cr_assert(same, "before %s\nafter %s", before, after);
+}
+
+Test(patch_apply, associative_lists_follow_the_applied_order)
+{
+    /* structured-merge-diff: live-only elements keep their places, shared ones take the
+     * applied order, new ones come where the applied list has them. */
+    const char *live_json =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"managedFields\":["
+        "{\"manager\":\"kubectl\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"fieldsType\":"
+        "\"FieldsV1\",\"fieldsV1\":{}}]},\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":"
+        "\"1\"},{\"name\":\"s\",\"image\":\"2\"},{\"name\":\"b\",\"image\":\"3\"}]}}";
+    _cleanup_json_ json_t *live = kjson_parse(live_json, strlen(live_json), NULL);
+    const char *body = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+                       "  - {name: b, image: \"3\"}\n  - {name: a, image: \"1\"}\n"
+                       "  - {name: c, image: \"4\"}\n";
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_json_ json_t *out =
+        api_patch_apply("v1", "Pod", live, body, strlen(body), "kubectl", false, &err);
+    cr_assert(out != NULL, "%s", err ? err->msg : "?");
+    json_t *containers = kjson_path(out, "spec.containers");
+    cr_assert(eq(int, (int)json_array_size(containers), 4));
+    const char *want[] = {"s", "b", "a", "c"};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert(eq(str, (char *)kjson_path_str(json_array_get(containers, i), "name"),
+                     (char *)want[i]));
+}
+
+Test(patch_apply, direct_fields_tree_equals_the_set_form)
+{
+    const char *pod_json =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{"
+        "\"a\":\"b\"},\"finalizers\":[\"x\",\"y\"]},\"spec\":{\"containers\":[{\"name\":"
+        "\"c\",\"image\":\"i\",\"ports\":[{\"containerPort\":80},{\"containerPort\":53,"
+        "\"protocol\":\"UDP\"}],\"resources\":{},\"args\":[\"1\"]},{}],\"nodeSelector\":{"
+        "\"k\":\"v\"},\"affinity\":{\"nodeAffinity\":{}}},\"status\":{\"phase\":\"x\"}}";
+    _cleanup_json_ json_t *pod = kjson_parse(pod_json, strlen(pod_json), NULL);
+    cr_assert(pod != NULL);
+    const json_t *schema = api__schema_for_kind("v1", "Pod");
+    _cleanup_json_ json_t *set = api__fields_of(pod, schema);
+    _cleanup_json_ json_t *a = api__fields_to_v1(set);
+    _cleanup_json_ json_t *b = api__fields_v1_of(pod, schema);
+    _cleanup_free_ char *ta = kjson_dumps(a);
+    _cleanup_free_ char *tb = kjson_dumps(b);
+    bool same = json_equal(a, b);
+    cr_assert(same, "set form %s\ndirect   %s", ta, tb);
+    /* And back: the tree parses to the same set. */
+    _cleanup_json_ json_t *back = api__fields_from_v1(b);
+    bool round = json_equal(back, set);
+    cr_assert(round);
+    cr_assert(strstr(tb, "\"v:\\\"x\\\"\"") != NULL, "%s", tb);
 }

@@ -202,3 +202,46 @@ Test(patch_strategic, errors)
     check_smp_fails("v1", "Pod", "{}", "{\"spec\":{\"$setElementOrder/containers\":{}}}",
                     K8C_REASON_BAD_REQUEST, "must be a list");
 }
+
+Test(patch_strategic, kubectl_apply_removing_a_container)
+{
+    /* The patch kubectl 1.32 computed from k8c's /openapi/v3 schemas when a re-applied
+     * manifest dropped container "side" (captured from a real run). */
+    const char *live =
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"pweb\"},"
+        "\"spec\":{\"replicas\":1,\"template\":{\"spec\":{\"containers\":[{\"name\":\"web\","
+        "\"image\":\"nginx:1.27\",\"env\":[{\"name\":\"A\",\"value\":\"1\"}]},{\"name\":\"side\","
+        "\"image\":\"busybox\"}]}}}}";
+    const char *patch = "{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/"
+                        "last-applied-configuration\":\"{}\\n\"}},\"spec\":{\"replicas\":3,"
+                        "\"template\":{\"spec\":{\"$setElementOrder/containers\":[{\"name\":"
+                        "\"web\"}],\"containers\":[{\"image\":\"nginx:1.28\",\"name\":\"web\"},{"
+                        "\"$patch\":\"delete\",\"name\":\"side\"}]}}}}";
+    const char *want =
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"pweb\","
+        "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\\n\"}},"
+        "\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":[{\"name\":\"web\","
+        "\"image\":\"nginx:1.28\",\"env\":[{\"name\":\"A\",\"value\":\"1\"}]}]}}}}";
+    check_smp("apps/v1", "Deployment", live, patch, want);
+}
+
+Test(patch_strategic, set_element_order_interleaves_server_only_elements)
+{
+    /* apimachinery's normalizeElementOrder: named elements in the order's order, server-only
+     * ones placed by their live positions. */
+    const char *pod = "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"s\"},{\"name\":"
+                      "\"b\"}]}}";
+    check_smp("v1", "Pod", pod,
+              "{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"b\"},{\"name\":\"a\"}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"s\"},{\"name\":\"b\"},{\"name\":\"a\"}]}}");
+    check_smp("v1", "Pod",
+              "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"},{"
+              "\"name\":\"s\"}]}}",
+              "{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"b\"},{\"name\":\"a\"}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"b\"},{\"name\":\"a\"},{\"name\":\"s\"}]}}");
+    check_smp("v1", "Pod", "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}",
+              "{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"c\"},{\"name\":\"a\"},{"
+              "\"name\":\"b\"}],\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}",
+              "{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\"},{\"name\":\"a\"},{"
+              "\"name\":\"b\"}]}}");
+}

@@ -9,9 +9,11 @@
 #include "helpers.h"
 #include "store/store.h"
 
+TestSuite(store, .init = store_test_setup, .fini = store_test_teardown);
+
 Test(store, create_get_update_delete)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r0 = store_revision(s);
@@ -59,12 +61,11 @@ Test(store, create_get_update_delete)
     cr_assert(eq(i64, kv.create_revision, 4));
     store_kv_clear(&kv);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, create_over_existing_key_fails_and_keeps_revision)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     store_test_put(s, "/k", "one");
@@ -78,12 +79,11 @@ Test(store, create_over_existing_key_fails_and_keeps_revision)
     cr_assert(eq(str, kv.value, "one"));
     store_kv_clear(&kv);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, update_guards)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r1 = store_test_put(s, "/k", "one");
@@ -111,12 +111,11 @@ Test(store, update_guards)
     cr_assert(eq(str, kv.value, ""));
     store_kv_clear(&kv);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, delete_guards)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r1 = store_test_put(s, "/k", "one");
@@ -131,7 +130,6 @@ Test(store, delete_guards)
     r = store_delete(s, "/k", 0, NULL, &err);
     cr_assert(eq(int, err->reason, K8C_REASON_NOT_FOUND));
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 static void make_keys(struct store *s, const char *prefix, int n)
@@ -145,7 +143,7 @@ static void make_keys(struct store *s, const char *prefix, int n)
 
 Test(store, list_prefix_pages_and_remaining)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     make_keys(s, "/registry/pods/default/p", 10);
@@ -197,12 +195,11 @@ Test(store, list_prefix_pages_and_remaining)
     cr_assert(eq(sz, l.n_items, 18));
     store_list_clear(&l);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, list_at_past_revisions_compacted_and_future)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t ra = store_test_put(s, "/r/a", "a1");
@@ -282,12 +279,11 @@ Test(store, list_at_past_revisions_compacted_and_future)
     int64_t next = store_test_put(s, "/r/d", "d");
     cr_assert(eq(i64, next, rd + 1), "revisions continue after the compacted end");
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, bad_input_is_refused)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t r = store_create(s, "no-slash", "x", 1, &err);
@@ -323,7 +319,6 @@ Test(store, bad_input_is_refused)
     int64_t cur = store_revision(s);
     cr_assert(eq(i64, cur, 0), "nothing was written");
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(store, urls)
@@ -341,7 +336,7 @@ Test(store, urls)
     cr_assert(s == NULL);
 
     /* a plain path works, and makes its directory */
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     _cleanup_free_ char *path = xasprintf("%s/db/state.db", dir);
     s = store_open(path, NULL, &err);
     cr_assert(s != NULL, "%s", err ? err->msg : "");
@@ -349,5 +344,91 @@ Test(store, urls)
     store_close(s);
     _cleanup_free_ char *expect = store_path_from_data_dir(dir);
     cr_assert(eq(str, expect, path));
-    store_test_rmdir(dir);
+}
+
+/* A model check: random creates, updates and deletes on a few keys, with compactions at random
+ * points; every revision still served must list exactly what the model held then, and every
+ * older one must be GONE. */
+enum { MODEL_KEYS = 8, MODEL_OPS = 240 };
+
+struct model_state {
+    int64_t mod[MODEL_KEYS]; /* 0: absent */
+    int64_t create[MODEL_KEYS];
+    int value[MODEL_KEYS];
+};
+
+static void check_revision(struct store *s, const struct model_state *m, int64_t rev)
+{
+    _cleanup_err_ struct k8c_err *err = NULL;
+    struct store_list l = {0};
+    cr_assert(eq(int, store_list(s, "/m/", rev, NULL, 0, &l, &err), 0), "rev %lld: %s",
+              (long long)rev, err ? err->msg : "");
+    size_t want = 0;
+    for (int k = 0; k < MODEL_KEYS; k++) {
+        if (m->mod[k] == 0)
+            continue;
+        cr_assert(want < l.n_items, "rev %lld: key %d missing", (long long)rev, k);
+        _cleanup_free_ char *key = xasprintf("/m/%d", k);
+        _cleanup_free_ char *value = xasprintf("v%d", m->value[k]);
+        struct store_kv *kv = &l.items[want++];
+        cr_assert(eq(str, kv->key, key), "rev %lld", (long long)rev);
+        cr_assert(eq(str, kv->value, value), "rev %lld key %d", (long long)rev, k);
+        cr_assert(eq(i64, kv->mod_revision, m->mod[k]));
+        cr_assert(eq(i64, kv->create_revision, m->create[k]));
+    }
+    cr_assert(eq(sz, l.n_items, want), "rev %lld", (long long)rev);
+    store_list_clear(&l);
+}
+
+Test(store, history_and_compaction_match_a_model)
+{
+    const char *dir = store_test_dir();
+    struct store *s = store_test_open(dir, NULL);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    struct model_state *states = xcalloc(MODEL_OPS + 1, sizeof(*states));
+    unsigned seed = 12345;
+    int64_t rev = 0;
+    for (int i = 1; i <= MODEL_OPS; i++) {
+        struct model_state m = states[rev];
+        int k = (int)(rand_r(&seed) % MODEL_KEYS);
+        _cleanup_free_ char *key = xasprintf("/m/%d", k);
+        _cleanup_free_ char *value = xasprintf("v%d", i);
+        int64_t r;
+        if (m.mod[k] == 0) {
+            r = store_create(s, key, value, strlen(value), &err);
+            m.create[k] = r;
+            m.mod[k] = r;
+            m.value[k] = i;
+        } else if (rand_r(&seed) % 3) {
+            r = store_update(s, key, value, strlen(value), m.mod[k], &err);
+            m.mod[k] = r;
+            m.value[k] = i;
+        } else {
+            r = store_delete(s, key, m.mod[k], NULL, &err);
+            m.mod[k] = 0;
+        }
+        cr_assert(eq(i64, r, rev + 1), "%s", err ? err->msg : "");
+        rev = r;
+        states[rev] = m;
+        if (i % 40 == 0) {
+            int64_t floor = store_compacted_revision(s);
+            int64_t to = floor + 1 + (int64_t)(rand_r(&seed) % (uint64_t)(rev - floor));
+            cr_assert(eq(int, store_compact(s, to, &err), 0));
+            for (int64_t r2 = 1; r2 <= rev; r2++) {
+                if (r2 < to) {
+                    struct store_list l = {0};
+                    int rc = store_list(s, "/m/", r2, NULL, 0, &l, &err);
+                    cr_assert(eq(int, rc, -1));
+                    cr_assert(eq(int, err->reason, K8C_REASON_GONE));
+                } else {
+                    check_revision(s, &states[r2], r2);
+                }
+            }
+        }
+    }
+    check_revision(s, &states[rev], 0);
+    _cleanup_free_ char *report = NULL;
+    cr_assert(eq(int, store_check(s, &report, &err), 0), "%s", err ? err->msg : "");
+    store_close(s);
+    free(states);
 }

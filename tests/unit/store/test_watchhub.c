@@ -4,11 +4,14 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "base/mem.h"
 #include "helpers.h"
 #include "store/store.h"
+
+TestSuite(watch, .init = store_test_setup, .fini = store_test_teardown);
 
 /* Takes the next event within a few seconds (a deadline, not a sleep) or fails the test. */
 static struct store_event *next_event(struct store_watch *w)
@@ -30,7 +33,7 @@ static void expect_none(struct store_watch *w)
 
 Test(watch, live_events_carry_values_and_previous_values)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     store_test_put(s, "/pods/before", "old");
@@ -71,12 +74,11 @@ Test(watch, live_events_carry_values_and_previous_values)
 
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, replays_from_a_past_revision_then_goes_live)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     int64_t revs[6];
@@ -121,12 +123,11 @@ Test(watch, replays_from_a_past_revision_then_goes_live)
     store_event_unref(ev);
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, revisions_older_than_the_window_are_gone)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store_options opts = {.watch_window_events = 4};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -174,12 +175,11 @@ Test(watch, revisions_older_than_the_window_are_gone)
     store_event_unref(ev);
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, window_is_bounded_by_bytes)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store_options opts = {.watch_window_bytes = 64 * 1024};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -200,12 +200,11 @@ Test(watch, window_is_bounded_by_bytes)
     store_event_unref(ev);
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, slow_watcher_is_cut_off_and_writers_do_not_wait)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store_options opts = {.watch_max_pending = 8};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -229,12 +228,11 @@ Test(watch, slow_watcher_is_cut_off_and_writers_do_not_wait)
     store_watch_close(slow);
     store_watch_close(fast);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, many_watchers_share_one_copy_of_each_event)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     enum { N = 2000 };
@@ -265,7 +263,6 @@ Test(watch, many_watchers_share_one_copy_of_each_event)
         store_watch_close(ws[i]);
     free(ws);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 static bool readable(int fd)
@@ -276,7 +273,7 @@ static bool readable(int fd)
 
 Test(watch, descriptor_is_readable_while_events_wait)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     struct store_watch *w = store_watch_open(s, "/", 0, &err);
@@ -298,14 +295,18 @@ Test(watch, descriptor_is_readable_while_events_wait)
     fd = store_watch_fd(w);
     cr_assert(readable(fd));
     store_event_unref(next_event(w));
+    expect_none(w);
+    cr_assert(not(readable(fd)), "caught up: no longer readable");
+    store_test_put(s, "/c", "3");
+    cr_assert(eq(int, poll(&p, 1, 5000), 1));
+    store_event_unref(next_event(w));
     store_watch_close(w);
     store_close(s);
-    store_test_rmdir(dir);
 }
 
 Test(watch, closing_the_store_ends_watches)
 {
-    _cleanup_free_ char *dir = store_test_dir();
+    const char *dir = store_test_dir();
     struct store *s = store_test_open(dir, NULL);
     _cleanup_err_ struct k8c_err *err = NULL;
     struct store_watch *w = store_watch_open(s, "/", 0, &err);
@@ -320,5 +321,48 @@ Test(watch, closing_the_store_ends_watches)
     cr_assert(eq(int, rc, -1));
     cr_assert(eq(int, err->reason, K8C_REASON_SERVICE_UNAVAILABLE));
     store_watch_close(w);
-    store_test_rmdir(dir);
+}
+
+struct burst_arg {
+    struct store *s;
+    int id, n;
+};
+
+static void *burst(void *p)
+{
+    struct burst_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        _cleanup_free_ char *key = xasprintf("/busy/%d/%d", a->id, i);
+        store_test_put(a->s, key, "v");
+    }
+    return NULL;
+}
+
+/* A watch on a rare prefix from an old revision skips thousands of events (in steps, letting
+ * the writer publish in between) and finds the one that matches. */
+Test(watch, catching_up_skips_a_long_window)
+{
+    const char *dir = store_test_dir();
+    struct store *s = store_test_open(dir, NULL);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    int64_t start = store_test_put(s, "/rare/first", "1");
+    enum { T = 8, N = 700 };
+    pthread_t t[T];
+    struct burst_arg a[T];
+    for (int i = 0; i < T; i++) {
+        a[i] = (struct burst_arg){s, i, N};
+        pthread_create(&t[i], NULL, burst, &a[i]);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(t[i], NULL);
+    int64_t rare = store_test_put(s, "/rare/second", "2");
+    cr_assert(eq(i64, rare, start + T * N + 1));
+    struct store_watch *w = store_watch_open(s, "/rare/", start, &err);
+    cr_assert(w != NULL);
+    struct store_event *ev = next_event(w);
+    cr_assert(eq(i64, ev->revision, rare));
+    store_event_unref(ev);
+    expect_none(w);
+    store_watch_close(w);
+    store_close(s);
 }
