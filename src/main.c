@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "controllers/controllers.h"
+#include "scheduler/scheduler.h"
 #include "store/store.h"
 #include "version.h"
 
@@ -33,11 +34,13 @@ static const struct command commands[] = {
     {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
     {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
     {"controller-manager", controllers_cli_main, "run the controllers against --kubeconfig"},
+    {"scheduler", scheduler_cli_main, "run the scheduler against --kubeconfig's API server"},
+    {"hollow", scheduler_hollow_main, "run N simulated nodes (register, leases, pods Running)"},
     {"help", cmd_help, "show this help"},
 };
 
 /* Commands the design names that this build does not have yet: said plainly, never faked. */
-static const char *const not_built[] = {"agent", "runtime", "image", "hollow"};
+static const char *const not_built[] = {"agent", "runtime", "image"};
 
 static void print_usage(FILE *out)
 {
