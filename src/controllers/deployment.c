@@ -1081,6 +1081,14 @@ static int deployment_sync(struct ctl_controller *cc, const char *key, struct k8
         json_decref(x.d);
         return rc;
     }
+    if (!json_is_object(kjson_path(x.d, "spec.template")) ||
+        !json_is_object(kjson_path(x.d, "spec.template.spec"))) {
+        /* Validation normally refuses this; never loop on it. A spec change re-enqueues. */
+        ctl__event(ctl, x.d, "Warning", "InvalidTemplate",
+                   "Deployment %s has no pod template: nothing to roll out", x.name);
+        json_decref(x.d);
+        return 0;
+    }
     _cleanup_json_ json_t *sets = ctl__list(ctl, CTL_REPLICASETS, x.ns);
     _cleanup_json_ json_t *owned =
         ctl__claim(ctl, x.d, "apps/v1", "Deployment", selector, sets, CTL_REPLICASETS);

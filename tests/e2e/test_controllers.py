@@ -6,6 +6,7 @@ Services get Endpoints and EndpointSlices; namespaces empty themselves; an unrea
 pods are recreated on the other node."""
 import json
 import os
+import signal
 import subprocess
 import textwrap
 import threading
@@ -38,14 +39,15 @@ def cluster():
     if not os.access(KUBECTL, os.X_OK):
         pytest.skip("kubectl is not installed")
     srv = start_apiserver()
-    manager = nodes = None
+    c = Cluster(srv, None, None)
     try:
-        nodes = Nodes(srv, ["node-a", "node-b"])
-        manager = Manager(srv, "--node-monitor-grace-period", "4s")
-        yield Cluster(srv, manager, nodes)
+        c.nodes = Nodes(srv, ["node-a", "node-b"])
+        c.manager = Manager(srv, "--node-monitor-grace-period", "4s")
+        yield c
     finally:
-        if nodes:
-            nodes.close()
+        if c.nodes:
+            c.nodes.close()
+        manager = c.manager
         if manager:
             manager.stop()
             if os.environ.get("K8C_KEEP_LOGS"):
@@ -272,6 +274,22 @@ def test_recreate_strategy(cluster, ns, tmp_path):
     pods = pods_of(cluster, ns, "rec")
     assert len(pods) == 3
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.28"}
+
+
+def test_manager_restart_mid_rollout_resumes(cluster, ns, tmp_path):
+    spec = {"strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}
+    apply(cluster, ns, deployment("resume", 4, extra_spec=spec), tmp_path)
+    ok(rollout_status(cluster, ns, "resume"))
+    ok(cluster.kubectl("-n", ns, "set", "image", "deploy/resume", "main=nginx:1.28"))
+    wait_for("the rollout under way", lambda: len(replicasets(cluster, ns)) == 2)
+    cluster.manager.stop(signal.SIGKILL)
+    cluster.manager = Manager(cluster.srv, "--node-monitor-grace-period", "4s")
+    ok(rollout_status(cluster, ns, "resume"))
+    pods = pods_of(cluster, ns, "resume", True)
+    assert len(pods) == 4
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.28"}
+    assert len(replicasets(cluster, ns)) == 2
 
 
 def test_broken_rollout_hits_progress_deadline_then_undo(cluster, ns, tmp_path):
