@@ -40,6 +40,7 @@ def cluster():
         pytest.skip("kubectl is not installed")
     srv = start_apiserver()
     c = Cluster(srv, None, None)
+    log = ""
     try:
         c.nodes = Nodes(srv, ["node-a", "node-b"])
         c.manager = Manager(srv, "--node-monitor-grace-period", "4s")
@@ -50,10 +51,15 @@ def cluster():
         manager = c.manager
         if manager:
             manager.stop()
+            log = manager.log()
             if os.environ.get("K8C_KEEP_LOGS"):
                 with open(os.environ["K8C_KEEP_LOGS"], "w") as f:
                     f.write(manager.log())
         stop_apiserver(srv)
+    # A clean stop: exit 0, and no sanitizer report when run with build/asan/k8c.
+    assert c.manager is None or c.manager.proc.returncode == 0, log[-3000:]
+    for bad in ("ERROR: AddressSanitizer", "runtime error", "LeakSanitizer"):
+        assert bad not in log, log[-6000:]
 
 
 @pytest.fixture
@@ -462,6 +468,11 @@ def test_leader_election_one_active_manager(tmp_path):
         wait_for("second takes over", lambda: (get_json(srv, lease_path) or {}).get(
             "spec", {}).get("holderIdentity") == "second", timeout=20)
         wait_for("second runs the controllers", lambda: "controllers started" in second.log())
+        second.stop()
+        for m in (first, second):
+            assert m.proc.returncode == 0, m.log()[-3000:]
+            assert "ERROR: AddressSanitizer" not in m.log() and "runtime error" not in m.log()
+            assert "LeakSanitizer" not in m.log(), m.log()[-6000:]
     finally:
         for m in (first, second):
             if m:
