@@ -2,7 +2,8 @@
 simulated nodes (a minimal kubelet and scheduler in Python: nodes register and renew their
 Leases, unscheduled pods are bound to a Ready untainted node, bound pods report Running and
 Ready with an IP at once, deleted pods are released). Images whose name contains "broken"
-never become ready, so tests can stall a rollout. A node can be stopped (no more heartbeats)
+stay Pending (image pull back-off) and those containing "unready" run without ever becoming
+ready, so tests can stall a rollout or hold not-ready endpoints. A node can be stopped (no more heartbeats)
 and started again."""
 import datetime
 import itertools
@@ -179,9 +180,11 @@ class Nodes:
                                           for c in spec.get("containers", [])]})
             else:
                 n = next(self.ips)
+                ready = "False" if any("unready" in c.get("image", "")
+                                       for c in spec.get("containers", [])) else "True"
                 st.update({"phase": "Running", "podIP": f"10.77.{n // 250}.{n % 250 + 1}",
                            "hostIP": "127.0.0.1", "startTime": t,
-                           "conditions": [{"type": "Ready", "status": "True",
+                           "conditions": [{"type": "Ready", "status": ready,
                                            "lastTransitionTime": t},
                                           {"type": "PodScheduled", "status": "True",
                                            "lastTransitionTime": t}],

@@ -396,6 +396,38 @@ def test_service_endpoints_and_slices(cluster, ns, tmp_path):
         if len(s.get("endpoints") or []) == 1])
 
 
+def test_named_ports_and_not_ready_addresses(cluster, ns, tmp_path):
+    ports = {"containers": [{"name": "main", "image": "k8c.invalid/unready:1",
+                             "ports": [{"name": "web", "containerPort": 8080}]}]}
+    apply(cluster, ns, deployment("nr", 2, template_extra=ports), tmp_path)
+    wait_for("2 running pods with IPs", lambda: len(
+        [p for p in pods_of(cluster, ns, "nr") if p.get("status", {}).get("podIP")]) == 2)
+    for name, publish in (("plain", False), ("publish", True)):
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+               "spec": {"selector": {"app": "nr"}, "publishNotReadyAddresses": publish,
+                        "ports": [{"name": "http", "port": 80, "targetPort": "web"}]}}
+        apply(cluster, ns, json.dumps(svc), tmp_path, f"{name}.json")
+
+    def subset(name):
+        ep = get_json(cluster.srv, f"/api/v1/namespaces/{ns}/endpoints/{name}")
+        return (ep or {}).get("subsets", [None])[0] if (ep or {}).get("subsets") else None
+
+    plain = wait_for("not-ready addresses", lambda: (
+        lambda s: s if s and len(s.get("notReadyAddresses", [])) == 2 else None)(subset("plain")))
+    assert not plain.get("addresses")
+    assert plain["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    pub = wait_for("published addresses", lambda: (
+        lambda s: s if s and len(s.get("addresses", [])) == 2 else None)(subset("publish")))
+    assert not pub.get("notReadyAddresses")
+    slices = wait_for("the plain service's slice", lambda: [
+        s for s in items(cluster.srv,
+                         f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices")
+        if s["metadata"]["labels"].get("kubernetes.io/service-name") == "plain" and
+        len(s.get("endpoints") or []) == 2])
+    assert all(not e["conditions"]["ready"] for e in slices[0]["endpoints"])
+    assert slices[0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+
+
 def test_default_service_account_and_namespace_delete(cluster, tmp_path):
     name = "c-doomed"
     status, body = cluster.srv.json("POST", "/api/v1/namespaces",
