@@ -235,6 +235,8 @@ def test_rolling_update_keeps_availability_and_rolls_back(cluster, ns, tmp_path)
     assert revs == ["1", "2"]
     hist = ok(cluster.kubectl("-n", ns, "rollout", "history", "deploy/roll"))
     assert "REVISION" in hist and "1 " in hist and "2 " in hist
+    rev2 = ok(cluster.kubectl("-n", ns, "rollout", "history", "deploy/roll", "--revision=2"))
+    assert "nginx:1.28" in rev2 and "pod-template-hash" in rev2
     # Undo: the old ReplicaSet comes back as revision 3; no third set is made.
     assert "rolled back" in ok(cluster.kubectl("-n", ns, "rollout", "undo", "deploy/roll"))
     ok(rollout_status(cluster, ns, "roll"))
