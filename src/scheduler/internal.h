@@ -103,6 +103,12 @@ void scheduler__spread_score(struct scheduler__cycle *c,
                              struct scheduler_node_info *const *feasible, size_t n,
                              int64_t *scores);
 
+/* The selector of the system-default spread constraints for p (DefaultSelector: the
+ * selectors of the Services selecting it and of its controller), or NULL when there is
+ * none. Caller frees. */
+struct api_label_selector *scheduler__default_spread_selector(const struct scheduler_snapshot *s,
+                                                              const struct scheduler_pod *p);
+
 /* Whether pod p counts for a spread constraint of the scheduled pod (same namespace, not
  * terminating, selected). */
 bool scheduler__spread_counts_pod(const struct scheduler_spread *s, const char *ns,

@@ -496,6 +496,50 @@ static void on_ns_delete(json_t *obj, void *opaque)
     ns_set(opaque, obj, true);
 }
 
+/* Services and controllers, for the system-default topology spread. The informer's path
+ * tells which kind it watches. */
+struct workload_watch {
+    struct sched *s;
+    const char *kind;
+};
+
+static void workload_set(struct workload_watch *w, json_t *obj, bool deleted)
+{
+    const char *ns = kjson_path_str(obj, "metadata.namespace");
+    const char *name = kjson_path_str(obj, "metadata.name");
+    if (ns == NULL || name == NULL)
+        return;
+    json_t *sel = deleted ? NULL : kjson_path(obj, "spec.selector");
+    pthread_mutex_lock(&w->s->lock);
+    scheduler_snapshot_workload_set(w->s->snap, w->kind, ns, name, sel);
+    pthread_mutex_unlock(&w->s->lock);
+}
+
+static void on_workload_add(json_t *obj, void *opaque)
+{
+    workload_set(opaque, obj, false);
+}
+
+static void on_workload_update(json_t *old, json_t *obj, void *opaque)
+{
+    workload_set(opaque, obj, false);
+}
+
+static void on_workload_delete(json_t *obj, void *opaque)
+{
+    workload_set(opaque, obj, true);
+}
+
+static const struct {
+    const char *path, *kind;
+} workload_kinds[] = {
+    {"/api/v1/services", "Service"},
+    {"/api/v1/replicationcontrollers", "ReplicationController"},
+    {"/apis/apps/v1/replicasets", "ReplicaSet"},
+    {"/apis/apps/v1/statefulsets", "StatefulSet"},
+};
+#define N_WORKLOAD_KINDS 4
+
 /* ---- the scheduling thread ---- */
 
 /* Schedules one popped entry (lock held); returns the job to run, if any. */
@@ -623,6 +667,17 @@ int scheduler_run(struct client *c, const struct scheduler_options *opts, const 
     struct informer *nodes = informer_new(c, &nopts);
     struct informer *pods = informer_new(c, &popts);
     struct informer *namespaces = informer_new(c, &nsopts);
+    struct workload_watch ww[N_WORKLOAD_KINDS];
+    struct informer *workloads[N_WORKLOAD_KINDS];
+    for (size_t i = 0; i < N_WORKLOAD_KINDS; i++) {
+        ww[i] = (struct workload_watch){&s, workload_kinds[i].kind};
+        struct informer_options wopts = {
+            .path = workload_kinds[i].path,
+            .page_size = LIST_PAGE_SIZE,
+            .handlers = {on_workload_add, on_workload_update, on_workload_delete, &ww[i]},
+        };
+        workloads[i] = informer_new(c, &wopts);
+    }
     int rc = 0;
     s.n_binders = opts->binders ? opts->binders : DEFAULT_BINDERS;
     if (s.n_binders > MAX_BINDERS)
@@ -634,12 +689,26 @@ int scheduler_run(struct client *c, const struct scheduler_options *opts, const 
         rc = -1;
         goto out;
     }
+    for (size_t i = 0; i < N_WORKLOAD_KINDS; i++) {
+        if (informer_start(workloads[i], err) < 0) {
+            rc = -1;
+            goto out;
+        }
+    }
     /* Decide nothing before both caches are filled: a half-known cluster gives wrong
      * answers. */
     while (!atomic_load(stop) &&
            !(informer_wait_synced(nodes, 500) && informer_wait_synced(namespaces, 500) &&
              informer_wait_synced(pods, 500)))
         ;
+    /* Services and controllers only refine scores: a server that lacks one of those
+     * resources must not keep the scheduler from starting. */
+    uint64_t deadline = clock_mono_ns() + 5000000000ull;
+    for (size_t i = 0; i < N_WORKLOAD_KINDS && !atomic_load(stop); i++) {
+        while (!informer_wait_synced(workloads[i], 200) && clock_mono_ns() < deadline &&
+               !atomic_load(stop))
+            ;
+    }
     for (; started < s.n_binders; started++) {
         int prc = pthread_create(&s.binders[started], NULL, binder_main, &s);
         if (prc != 0) {
@@ -661,6 +730,8 @@ out:
     informer_free(pods);
     informer_free(nodes);
     informer_free(namespaces);
+    for (size_t i = 0; i < N_WORKLOAD_KINDS; i++)
+        informer_free(workloads[i]);
     pthread_mutex_lock(&s.jlock);
     s.jstop = true;
     pthread_cond_broadcast(&s.jwake);

@@ -14,6 +14,8 @@ struct scheduler_snapshot *scheduler_snapshot_new(void)
     s->image_nodes = json_object();
     s->nominations = json_object();
     s->namespaces = json_object();
+    s->services = json_object();
+    s->controllers = json_object();
     return s;
 }
 
@@ -48,6 +50,8 @@ void scheduler_snapshot_free(struct scheduler_snapshot *s)
     json_decref(s->image_nodes);
     json_decref(s->nominations);
     json_decref(s->namespaces);
+    json_decref(s->services);
+    json_decref(s->controllers);
     free(s);
 }
 
@@ -246,4 +250,32 @@ void scheduler_snapshot_namespace_set(struct scheduler_snapshot *s, const char *
         json_object_set(s->namespaces, name, labels);
     else
         json_object_set_new(s->namespaces, name, json_object());
+}
+
+void scheduler_snapshot_workload_set(struct scheduler_snapshot *s, const char *kind, const char *ns,
+                                     const char *name, json_t *selector)
+{
+    if (strcmp(kind, "Service") == 0) {
+        json_t *in_ns = json_object_get(s->services, ns);
+        if (selector == NULL || !json_is_object(selector) || json_object_size(selector) == 0) {
+            json_object_del(in_ns, name); /* no selector: selects no pod */
+            if (in_ns != NULL && json_object_size(in_ns) == 0)
+                json_object_del(s->services, ns);
+            return;
+        }
+        if (in_ns == NULL) {
+            in_ns = json_object();
+            json_object_set_new(s->services, ns, in_ns);
+        }
+        json_object_set(in_ns, name, selector);
+        return;
+    }
+    char *key = xasprintf("%s/%s/%s", ns, kind, name);
+    if (selector == NULL || !json_is_object(selector))
+        json_object_del(s->controllers, key);
+    else if (strcmp(kind, "ReplicationController") == 0)
+        json_object_set_new(s->controllers, key, json_pack("{s:O}", "matchLabels", selector));
+    else
+        json_object_set(s->controllers, key, selector);
+    free(key);
 }

@@ -44,6 +44,9 @@ struct scheduler_snapshot {
     json_t *image_nodes;    /* normalized image name -> number of nodes holding it */
     json_t *nominations;    /* "ns/name" -> nominated node name */
     json_t *namespaces;     /* namespace name -> its labels (for namespaceSelector) */
+    json_t *services;       /* namespace -> {service name -> spec.selector} */
+    json_t *controllers;    /* "ns/Kind/name" -> its LabelSelector (ReplicaSet, StatefulSet,
+                               ReplicationController), for the default spread */
     size_t n_anti_pods;     /* bound pods with required anti-affinity terms */
     size_t n_affinity_pods; /* bound pods with any affinity term */
 };
@@ -69,6 +72,12 @@ const struct scheduler_pod *scheduler_snapshot_pod_get(const struct scheduler_sn
  * namespace). */
 void scheduler_snapshot_namespace_set(struct scheduler_snapshot *s, const char *name,
                                       json_t *labels);
+
+/* Records (selector non-NULL; a reference is taken) or forgets the selector of a Service
+ * (kind "Service": spec.selector, a map) or a controller (ReplicaSet, StatefulSet:
+ * spec.selector; ReplicationController: its map) ns/name. */
+void scheduler_snapshot_workload_set(struct scheduler_snapshot *s, const char *kind, const char *ns,
+                                     const char *name, json_t *selector);
 
 /* Holds p's requests on node for it (replacing an earlier nomination of p). */
 void scheduler_snapshot_nominate(struct scheduler_snapshot *s, const struct scheduler_pod *p,

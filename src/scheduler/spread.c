@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/selector.h"
+#include "base/json.h"
 #include "base/mem.h"
 #include "scheduler/internal.h"
 
@@ -69,6 +70,42 @@ static void add_count(json_t *map, const char *key, json_int_t delta)
 {
     json_int_t v = json_integer_value(json_object_get(map, key));
     json_object_set_new(map, key, json_integer(v + delta));
+}
+
+struct api_label_selector *scheduler__default_spread_selector(const struct scheduler_snapshot *s,
+                                                              const struct scheduler_pod *p)
+{
+    _cleanup_json_ json_t *labels = json_object();
+    _cleanup_json_ json_t *exprs = json_array();
+    const char *name;
+    json_t *sel;
+    json_object_foreach (json_object_get(s->services, p->ns), name, sel) {
+        bool selects = true;
+        const char *k;
+        json_t *v;
+        json_object_foreach (sel, k, v) {
+            const char *have = json_string_value(json_object_get(p->labels, k));
+            selects =
+                selects && json_is_string(v) && have && strcmp(have, json_string_value(v)) == 0;
+        }
+        if (selects)
+            json_object_update(labels, sel);
+    }
+    if (p->owner != NULL) {
+        _cleanup_free_ char *key = xasprintf("%s/%s", p->ns, p->owner);
+        const json_t *csel = json_object_get(s->controllers, key);
+        const json_t *ml = json_object_get(csel, "matchLabels");
+        if (json_is_object(ml))
+            json_object_update(labels, (json_t *)ml);
+        const json_t *me = json_object_get(csel, "matchExpressions");
+        if (json_is_array(me))
+            json_array_extend(exprs, (json_t *)me);
+    }
+    if (json_object_size(labels) == 0 && json_array_size(exprs) == 0)
+        return NULL;
+    _cleanup_json_ json_t *merged =
+        json_pack("{s:O,s:O}", "matchLabels", labels, "matchExpressions", exprs);
+    return api_label_selector_from_json(merged, NULL); /* NULL when malformed: no defaults */
 }
 
 void scheduler__spread_prefilter(struct scheduler__cycle *c)
@@ -169,55 +206,72 @@ enum scheduler__code scheduler__spread_filter(struct scheduler__cycle *c,
     return SCHEDULER__FIT;
 }
 
-void scheduler__spread_score(struct scheduler__cycle *c,
-                             struct scheduler_node_info *const *feasible, size_t n, int64_t *scores)
+/* Whether the node carries every topology key of the soft constraints. */
+static bool soft_keys_present(const struct scheduler_spread *spread, size_t n_spread,
+                              const struct scheduler_node *n)
+{
+    for (size_t i = 0; i < n_spread; i++)
+        if (!spread[i].hard && label(n, spread[i].topology_key) == NULL)
+            return false;
+    return true;
+}
+
+/* PodTopologySpread's PreScore, Score and NormalizeScore over the soft constraints in
+ * spread[]. With require_all (the pod's own constraints), nodes missing a topology key are
+ * ignored; the system defaults do not require them. */
+static void score_constraints(struct scheduler__cycle *c, const struct scheduler_spread *spread,
+                              size_t n_spread, bool require_all,
+                              struct scheduler_node_info *const *feasible, size_t n,
+                              int64_t *scores)
 {
     const struct scheduler_pod *p = c->pod;
-    memset(scores, 0, n * sizeof(*scores));
     bool any_soft = false;
-    for (size_t i = 0; i < p->n_spread; i++)
-        any_soft |= !p->spread[i].hard;
+    for (size_t i = 0; i < n_spread; i++)
+        any_soft |= !spread[i].hard;
     if (!any_soft || n == 0)
         return;
     bool *ignored = xcalloc(n, sizeof(bool));
-    size_t *topo_size = xcalloc(p->n_spread, sizeof(size_t));
-    double *weight = xcalloc(p->n_spread, sizeof(double));
+    size_t *topo_size = xcalloc(n_spread, sizeof(size_t));
+    double *weight = xcalloc(n_spread, sizeof(double));
     json_t *counts = json_object();
     size_t n_ignored = 0;
     for (size_t j = 0; j < n; j++) {
         const struct scheduler_node *node = feasible[j]->node;
-        if (!has_all_keys(p, node, false)) {
+        if (require_all && !soft_keys_present(spread, n_spread, node)) {
             ignored[j] = true;
             n_ignored++;
             continue;
         }
-        for (size_t i = 0; i < p->n_spread; i++) {
-            const struct scheduler_spread *sp = &p->spread[i];
+        for (size_t i = 0; i < n_spread; i++) {
+            const struct scheduler_spread *sp = &spread[i];
             if (sp->hard || strcmp(sp->topology_key, LABEL_HOSTNAME) == 0)
                 continue;
-            _cleanup_free_ char *key = pair_key(i, label(node, sp->topology_key));
+            const char *v = label(node, sp->topology_key);
+            _cleanup_free_ char *key = pair_key(i, v ? v : "");
             if (json_object_get(counts, key) == NULL) {
                 json_object_set_new(counts, key, json_integer(0));
                 topo_size[i]++;
             }
         }
     }
-    for (size_t i = 0; i < p->n_spread; i++) {
+    for (size_t i = 0; i < n_spread; i++) {
         size_t sz = topo_size[i];
-        if (strcmp(p->spread[i].topology_key, LABEL_HOSTNAME) == 0)
+        if (strcmp(spread[i].topology_key, LABEL_HOSTNAME) == 0)
             sz = n - n_ignored;
         weight[i] = log((double)(sz + 2));
     }
     const struct scheduler_snapshot *s = c->snap;
     for (size_t j = 0; j < s->n_infos; j++) {
         const struct scheduler_node_info *ni = s->infos[j];
-        if (ni->node == NULL || ni->n_pods == 0 || !has_all_keys(p, ni->node, false))
+        if (ni->node == NULL || ni->n_pods == 0 ||
+            (require_all && !soft_keys_present(spread, n_spread, ni->node)))
             continue;
-        for (size_t i = 0; i < p->n_spread; i++) {
-            const struct scheduler_spread *sp = &p->spread[i];
+        for (size_t i = 0; i < n_spread; i++) {
+            const struct scheduler_spread *sp = &spread[i];
             if (sp->hard || !included(p, sp, ni->node))
                 continue;
-            _cleanup_free_ char *key = pair_key(i, label(ni->node, sp->topology_key));
+            const char *v = label(ni->node, sp->topology_key);
+            _cleanup_free_ char *key = pair_key(i, v ? v : "");
             if (json_object_get(counts, key) != NULL)
                 add_count(counts, key, (json_int_t)count_on_node(sp, p->ns, ni));
         }
@@ -228,8 +282,8 @@ void scheduler__spread_score(struct scheduler__cycle *c,
             continue;
         double score = 0;
         const struct scheduler_node *node = feasible[j]->node;
-        for (size_t i = 0; i < p->n_spread; i++) {
-            const struct scheduler_spread *sp = &p->spread[i];
+        for (size_t i = 0; i < n_spread; i++) {
+            const struct scheduler_spread *sp = &spread[i];
             const char *value = label(node, sp->topology_key);
             if (sp->hard || value == NULL)
                 continue;
@@ -260,4 +314,29 @@ void scheduler__spread_score(struct scheduler__cycle *c,
     free(weight);
     free(topo_size);
     free(ignored);
+}
+
+void scheduler__spread_score(struct scheduler__cycle *c,
+                             struct scheduler_node_info *const *feasible, size_t n, int64_t *scores)
+{
+    const struct scheduler_pod *p = c->pod;
+    memset(scores, 0, n * sizeof(*scores));
+    if (p->n_spread > 0) {
+        score_constraints(c, p->spread, p->n_spread, true, feasible, n, scores);
+        return;
+    }
+    /* No constraints of its own: kube-scheduler's system defaults (maxSkew 3 per node, 5 per
+     * zone, ScheduleAnyway) over the pods of the same Services and controller. */
+    struct api_label_selector *sel = scheduler__default_spread_selector(c->snap, p);
+    if (sel == NULL)
+        return;
+    struct scheduler_spread defaults[2] = {
+        {.max_skew = 3, .topology_key = LABEL_HOSTNAME, .selector = sel, .honor_affinity = true},
+        {.max_skew = 5,
+         .topology_key = "topology.kubernetes.io/zone",
+         .selector = sel,
+         .honor_affinity = true},
+    };
+    score_constraints(c, defaults, 2, false, feasible, n, scores);
+    api_label_selector_free(sel);
 }

@@ -462,6 +462,13 @@ struct scheduler_pod *scheduler_pod_decode(const json_t *pod, struct k8c_err **e
     p->key = xasprintf("%s/%s", p->ns, p->name);
     p->uid = xstrdup(str_or(meta, "uid", ""));
     p->resource_version = xstrdup(str_or(meta, "resourceVersion", ""));
+    size_t oi;
+    json_t *ref;
+    json_array_foreach (json_object_get(meta, "ownerReferences"), oi, ref) {
+        const char *kind = str_or(ref, "kind", NULL), *oname = str_or(ref, "name", NULL);
+        if (json_is_true(json_object_get(ref, "controller")) && kind && oname && !p->owner)
+            p->owner = xasprintf("%s/%s", kind, oname);
+    }
     const char *node = str_or(spec, "nodeName", "");
     p->node_name = *node ? xstrdup(node) : NULL;
     const char *nominated = kjson_path_str(pod, "status.nominatedNodeName");
@@ -534,6 +541,7 @@ void scheduler_pod_free(struct scheduler_pod *p)
     free(p->key);
     free(p->uid);
     free(p->resource_version);
+    free(p->owner);
     free(p->node_name);
     free(p->nominated_node);
     free(p->scheduler_name);

@@ -113,6 +113,7 @@ struct scheduler_pod {
     bool terminating;   /* metadata.deletionTimestamp set */
     time_t created;     /* metadata.creationTimestamp */
     char *resource_version;
+    char *owner; /* the controller: "ReplicaSet/<name>" (Kind/name) or NULL */
 
     struct scheduler_resources req; /* effective requests incl. init containers, overhead */
     int64_t nonzero_cpu;            /* requests with kube-scheduler's defaults for scoring */

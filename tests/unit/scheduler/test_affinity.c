@@ -2,7 +2,9 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
+#include "api/selector.h"
 #include "helpers.h"
+#include "scheduler/internal.h"
 
 #define ZONE "topology.kubernetes.io/zone"
 
@@ -285,5 +287,59 @@ Test(scheduler_interpod, namespace_selector_with_labels)
     cr_assert(eq(str, got, "n1"));
     free(got);
     scheduler_snapshot_namespace_set(s, "other", NULL);
+    scheduler_snapshot_free(s);
+}
+
+Test(scheduler_spread, system_defaults_spread_pods_of_a_service_and_controller)
+{
+    /* Three equal nodes; web pods: two on n1, one on n2, none on n3. n3 carries other pods
+     * so that the resource scores do not favour it. */
+    struct scheduler_snapshot *s = scheduler_snapshot_new();
+    const char *names[] = {"n1", "n2", "n3"};
+    for (int i = 0; i < 3; i++) {
+        char labels[128];
+        snprintf(labels, sizeof(labels), "{'kubernetes.io/hostname':'%s'}", names[i]);
+        scheduler_snapshot_node_set_take(s, mknode(names[i], labels, "100", "100Gi", 110, NULL));
+    }
+    bind(s, "w1", "{'app':'web'}", "n1", NULL);
+    bind(s, "w2", "{'app':'web'}", "n1", NULL);
+    bind(s, "w3", "{'app':'web'}", "n2", NULL);
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "other%d", i);
+        bind(s, name, "{'app':'other'}", "n3", NULL);
+    }
+    struct scheduler_pod *p = mkpod("p", "{'app':'web'}", "'containers':[]");
+    struct api_label_selector *none = scheduler__default_spread_selector(s, p);
+    cr_assert(none == NULL);
+    json_t *sel = jq("{'app':'web'}");
+    scheduler_snapshot_workload_set(s, "Service", "default", "web", sel);
+    json_decref(sel);
+    for (unsigned seed = 1; seed < 6; seed++) {
+        struct scheduler_algorithm a = {.seed = seed};
+        struct scheduler_decision d;
+        scheduler_schedule(&a, s, p, &d);
+        cr_assert(eq(str, d.node, "n3"), "seed %u", seed);
+        scheduler_decision_clear(&d);
+    }
+    scheduler_pod_free(p);
+    /* a ReplicaSet owner's selector joins in; a Service in another namespace does not */
+    sel = jq("{'matchExpressions':[{'key':'tier','operator':'In','values':['front']}]}");
+    scheduler_snapshot_workload_set(s, "ReplicaSet", "default", "web-1", sel);
+    json_decref(sel);
+    json_t *j = jq("{'metadata':{'name':'q','namespace':'default','labels':{'app':'web','tier':"
+                   "'front'},'ownerReferences':[{'apiVersion':'apps/v1','kind':'ReplicaSet',"
+                   "'name':'web-1','uid':'u','controller':true}]},'spec':{'containers':[]}}");
+    struct scheduler_pod *q = scheduler_pod_decode(j, NULL);
+    json_decref(j);
+    struct api_label_selector *both = scheduler__default_spread_selector(s, q);
+    cr_assert(both != NULL);
+    char *text = api_label_selector_string(both);
+    cr_assert(eq(str, text, "app=web,tier in (front)"));
+    free(text);
+    api_label_selector_free(both);
+    scheduler_pod_free(q);
+    scheduler_snapshot_workload_set(s, "Service", "default", "web", NULL);
+    scheduler_snapshot_workload_set(s, "ReplicaSet", "default", "web-1", NULL);
     scheduler_snapshot_free(s);
 }
