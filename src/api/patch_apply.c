@@ -625,6 +625,20 @@ void api_patch_record_update(const char *api_version, const json_t *old, json_t 
                                       "FieldsV1", "fieldsV1", tree));
         return;
     }
+    if (old != NULL &&
+        (json_array_size(sent) == 0 ||
+         json_equal(sent, kjson_path(old, "metadata.managedFields"))) &&
+        api__fields_tracked_equal(old, obj)) {
+        /* Nothing tracked changed (a status write, a no-op update): ownership stays as it
+         * was, and the hot path of controllers skips the field sets. */
+        json_t *was = kjson_path(old, "metadata.managedFields");
+        json_t *meta = kjson_object_ensure(obj, "metadata");
+        if (meta != NULL && json_is_array(was))
+            json_object_set_new(meta, "managedFields", json_deep_copy(was));
+        else if (meta != NULL)
+            json_object_del(meta, "managedFields");
+        return;
+    }
     /* A client may send managedFields back (kubectl edit, replace); otherwise keep the old. */
     if (json_array_size(kjson_path(obj, "metadata.managedFields")) > 0)
         managers_load(&ms, obj);

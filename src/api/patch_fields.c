@@ -349,6 +349,37 @@ json_t *api__fields_v1_of(const json_t *obj, const json_t *schema)
     return tree;
 }
 
+/* Whether every key of a except the ignored ones is in b with an equal value. */
+static bool tracked_subset(const json_t *a, const json_t *b, const char *const *ignored,
+                           size_t n_ignored)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach ((json_t *)a, k, v) {
+        if (in_list(ignored, n_ignored, k))
+            continue;
+        json_t *w = json_object_get(b, k);
+        if (w == NULL || !json_equal(v, w))
+            return false;
+    }
+    return true;
+}
+
+bool api__fields_tracked_equal(const json_t *a, const json_t *b)
+{
+    if (!json_is_object(a) || !json_is_object(b))
+        return false;
+    static const char *const top_and_meta[] = {"apiVersion", "kind", "status", "metadata"};
+    if (!tracked_subset(a, b, top_and_meta, ARRAY_SIZE(top_and_meta)) ||
+        !tracked_subset(b, a, top_and_meta, ARRAY_SIZE(top_and_meta)))
+        return false;
+    json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    if (!json_is_object(ma) || !json_is_object(mb))
+        return json_equal(ma, mb);
+    return tracked_subset(ma, mb, ignored_meta, ARRAY_SIZE(ignored_meta)) &&
+           tracked_subset(mb, ma, ignored_meta, ARRAY_SIZE(ignored_meta));
+}
+
 /* "." is only needed where a member has children: plain leaves are just {}. */
 static void drop_lone_dots(json_t *node)
 {

@@ -22,6 +22,9 @@ void api__fields_del(json_t *set, const json_t *path);
 /* The FieldsV1 tree of api__fields_of(obj, schema), built directly (the create path).
  * New reference. */
 json_t *api__fields_v1_of(const json_t *obj, const json_t *schema);
+/* Whether a and b set the same tracked fields to the same values (everything but apiVersion,
+ * kind, status and the server-owned metadata). */
+bool api__fields_tracked_equal(const json_t *a, const json_t *b);
 /* A set as a FieldsV1 tree (new reference), and back (new set, or NULL when malformed). */
 json_t *api__fields_to_v1(const json_t *set);
 json_t *api__fields_from_v1(const json_t *v1);

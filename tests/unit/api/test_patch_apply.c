@@ -357,3 +357,20 @@ Test(patch_apply, direct_fields_tree_equals_the_set_form)
     cr_assert(round);
     cr_assert(strstr(tb, "\"v:\\\"x\\\"\"") != NULL, "%s", tb);
 }
+
+Test(patch_apply, status_writes_keep_ownership)
+{
+    const char *json = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
+                       "\"p\"},\"spec\":{\"containers\":[{\"name\":\"c\"}]}}";
+    _cleanup_json_ json_t *live = kjson_parse(json, strlen(json), NULL);
+    api_patch_record_update("v1", NULL, live, "kubectl-create");
+    _cleanup_json_ json_t *upd = json_deep_copy(live);
+    json_object_del(json_object_get(upd, "metadata"), "managedFields");
+    json_object_set_new(upd, "status", json_pack("{s:s}", "phase", "Running"));
+    json_object_set_new(json_object_get(upd, "metadata"), "resourceVersion", json_string("7"));
+    api_patch_record_update("v1", live, upd, "kubelet");
+    bool same = json_equal(kjson_path(live, "metadata.managedFields"),
+                           kjson_path(upd, "metadata.managedFields"));
+    cr_assert(same);
+    cr_assert(entry(upd, "kubelet", "Update") == NULL);
+}
