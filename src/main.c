@@ -11,6 +11,7 @@
 #include "apiserver/apiserver.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "controllers/controllers.h"
 #include "scheduler/scheduler.h"
 #include "store/store.h"
 #include "runtime/runtime.h"
@@ -36,6 +37,7 @@ static const struct command commands[] = {
     {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
     {"runtime", runtime_cli_main, "the OCI container runtime (crun/runc command line)"},
     {"image", image_cli_main, "pull, import, export, list and remove images"},
+    {"controller-manager", controllers_cli_main, "run the controllers against --kubeconfig"},
     {"scheduler", scheduler_cli_main, "run the scheduler against --kubeconfig's API server"},
     {"hollow", scheduler_hollow_main, "run N simulated nodes (register, leases, pods Running)"},
     {"help", cmd_help, "show this help"},
