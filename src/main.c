@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apiserver/apiserver.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "controllers/controllers.h"
 #include "scheduler/scheduler.h"
+#include "server/server.h"
 #include "store/store.h"
 #include "runtime/runtime.h"
 #include "image/image.h"
@@ -32,7 +32,7 @@ static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
     {"version", cmd_version, "print the version and the git commit"},
-    {"server", apiserver_cli_main, "run the API server (the cluster) in the foreground"},
+    {"server", server_cli_main, "run the API server (the cluster) in the foreground"},
     {"kubectl", cmd_kubectl, "run kubectl with the admin kubeconfig of --data-dir"},
     {"store", store_cli_main, "inspect, compact and check the store file of --data-dir"},
     {"runtime", runtime_cli_main, "the OCI container runtime (crun/runc command line)"},

@@ -32,10 +32,6 @@ const char *apiserver_kubeconfig_path(const struct apiserver *srv);
 /* Stops accepting, ends open watches and joins every thread, then frees srv. */
 void apiserver_stop(struct apiserver *srv);
 
-/* `k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] [--no-agent]`. Returns the
- * process exit code (2 usage, 1 failure, 0 after a clean SIGINT/SIGTERM shutdown). */
-int apiserver_cli_main(int argc, char **argv);
-
 /* ---- in-process entry point (tests, fuzzing): the HTTP layer minus sockets ---- */
 
 struct apiserver_core;

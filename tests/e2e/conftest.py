@@ -113,8 +113,10 @@ def _wait_ready(srv, deadline_s=20):
     raise RuntimeError(f"k8c server not ready after {deadline_s}s ({last}):\n{srv.log()}")
 
 
-def start_apiserver(extra_args=()):
-    """Starts a server; the caller stops it with stop_apiserver."""
+def start_apiserver(extra_args=(), embedded=False):
+    """Starts a server; the caller stops it with stop_apiserver. Without `embedded` the
+    server's own scheduler and controllers are off, so tests that run their own (or none)
+    see only what they start."""
     if not os.access(K8C, os.X_OK):
         pytest.fail(f"k8c binary not built at {K8C}")
     d = tempfile.mkdtemp(prefix="k8c-e2e-apiserver-")
@@ -122,7 +124,10 @@ def start_apiserver(extra_args=()):
     log_path = os.path.join(d, "server.log")
     log = open(log_path, "w")
     proc = subprocess.Popen([K8C, "server", "--data-dir", d, "--listen", f"127.0.0.1:{port}",
-                             "--no-agent", *extra_args], stdout=log, stderr=log,
+                             "--no-agent",
+                             *(() if embedded else ("--disable-scheduler",
+                                                    "--disable-controller-manager")),
+                             *extra_args], stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
     log.close()
     srv = ApiServer(d, port, proc, log_path)

@@ -1,7 +1,10 @@
-/* `k8c server`: opens the store, starts the API server in the foreground and runs until
- * SIGINT or SIGTERM. The embedded node agent, scheduler and controllers are not built yet;
+/* `k8c server`: opens the store, starts the API server, then the embedded scheduler and
+ * controllers (each on its own thread, as clients of the API with the admin kubeconfig), and
+ * runs in the foreground until SIGINT or SIGTERM. The embedded node agent is not built yet;
  * the start-up log says so instead of pretending. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +16,11 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "client/client.h"
+#include "controllers/controllers.h"
+#include "scheduler/scheduler.h"
+#include "server/server.h"
+#include "store/store.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/k8c"
 #define DEFAULT_LISTEN "127.0.0.1:6443"
@@ -20,25 +28,83 @@
 static int usage(const char *what, const char *arg)
 {
     fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
-    fprintf(
-        stderr,
-        " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
-        "[--no-agent] [--max-requests-inflight N] [--max-mutating-requests-inflight N] [-v N])\n");
+    fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
+                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
+                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] [-v N])\n");
     return 2;
 }
 
-int apiserver_cli_main(int argc, char **argv)
+/* One embedded component: a thread running a blocking *_run function until stop. */
+struct component {
+    const char *name;
+    struct client *client;
+    const atomic_bool *stop;
+    int (*run)(struct component *self, struct k8c_err **err);
+    pthread_t thread;
+    bool started;
+};
+
+static int run_scheduler(struct component *self, struct k8c_err **err)
+{
+    return scheduler_run(self->client, NULL, self->stop, NULL, err);
+}
+
+static int run_controllers(struct component *self, struct k8c_err **err)
+{
+    struct controllers_options opts = {0};
+    return controllers_run(self->client, &opts, self->stop, err);
+}
+
+static void *component_main(void *opaque)
+{
+    struct component *self = opaque;
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (self->run(self, &err) < 0) {
+        /* The edge for this component: the API server keeps serving without it. */
+        _cleanup_free_ char *t = k8c_err_text(err);
+        LOG_ERROR("embedded %s stopped: %s", self->name, t);
+    }
+    return NULL;
+}
+
+/* Starts the enabled components against the API server through the admin kubeconfig. */
+static struct client *start_components(const char *kubeconfig, struct component *comps, size_t n,
+                                       struct k8c_err **err)
+{
+    struct client_config cfg;
+    if (client_config_load(kubeconfig, &cfg, err) < 0)
+        return NULL;
+    struct client *c = client_new(&cfg, err);
+    client_config_clear(&cfg);
+    if (c == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        comps[i].client = c;
+        int rc = pthread_create(&comps[i].thread, NULL, component_main, &comps[i]);
+        if (rc != 0) {
+            k8c_err_set(err, rc, K8C_REASON_INTERNAL, "start the embedded %s", comps[i].name);
+            return c; /* the caller stops what did start */
+        }
+        comps[i].started = true;
+        LOG_INFO("embedded %s started", comps[i].name);
+    }
+    return c;
+}
+
+int server_cli_main(int argc, char **argv)
 {
     const char *data_dir = DEFAULT_DATA_DIR;
     const char *listen = DEFAULT_LISTEN;
     const char *store_url = NULL;
-    bool no_agent = false;
+    bool no_agent = false, no_scheduler = false, no_controllers = false;
     unsigned long max_ro = 0, max_mut = 0;
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
         {"store", required_argument, NULL, 's'},
         {"no-agent", no_argument, NULL, 'n'},
+        {"disable-scheduler", no_argument, NULL, 'S'},
+        {"disable-controller-manager", no_argument, NULL, 'C'},
         {"v", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"max-requests-inflight", required_argument, NULL, 'r'},
@@ -54,6 +120,8 @@ int apiserver_cli_main(int argc, char **argv)
         case 'l': listen = optarg; break;
         case 's': store_url = optarg; break;
         case 'n': no_agent = true; break;
+        case 'S': no_scheduler = true; break;
+        case 'C': no_controllers = true; break;
         case 'v': log_set_verbosity(atoi(optarg)); break;
         case 'r':
         case 'm': {
@@ -66,7 +134,8 @@ int apiserver_cli_main(int argc, char **argv)
         }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
-                   "[--no-agent] [--max-requests-inflight N (400)] "
+                   "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
+                   "[--max-requests-inflight N (400)] "
                    "[--max-mutating-requests-inflight N (200)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
@@ -124,16 +193,40 @@ int apiserver_cli_main(int argc, char **argv)
     LOG_INFO("k8c API server listening url=https://%s store=%s", listen, store_url);
     LOG_INFO("admin kubeconfig written path=%s (use: kubectl --kubeconfig %s get ns)",
              apiserver_kubeconfig_path(srv), apiserver_kubeconfig_path(srv));
+    atomic_bool stop_components;
+    atomic_init(&stop_components, false);
+    struct component comps[2];
+    size_t n_comps = 0;
+    if (!no_scheduler)
+        comps[n_comps++] =
+            (struct component){.name = "scheduler", .stop = &stop_components, .run = run_scheduler};
+    if (!no_controllers)
+        comps[n_comps++] = (struct component){
+            .name = "controllers", .stop = &stop_components, .run = run_controllers};
+    struct client *client = NULL;
+    if (n_comps > 0) {
+        client = start_components(apiserver_kubeconfig_path(srv), comps, n_comps, &err);
+        if (err != NULL) {
+            _cleanup_free_ char *t = k8c_err_text(err);
+            LOG_ERROR("embedded components not started: %s", t);
+            k8c_err_freep(&err); /* reported here; the API server keeps serving */
+        }
+    }
     if (no_agent)
         LOG_INFO("node agent disabled by --no-agent");
     else
-        LOG_INFO("node agent, scheduler and controllers are not built yet: this server stores "
-                 "and serves objects, nothing runs pods");
+        LOG_INFO("the embedded node agent is not built yet: pods are scheduled but nothing "
+                 "runs them on this machine (join nodes with `k8c agent`)");
     fflush(stderr);
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
     LOG_INFO("shutting down signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&stop_components, true);
+    for (size_t i = 0; i < n_comps; i++)
+        if (comps[i].started)
+            pthread_join(comps[i].thread, NULL);
+    client_free(client);
     apiserver_stop(srv);
     store_close(st);
     LOG_INFO("stopped");
