@@ -346,6 +346,7 @@ int store__cli_stress_verify(const struct store_cli_flags *f)
         acks[n++] = (struct ack){op, xstrdup(key), rev, hash};
     }
     struct k8c_err *err = NULL;
+    _cleanup_free_ char *report = NULL; /* declared before the goto below jumps past it */
     struct store *s = store__cli_open(f, true, &err);
     if (s == NULL) {
         ret = store__cli_fail(err);
@@ -369,7 +370,6 @@ int store__cli_stress_verify(const struct store_cli_flags *f)
                 current, acks[n - 1].rev);
         ret = 1;
     }
-    _cleanup_free_ char *report = NULL;
     if (ret == 0 && store_check(s, &report, &err) < 0)
         ret = store__cli_fail(err);
     store_close(s);

@@ -212,7 +212,7 @@ Test(scheduler_interpod, existing_pods_anti_affinity)
 {
     struct scheduler_snapshot *s = zones(false);
     bind(s, "loner", "{'app':'loner'}", "n1",
-         ANTI("kubernetes.io/hostname") + strlen("'containers':[],"));
+         &ANTI("kubernetes.io/hostname")[strlen("'containers':[],")]);
     char *got = place(s, "{'app':'web'}",
                       "'nodeSelector':{'kubernetes.io/hostname':'n1'},"
                       "'containers':[]");
