@@ -5,6 +5,7 @@
 #ifndef K8C_NET_NET_H
 #define K8C_NET_NET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -91,6 +92,44 @@ int net_pod_detach(const struct net_pod_config *cfg, struct k8c_err **err);
 
 /* The host-side interface name of a pod ("k8c" + 8 hex digits); buf has 16 bytes. */
 char *net_pod_host_ifname(const char *pod_id, char *buf);
+
+/* ---- services (service.c): ClusterIP load balancing with nftables ---- */
+
+struct net_endpoint {
+    const char *ip; /* a ready endpoint's pod IP */
+    unsigned port;  /* its target port */
+};
+
+struct net_service {
+    const char *name;       /* "namespace/name", for error messages */
+    const char *cluster_ip; /* IPv4 */
+    unsigned port;          /* the service port */
+    const char *protocol;   /* "tcp" (NULL) or "udp" */
+    const struct net_endpoint *endpoints;
+    size_t n_endpoints; /* 0: connections are refused (reject) */
+};
+
+struct net_service_config {
+    const char *bridge;   /* NULL: NET_BRIDGE_DEFAULT */
+    const char *pod_cidr; /* this node's pod CIDR (hairpin masquerade) */
+};
+
+/* The nftables script that net_services_sync applies (caller frees): table "ip k8c" with
+ * ClusterIP:port DNAT'ed to one endpoint chosen at random with equal weight (numgen random
+ * mod N vmap), hairpin masquerade, and reject for services without endpoints. Bad input
+ * (address, port, protocol) fails with INVALID naming the service. Returns NULL and sets
+ * *err on failure. */
+char *net_services_render(const struct net_service_config *cfg, const struct net_service *svcs,
+                          size_t n, struct k8c_err **err);
+
+/* Makes the calling thread's network namespace balance exactly svcs: the k8c table is
+ * replaced atomically (one transaction), never duplicated; no other table is touched.
+ * Returns 0, or -1 and sets *err. */
+int net_services_sync(const struct net_service_config *cfg, const struct net_service *svcs,
+                      size_t n, struct k8c_err **err);
+
+/* Removes the k8c table (agent uninstall); a missing table is fine. Returns 0, or -1. */
+int net_services_cleanup(struct k8c_err **err);
 
 /* `k8c net-test …` (hidden): drives this library from the lab tests. */
 int net_cli_main(int argc, char **argv);
