@@ -129,7 +129,9 @@ static int state_parse(const char *path, char *text, struct state *st, struct k8
             return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "IPAM state %s: bad line %u", path,
                                lineno);
         *sp = '\0';
-        if (net_ip_parse(line, &ip, NULL) < 0 || check_owner(sp + 1, NULL) < 0)
+        uint32_t mask = st->cidr.prefix ? 0xffffffffu << (32 - st->cidr.prefix) : 0;
+        if (net_ip_parse(line, &ip, NULL) < 0 || check_owner(sp + 1, NULL) < 0 ||
+            (ip & mask) != st->cidr.addr)
             return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "IPAM state %s: bad line %u", path,
                                lineno);
         if (st->n == st->cap) {
@@ -202,6 +204,8 @@ int net_ipam_allocate(const char *state_path, const char *cidr_text, const char 
                            cidr_text, PREFIX_MIN, PREFIX_MAX);
     struct state st;
     bool exists;
+    /* Declared before any goto: a cleanup variable must never be jumped over. */
+    _cleanup_free_ unsigned char *used = NULL;
     _cleanup_close_ int lock = state_load(state_path, &st, &exists, err);
     if (lock < 0)
         return -1;
@@ -226,7 +230,7 @@ int net_ipam_allocate(const char *state_path, const char *cidr_text, const char 
     /* Usable host addresses: after the gateway (.1) up to before broadcast. */
     uint32_t first = cidr.addr + 2, size = 1u << (32 - cidr.prefix);
     uint32_t count = size - 3;
-    _cleanup_free_ unsigned char *used = xcalloc(size / 8 + 1, 1);
+    used = xcalloc(size / 8 + 1, 1);
     for (size_t i = 0; i < st.n; i++) {
         uint32_t off = st.leases[i].ip - cidr.addr;
         if (off < size)
