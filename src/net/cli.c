@@ -13,7 +13,8 @@ static int usage(const char *msg)
     fprintf(stderr,
             "k8c net-test: %s (usage: net-test node-setup|attach|detach|route-add|route-del|"
             "svc-sync|svc-render|svc-cleanup [--pod-cidr C] [--bridge B] [--netns PATH] [--pod ID] "
-            "[--state FILE] [--cidr C --via IP] [--svc CIP:PORT[/udp]=IP:PORT,...])\n",
+            "[--state FILE] [--cidr C --via IP] [--svc CIP:PORT[/udp]=IP:PORT,...] [--cluster-cidr "
+            "C])\n",
             msg);
     return 2;
 }
@@ -95,17 +96,13 @@ int net_cli_main(int argc, char **argv)
         return usage("missing subcommand");
     const char *sub = argv[1];
     const char *pod_cidr = NULL, *bridge = NULL, *netns = NULL, *pod = NULL, *state = NULL,
-               *cidr = NULL, *via = NULL;
+               *cidr = NULL, *via = NULL, *cluster_cidr = NULL;
     static const struct option opts[] = {
-        {"pod-cidr", required_argument, NULL, 'c'},
-        {"bridge", required_argument, NULL, 'b'},
-        {"netns", required_argument, NULL, 'n'},
-        {"pod", required_argument, NULL, 'p'},
-        {"state", required_argument, NULL, 's'},
-        {"cidr", required_argument, NULL, 'C'},
-        {"via", required_argument, NULL, 'v'},
-        {"svc", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0},
+        {"pod-cidr", required_argument, NULL, 'c'},     {"bridge", required_argument, NULL, 'b'},
+        {"netns", required_argument, NULL, 'n'},        {"pod", required_argument, NULL, 'p'},
+        {"state", required_argument, NULL, 's'},        {"cidr", required_argument, NULL, 'C'},
+        {"via", required_argument, NULL, 'v'},          {"svc", required_argument, NULL, 'S'},
+        {"cluster-cidr", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0},
     };
     static struct svc_arg svcs[MAX_SVCS];
     struct net_service list[MAX_SVCS];
@@ -122,6 +119,7 @@ int net_cli_main(int argc, char **argv)
         case 's': state = optarg; break;
         case 'C': cidr = optarg; break;
         case 'v': via = optarg; break;
+        case 'K': cluster_cidr = optarg; break;
         case 'S':
             if (n_svcs == MAX_SVCS || parse_svc(optarg, &svcs[n_svcs]) < 0)
                 return usage("bad --svc: want CIP:PORT[/tcp|/udp]=IP:PORT,IP:PORT");
@@ -150,13 +148,15 @@ int net_cli_main(int argc, char **argv)
     if (strcmp(sub, "svc-sync") == 0) {
         if (!pod_cidr)
             return usage("svc-sync needs --pod-cidr");
-        struct net_service_config scfg = {.bridge = bridge, .pod_cidr = pod_cidr};
+        struct net_service_config scfg = {
+            .bridge = bridge, .pod_cidr = pod_cidr, .cluster_cidr = cluster_cidr};
         return net_services_sync(&scfg, list, n_svcs, &err) < 0 ? fail(err) : 0;
     }
     if (strcmp(sub, "svc-render") == 0) {
         if (!pod_cidr)
             return usage("svc-render needs --pod-cidr");
-        struct net_service_config scfg = {.bridge = bridge, .pod_cidr = pod_cidr};
+        struct net_service_config scfg = {
+            .bridge = bridge, .pod_cidr = pod_cidr, .cluster_cidr = cluster_cidr};
         _cleanup_free_ char *script = net_services_render(&scfg, list, n_svcs, &err);
         if (!script)
             return fail(err);

@@ -79,19 +79,21 @@ struct net_pod_config {
     const char *ipam_state; /* the IPAM state file */
 };
 
-/* Attaches a pod: allocates its address, creates a veth pair whose host end ("k8c" + hash of
- * pod_id) joins the bridge and whose other end becomes eth0 in the pod's namespace with the
- * address and a default route via the bridge. Idempotent for a pod already attached (same
+/* Attaches a pod: allocates its address, creates a veth pair whose host end
+ * (net_pod_host_ifname) joins the bridge and whose other end becomes eth0 in the pod's namespace
+ * with the address and a default route via the bridge. Idempotent for a pod already attached (same
  * address back). On failure, what was created is removed again. Stores the address in *ip.
  * The node must be set up (net_node_setup). Returns 0, or -1 and sets *err. */
 int net_pod_attach(const struct net_pod_config *cfg, uint32_t *ip, struct k8c_err **err);
 
-/* Detaches a pod: deletes its veth pair (if still there) and releases its address. Works when
- * the pod's namespace is already gone (netns_path unused). Returns 0, or -1 and sets *err. */
+/* Detaches a pod: deletes its veth pair (if still there) and releases its address; a pod
+ * holding no address is already detached. Works when the pod's namespace is already gone
+ * (netns_path unused). Returns 0, or -1 and sets *err. */
 int net_pod_detach(const struct net_pod_config *cfg, struct k8c_err **err);
 
-/* The host-side interface name of a pod ("k8c" + 8 hex digits); buf has 16 bytes. */
-char *net_pod_host_ifname(const char *pod_id, char *buf);
+/* The host-side interface name of the pod holding ip: "k8c" + its 8 hex digits, unique on
+ * the node while the address is held; buf has 16 bytes. Returns buf. */
+char *net_pod_host_ifname(uint32_t ip, char *buf);
 
 /* ---- services (service.c): ClusterIP load balancing with nftables ---- */
 
@@ -112,13 +114,16 @@ struct net_service {
 struct net_service_config {
     const char *bridge;   /* NULL: NET_BRIDGE_DEFAULT */
     const char *pod_cidr; /* this node's pod CIDR (hairpin masquerade) */
+    /* The whole cluster's pod CIDR ("10.42.0.0/16"): pod traffic to anything outside it
+     * leaving by another interface than the bridge is masqueraded. NULL: no such rule. */
+    const char *cluster_cidr;
 };
 
 /* The nftables script that net_services_sync applies (caller frees): table "ip k8c" with
  * ClusterIP:port DNAT'ed to one endpoint chosen at random with equal weight (numgen random
- * mod N vmap), hairpin masquerade, and reject for services without endpoints. Bad input
- * (address, port, protocol) fails with INVALID naming the service. Returns NULL and sets
- * *err on failure. */
+ * mod N vmap), hairpin masquerade, masquerade of pod traffic leaving the cluster CIDR, and reject
+ * for services without endpoints. Bad input (address, port, protocol) fails with INVALID naming the
+ * service. Returns NULL and sets *err on failure. */
 char *net_services_render(const struct net_service_config *cfg, const struct net_service *svcs,
                           size_t n, struct k8c_err **err);
 

@@ -14,12 +14,11 @@
 
 #define POD_IFNAME "eth0"
 
-char *net_pod_host_ifname(const char *pod_id, char *buf)
+char *net_pod_host_ifname(uint32_t ip, char *buf)
 {
-    uint32_t h = 2166136261u; /* FNV-1a: stable across restarts and builds */
-    for (const unsigned char *p = (const unsigned char *)pod_id; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    snprintf(buf, 16, "k8c%08x", h);
+    /* Named by the pod's address: unique on the node for as long as the address is held
+     * (a hash of the UID could collide and make one pod's attach delete another's link). */
+    snprintf(buf, 16, "k8c%08x", ip);
     return buf;
 }
 
@@ -136,7 +135,7 @@ int net_pod_attach(const struct net_pod_config *cfg, uint32_t *ip_out, struct k8
         return k8c_err_wrap(err, "attach pod %s", cfg->pod_id);
 
     char host[16], peer[16];
-    net_pod_host_ifname(cfg->pod_id, host);
+    net_pod_host_ifname(ip, host);
     snprintf(peer, sizeof(peer), "k8ct%.8s", host + 3);
     _cleanup_nl_ struct net_nl *nl = net__nl_open(-1, err);
     if (!nl)
@@ -178,8 +177,14 @@ int net_pod_detach(const struct net_pod_config *cfg, struct k8c_err **err)
 {
     if (!cfg->pod_id || !*cfg->pod_id || !cfg->ipam_state)
         return k8c_err_set(err, 0, K8C_REASON_INVALID, "detach pod: no pod id or IPAM state");
+    uint32_t ip;
+    int held = net_ipam_lookup(cfg->ipam_state, cfg->pod_id, &ip, err);
+    if (held < 0)
+        return k8c_err_wrap(err, "detach pod %s", cfg->pod_id);
+    if (held == 0)
+        return 0; /* never attached, or already detached: the link goes before the address */
     char host[16];
-    net_pod_host_ifname(cfg->pod_id, host);
+    net_pod_host_ifname(ip, host);
     _cleanup_nl_ struct net_nl *nl = net__nl_open(-1, err);
     if (!nl || net__link_del(nl, host, err) < 0 ||
         net_ipam_release(cfg->ipam_state, cfg->pod_id, err) < 0)

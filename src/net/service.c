@@ -92,6 +92,9 @@ char *net_services_render(const struct net_service_config *cfg, const struct net
     if (strlen(bridge) >= 16 ||
         strspn(bridge, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(bridge))
         return k8c_err_set(err, 0, K8C_REASON_INVALID, "services: bad bridge name"), NULL;
+    struct net_cidr cluster;
+    if (cfg->cluster_cidr && net_cidr_parse(cfg->cluster_cidr, &cluster, err) < 0)
+        return k8c_err_wrap(err, "services: cluster CIDR"), NULL;
     _cleanup_buf_ struct buf chains = BUF_INIT, dispatch = BUF_INIT, noep = BUF_INIT;
     for (size_t i = 0; i < n; i++)
         if (render_service(&chains, &dispatch, &noep, i, &svcs[i], err) < 0)
@@ -113,6 +116,15 @@ char *net_services_render(const struct net_service_config *cfg, const struct net
                 "policy accept;\n\t\tct status dnat ip saddr %s/%u oifname \"%s\" masquerade\n"
                 "\t}\n",
                 net_ip_format(pod_cidr.addr, ip), pod_cidr.prefix, bridge);
+    if (cfg->cluster_cidr) {
+        /* Pods leaving the cluster network: the outside world cannot route pod CIDRs back. */
+        char cip[16];
+        buf_appendf(&b,
+                    "\tchain egress {\n\t\ttype nat hook postrouting priority srcnat + 1; "
+                    "policy accept;\n\t\tip saddr %s/%u ip daddr != %s/%u oifname != \"%s\" "
+                    "masquerade\n\t}\n",
+                    ip, pod_cidr.prefix, net_ip_format(cluster.addr, cip), cluster.prefix, bridge);
+    }
     buf_appendf(&b, "\tchain no-endpoints {\n%s\t}\n", noep.data ? noep.data : "");
     buf_appendf(&b, "\tchain filter-forward {\n\t\ttype filter hook forward priority filter; "
                     "policy accept;\n\t\tjump no-endpoints\n\t}\n");

@@ -141,3 +141,22 @@ def test_bad_service_input_is_refused(world):
         assert r.returncode in (1, 2), (bad, r)
         assert r.stderr.count("\n") == 1, r.stderr
     assert "k8c" not in lab.run(n1, "nft", "list tables").stdout
+
+
+def test_pod_traffic_leaving_the_cluster_is_masqueraded(world):
+    lab, net, pods, k8c_bin = world
+    n1, n2 = lab.nodes
+    # Node 2 stands for "outside": it no longer knows node 1's pod CIDR.
+    net(n2, "route-del", "--cidr", CIDRS[1], "--via", lab.node_ip(1))
+    assert "10.42.1.0" not in lab.run(n2, "ip", "route").stdout
+    client = pods["client"][0]
+    ping = (BUSYBOX, "ping", "-c", "1", "-W", "2", lab.node_ip(2))
+    net(n1, "svc-sync", "--pod-cidr", CIDRS[1])
+    assert lab.run(client, *ping).returncode != 0, "replies cannot come back unmasqueraded"
+    net(n1, "svc-sync", "--pod-cidr", CIDRS[1], "--cluster-cidr", "10.42.0.0/16")
+    r = lab.run(client, *ping)
+    assert r.returncode == 0, r
+    # Traffic inside the cluster CIDR keeps its pod source: node 2's pods are unreachable
+    # from node 1's pods now that node 2 has no route back (no masquerade hides that).
+    r = lab.run(client, BUSYBOX, "ping", "-c", "1", "-W", "2", pods["ep-b"][1])
+    assert r.returncode != 0, r

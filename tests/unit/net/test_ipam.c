@@ -3,6 +3,7 @@
 #include <criterion/new/assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/file.h"
@@ -151,13 +152,50 @@ Test(net_ipam, damaged_state_is_refused)
     remove_tree(dir);
 }
 
-Test(net_pod, host_ifname_is_stable_and_short)
+Test(net_pod, host_ifname_is_named_by_the_address)
 {
-    char a[16], b[16];
-    net_pod_host_ifname("0f4a-uid", a);
-    net_pod_host_ifname("0f4a-uid", b);
-    cr_assert(eq(str, a, b));
+    char a[16];
+    net_pod_host_ifname(0x0a2a0102u, a);
+    cr_assert(eq(str, a, "k8c0a2a0102"));
+    net_pod_host_ifname(0xffffffffu, a);
     cr_assert(eq(sz, strlen(a), 11));
-    net_pod_host_ifname("other-uid", b);
-    cr_assert(strcmp(a, b) != 0);
+}
+
+Test(net_ipam, concurrent_processes_never_share_an_address)
+{
+    _cleanup_free_ char *dir = temp_dir();
+    _cleanup_free_ char *state = xasprintf("%s/ipam", dir);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        cr_assert(kids[k] >= 0);
+        if (kids[k] == 0) {
+            for (int i = 0; i < 40; i++) {
+                char owner[32];
+                uint32_t ip;
+                snprintf(owner, sizeof(owner), "proc%d-pod%d", k, i);
+                if (net_ipam_allocate(state, "10.42.1.0/24", owner, &ip, NULL) < 0)
+                    _exit(1);
+            }
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int status = 0;
+        cr_assert(eq(int, waitpid(kids[k], &status, 0), kids[k]));
+        bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        cr_assert(clean, "an allocating process failed");
+    }
+    unsigned char seen[256] = {0};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 40; i++) {
+            char owner[32];
+            uint32_t ip = 0;
+            snprintf(owner, sizeof(owner), "proc%d-pod%d", k, i);
+            int held = net_ipam_lookup(state, owner, &ip, NULL);
+            cr_assert(eq(int, held, 1), "%s lost", owner);
+            cr_assert(eq(int, seen[ip & 255], 0), "address handed out twice");
+            seen[ip & 255] = 1;
+        }
+    remove_tree(dir);
 }

@@ -61,3 +61,22 @@ Test(net_service, bad_input_names_the_service)
     _cleanup_free_ char *s = net_services_render(&bad_cfg, NULL, 0, &err);
     cr_assert(s == NULL);
 }
+
+Test(net_service, egress_masquerade_only_with_a_cluster_cidr)
+{
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_free_ char *without = net_services_render(&cfg, NULL, 0, &err);
+    cr_assert(without != NULL);
+    cr_assert(strstr(without, "chain egress") == NULL);
+    const struct net_service_config with = {.pod_cidr = "10.42.1.0/24",
+                                            .cluster_cidr = "10.42.0.0/16"};
+    _cleanup_free_ char *s = net_services_render(&with, NULL, 0, &err);
+    cr_assert(s != NULL);
+    cr_assert(strstr(s, "ip saddr 10.42.1.0/24 ip daddr != 10.42.0.0/16 oifname != \"k8c0\" "
+                        "masquerade") != NULL,
+              "%s", s);
+    const struct net_service_config bad = {.pod_cidr = "10.42.1.0/24", .cluster_cidr = "10.42/16"};
+    _cleanup_free_ char *none = net_services_render(&bad, NULL, 0, &err);
+    cr_assert(none == NULL);
+    cr_assert(strstr(err->msg, "cluster CIDR") != NULL, "%s", err->msg);
+}
