@@ -26,8 +26,28 @@ def _ip(*args, check=True):
                           check=check)
 
 
+def reap_stale():
+    """Deletes namespaces of labs whose process is gone (a run killed before its teardown).
+    Labs of live processes are left alone, so concurrent runs never disturb each other."""
+    try:
+        names = os.listdir(NETNS_DIR)
+    except FileNotFoundError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) < 4 or parts[0] != "k8cnet" or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            _ip("netns", "del", name, check=False)
+        except PermissionError:
+            pass
+
+
 class Lab:
     def __init__(self, nodes=2):
+        reap_stale()
         self.prefix = f"k8cnet-{os.getpid()}-{secrets.token_hex(3)}"
         self.lab_ns = f"{self.prefix}-lab"
         self.nodes = [f"{self.prefix}-n{i}" for i in range(1, nodes + 1)]
