@@ -1,0 +1,149 @@
+/* Service load balancing (the kube-proxy part of issue 10) with nftables through
+ * libnftables: one table of our own ("ip k8c"), replaced as a whole in one atomic
+ * transaction on every sync, so rules are reconciled and never duplicated, other tables are
+ * never touched, and established connections keep their conntrack NAT across a sync. */
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "net/net.h"
+
+#define TABLE "ip k8c"
+
+static int check_port(unsigned port, const char *what, struct k8c_err **err)
+{
+    if (port < 1 || port > 65535)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID, "%s: port %u out of range 1-65535", what,
+                           port);
+    return 0;
+}
+
+/* Every value reaches the script as a number formatted here, never as caller text. */
+static int render_service(struct buf *b, struct buf *dispatch, struct buf *noep, size_t idx,
+                          const struct net_service *svc, struct k8c_err **err)
+{
+    uint32_t cip;
+    const char *what = svc->name ? svc->name : "service";
+    if (net_ip_parse(svc->cluster_ip, &cip, err) < 0 || check_port(svc->port, what, err) < 0)
+        return k8c_err_wrap(err, "service %s", what);
+    const char *proto = svc->protocol ? svc->protocol : "tcp";
+    if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                           "service %s: protocol \"%s\" is not tcp or udp", what, proto);
+    char ip[16];
+    net_ip_format(cip, ip);
+    if (svc->n_endpoints == 0) {
+        /* No ready endpoint: refuse at once rather than let the client time out. */
+        buf_appendf(noep, "\t\tip daddr %s %s dport %u reject\n", ip, proto, svc->port);
+        return 0;
+    }
+    buf_appendf(dispatch, "\t\tip daddr %s %s dport %u goto svc-%zu\n", ip, proto, svc->port, idx);
+    buf_appendf(b, "\tchain svc-%zu {\n", idx);
+    if (svc->n_endpoints == 1) {
+        buf_appendf(b, "\t\tgoto svc-%zu-ep-0\n", idx);
+    } else {
+        buf_appendf(b, "\t\tnumgen random mod %zu vmap {", svc->n_endpoints);
+        for (size_t e = 0; e < svc->n_endpoints; e++)
+            buf_appendf(b, "%s %zu : goto svc-%zu-ep-%zu", e ? "," : "", e, idx, e);
+        buf_appendf(b, " }\n");
+    }
+    buf_appendf(b, "\t}\n");
+    for (size_t e = 0; e < svc->n_endpoints; e++) {
+        uint32_t eip;
+        const struct net_endpoint *ep = &svc->endpoints[e];
+        if (net_ip_parse(ep->ip, &eip, err) < 0 || check_port(ep->port, what, err) < 0)
+            return k8c_err_wrap(err, "service %s endpoint %zu", what, e);
+        buf_appendf(b, "\tchain svc-%zu-ep-%zu {\n\t\tmeta l4proto %s dnat to %s:%u\n\t}\n", idx, e,
+                    proto, net_ip_format(eip, ip), ep->port);
+    }
+    return 0;
+}
+
+static int run_nft(const char *script, const char *what, struct k8c_err **err)
+{
+    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!ctx)
+        return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "%s: cannot create nftables context", what);
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+    int rc = nft_run_cmd_from_buffer(ctx, script);
+    if (rc != 0) {
+        const char *e = nft_ctx_get_error_buffer(ctx);
+        _cleanup_free_ char *msg = xstrndup(e ? e : "", 400);
+        for (char *p = msg; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        k8c_err_set(err, 0, K8C_REASON_INTERNAL, "%s: nftables: %s", what, msg);
+    }
+    nft_ctx_free(ctx);
+    return rc != 0 ? -1 : 0;
+}
+
+char *net_services_render(const struct net_service_config *cfg, const struct net_service *svcs,
+                          size_t n, struct k8c_err **err)
+{
+    struct net_cidr pod_cidr;
+    if (net_cidr_parse(cfg->pod_cidr, &pod_cidr, err) < 0)
+        return k8c_err_wrap(err, "services: node pod CIDR"), NULL;
+    const char *bridge = cfg->bridge ? cfg->bridge : NET_BRIDGE_DEFAULT;
+    if (strlen(bridge) >= 16 ||
+        strspn(bridge, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(bridge))
+        return k8c_err_set(err, 0, K8C_REASON_INVALID, "services: bad bridge name"), NULL;
+    struct net_cidr cluster;
+    if (cfg->cluster_cidr && net_cidr_parse(cfg->cluster_cidr, &cluster, err) < 0)
+        return k8c_err_wrap(err, "services: cluster CIDR"), NULL;
+    _cleanup_buf_ struct buf chains = BUF_INIT, dispatch = BUF_INIT, noep = BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        if (render_service(&chains, &dispatch, &noep, i, &svcs[i], err) < 0)
+            return NULL;
+    char ip[16];
+    _cleanup_buf_ struct buf b = BUF_INIT;
+    /* "add, delete, create" in one transaction: an atomic replace whether or not the table
+     * existed. */
+    buf_appendf(&b, "table " TABLE "\ndelete table " TABLE "\ntable " TABLE " {\n");
+    buf_appendf(&b, "\tchain services {\n%s\t}\n", dispatch.data ? dispatch.data : "");
+    buf_appendf(&b, "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; "
+                    "policy accept;\n\t\tjump services\n\t}\n");
+    buf_appendf(&b, "\tchain output {\n\t\ttype nat hook output priority -100; "
+                    "policy accept;\n\t\tjump services\n\t}\n");
+    /* Hairpin: a pod reaching a service endpoint on its own bridge would get the reply
+     * straight over the bridge, un-NATed; masquerading makes the reply come back through us. */
+    buf_appendf(&b,
+                "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; "
+                "policy accept;\n\t\tct status dnat ip saddr %s/%u oifname \"%s\" masquerade\n"
+                "\t}\n",
+                net_ip_format(pod_cidr.addr, ip), pod_cidr.prefix, bridge);
+    if (cfg->cluster_cidr) {
+        /* Pods leaving the cluster network: the outside world cannot route pod CIDRs back. */
+        char cip[16];
+        buf_appendf(&b,
+                    "\tchain egress {\n\t\ttype nat hook postrouting priority srcnat + 1; "
+                    "policy accept;\n\t\tip saddr %s/%u ip daddr != %s/%u oifname != \"%s\" "
+                    "masquerade\n\t}\n",
+                    ip, pod_cidr.prefix, net_ip_format(cluster.addr, cip), cluster.prefix, bridge);
+    }
+    buf_appendf(&b, "\tchain no-endpoints {\n%s\t}\n", noep.data ? noep.data : "");
+    buf_appendf(&b, "\tchain filter-forward {\n\t\ttype filter hook forward priority filter; "
+                    "policy accept;\n\t\tjump no-endpoints\n\t}\n");
+    buf_appendf(&b, "\tchain filter-output {\n\t\ttype filter hook output priority filter; "
+                    "policy accept;\n\t\tjump no-endpoints\n\t}\n");
+    buf_appendf(&b, "%s}\n", chains.data ? chains.data : "");
+    return buf_steal(&b);
+}
+
+int net_services_sync(const struct net_service_config *cfg, const struct net_service *svcs,
+                      size_t n, struct k8c_err **err)
+{
+    _cleanup_free_ char *script = net_services_render(cfg, svcs, n, err);
+    if (!script)
+        return -1;
+    return run_nft(script, "sync services", err);
+}
+
+int net_services_cleanup(struct k8c_err **err)
+{
+    return run_nft("table " TABLE "\ndelete table " TABLE "\n", "clean up services", err);
+}
