@@ -39,7 +39,8 @@ struct etcd_backend {
     bool watcher_running;
     atomic_bool stopping;
     pthread_mutex_t rev_lock;
-    pthread_cond_t rev_cond; /* broadcast when s->revision advances */
+    pthread_cond_t rev_cond; /* broadcast when `published` advances */
+    int64_t published;       /* the newest revision in the hub (under rev_lock) */
 };
 
 /* Calls POST <endpoint>/v3/<path> with the JSON body req, trying each endpoint in turn when

@@ -34,9 +34,13 @@ struct stream {
 static void publish_one(struct store *s, struct store_event *ev)
 {
     struct etcd_backend *b = s->backend;
+    int64_t rev = ev->revision;
+    /* As the SQLite backend: the revision first, so a watcher never holds an event newer
+     * than store_revision; writers wait for `published`, so the hub has theirs. */
+    atomic_store(&s->revision, rev);
     store__hub_publish(s->hub, &ev, 1);
     pthread_mutex_lock(&b->rev_lock);
-    atomic_store(&s->revision, ev->revision);
+    b->published = rev;
     pthread_cond_broadcast(&b->rev_cond);
     pthread_mutex_unlock(&b->rev_lock);
 }
@@ -253,7 +257,7 @@ void store__etcd_wait_revision(struct etcd_backend *b, int64_t rev)
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += 5;
     pthread_mutex_lock(&b->rev_lock);
-    while (atomic_load(&b->s->revision) < rev && !atomic_load(&b->stopping)) {
+    while (b->published < rev && !atomic_load(&b->stopping)) {
         if (pthread_cond_timedwait(&b->rev_cond, &b->rev_lock, &deadline) == ETIMEDOUT) {
             LOG_WARN("etcd: revision %lld did not come back on the watch stream within 5 s",
                      (long long)rev);

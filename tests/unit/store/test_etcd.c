@@ -10,7 +10,7 @@
 #include "etcd_helpers.h"
 #include "store/store.h"
 
-TestSuite(store_etcd, .init = store_test_setup, .fini = etcd_test_teardown, .timeout = 60);
+TestSuite(store_etcd, .init = store_test_setup, .fini = etcd_test_teardown);
 
 static struct store *open_url(const char *url)
 {
@@ -273,7 +273,7 @@ Test(store_etcd, bad_urls_and_unreachable)
     }
 }
 
-Test(store_etcd, member_killed_under_writes_loses_nothing, .timeout = 90)
+Test(store_etcd, member_killed_under_writes_loses_nothing)
 {
     _cleanup_free_ char *url = etcd_test_cluster(3, "/f");
     struct store *s = open_url(url);
