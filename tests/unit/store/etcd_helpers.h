@@ -55,9 +55,36 @@ static inline void etcd_test_kill(int i)
     }
 }
 
+/* Makes a CA, a server certificate for 127.0.0.1 and a client certificate in dir with
+ * openssl (ca.crt, server.crt/key, client.crt/key). Skips the test without openssl. */
+static inline void etcd_test_certs(const char *dir)
+{
+    if (access("/usr/bin/openssl", X_OK) != 0)
+        cr_skip_test("openssl is not installed");
+    char *cmd = xasprintf(
+        "cd '%s' && exec >certs.log 2>&1 && "
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=k8c-test-ca "
+        "-keyout ca.key -out ca.crt && "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key "
+        "-out server.csr && "
+        "printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >ext && "
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile ext -out server.crt && "
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=k8c -keyout client.key -out client.csr && "
+        "printf 'extendedKeyUsage=clientAuth\n' >cext && "
+        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile cext -out client.crt",
+        dir);
+    int rc = system(cmd);
+    free(cmd);
+    cr_assert(rc == 0, "openssl failed (see %s/certs.log)", dir);
+}
+
 /* Starts an n-member cluster on loopback and returns its store URL ("etcd://a,b,c" + suffix,
- * caller frees), once a store can be opened on it. Skips the test when etcd is missing. */
-static inline char *etcd_test_cluster(int n, const char *suffix)
+ * caller frees), once a store can be opened on it. With tls_dir (from etcd_test_certs) the
+ * client URLs are https and require a client certificate; suffix must then carry the
+ * cacert/cert/key parameters. Skips the test when etcd is missing. */
+static inline char *etcd_test_cluster_tls(int n, const char *suffix, const char *tls_dir)
 {
     if (access(ETCD_TEST_BIN, X_OK) != 0)
         cr_skip_test("%s is not installed", ETCD_TEST_BIN);
@@ -76,10 +103,13 @@ static inline char *etcd_test_cluster(int n, const char *suffix)
         strcat(url, part);
     }
     for (int i = 0; i < n; i++) {
-        char name[16], data[512], curl_[64], purl[64], log[512];
+        char name[16], data[512], curl_[64], purl[64], log[512], cert[600], key[600], ca[600];
+        snprintf(cert, sizeof(cert), "--cert-file=%s/server.crt", tls_dir ? tls_dir : "");
+        snprintf(key, sizeof(key), "--key-file=%s/server.key", tls_dir ? tls_dir : "");
+        snprintf(ca, sizeof(ca), "--trusted-ca-file=%s/ca.crt", tls_dir ? tls_dir : "");
         snprintf(name, sizeof(name), "m%d", i);
         snprintf(data, sizeof(data), "%s/etcd-m%d", store_test_dir(), i);
-        snprintf(curl_, sizeof(curl_), "http://127.0.0.1:%d", client[i]);
+        snprintf(curl_, sizeof(curl_), "%s://127.0.0.1:%d", tls_dir ? "https" : "http", client[i]);
         snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", peer[i]);
         snprintf(log, sizeof(log), "%s/etcd-m%d.log", store_test_dir(), i);
         pid_t pid = fork();
@@ -94,7 +124,8 @@ static inline char *etcd_test_cluster(int n, const char *suffix)
                   curl_, "--advertise-client-urls", curl_, "--listen-peer-urls", purl,
                   "--initial-advertise-peer-urls", purl, "--initial-cluster", cluster,
                   "--initial-cluster-state", "new", "--heartbeat-interval", "50",
-                  "--election-timeout", "500", (char *)NULL);
+                  "--election-timeout", "500", tls_dir ? "--client-cert-auth" : (char *)NULL, cert,
+                  key, ca, (char *)NULL);
             _exit(127);
         }
         etcd_test_pids[i] = pid;
@@ -110,12 +141,24 @@ static inline char *etcd_test_cluster(int n, const char *suffix)
             break;
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
-        cr_assert(now.tv_sec - start.tv_sec < 30, "etcd did not start: %s", err->msg);
+        if (now.tv_sec - start.tv_sec >= 30) {
+            char *cmd = xasprintf("tail -n 5 %s/etcd-m0.log %s/certs.log >&2", store_test_dir(),
+                                  store_test_dir());
+            int rc = system(cmd); /* shows why in the test's output */
+            (void)rc;
+            free(cmd);
+            cr_assert(false, "etcd did not start: %s", err->msg);
+        }
         k8c_err_free(err);
         struct timespec pause = {0, 50 * 1000000L}; /* polling for readiness */
         nanosleep(&pause, NULL);
     }
     return full;
+}
+
+static inline char *etcd_test_cluster(int n, const char *suffix)
+{
+    return etcd_test_cluster_tls(n, suffix, NULL);
 }
 
 #endif

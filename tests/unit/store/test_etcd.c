@@ -306,3 +306,29 @@ Test(store_etcd, member_killed_under_writes_loses_nothing)
     store_list_clear(&l);
     store_close(s);
 }
+
+Test(store_etcd, tls_with_client_certificates)
+{
+    const char *dir = store_test_dir();
+    etcd_test_certs(dir);
+    _cleanup_free_ char *suffix =
+        xasprintf("/tls?cacert=%s/ca.crt&cert=%s/client.crt&key=%s/client.key", dir, dir, dir);
+    _cleanup_free_ char *url = etcd_test_cluster_tls(1, suffix, dir);
+    struct store *s = open_url(url);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    struct store_watch *w = store_watch_open(s, "/", 0, &err);
+    int64_t r = store_test_put(s, "/secure", "yes");
+    struct store_event *ev = next_event(w);
+    cr_assert(eq(i64, ev->revision, r));
+    cr_assert(eq(str, (char *)ev->value, "yes"));
+    store_event_unref(ev);
+    store_watch_close(w);
+    store_close(s);
+
+    /* without the client certificate the member refuses the connection */
+    _cleanup_free_ char *no_cert =
+        xasprintf("%.*s?cacert=%s/ca.crt", (int)(strchr(url, '?') - url), url, dir);
+    s = store_open(no_cert, NULL, &err);
+    cr_assert(s == NULL);
+    cr_assert(eq(int, err->reason, K8C_REASON_SERVICE_UNAVAILABLE), "%s", err->msg);
+}
