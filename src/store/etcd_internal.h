@@ -41,6 +41,7 @@ struct etcd_backend {
     pthread_mutex_t rev_lock;
     pthread_cond_t rev_cond; /* broadcast when `published` advances */
     int64_t published;       /* the newest revision in the hub (under rev_lock) */
+    int64_t max_gap;         /* placeholders published at most at once (0: 2^31-1) */
 };
 
 /* Calls POST <endpoint>/v3/<path> with the JSON body req, trying each endpoint in turn when
@@ -58,6 +59,11 @@ int64_t store__etcd_i64(const json_t *obj, const char *name);
  * with *err when it is not base64. */
 char *store__etcd_b64(const json_t *obj, const char *name, size_t *len, struct k8c_err **err);
 
+/* Parses the complete watch answers at the start of in (newline-delimited JSON), publishes
+ * their events to s->hub and removes them from in; a partial answer stays for the next call.
+ * Sets *canceled when etcd ended the watch. Returns -1 when the stream is garbage (a whole
+ * line that does not parse, or an answer that never ends): the caller restarts it. */
+int store__etcd_stream_feed(struct store *s, struct buf *in, bool *canceled);
 /* Starts the watch stream from the revision after s->revision (after the hub exists). */
 void store__etcd_watch_start(struct store *s);
 /* Stops and joins the watch stream. */

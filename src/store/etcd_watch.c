@@ -26,7 +26,6 @@
 
 struct stream {
     struct store *s;
-    struct etcd_backend *b;
     struct buf in;
     bool canceled;
 };
@@ -52,10 +51,9 @@ static void fill_gap(struct store *s, int64_t rev)
         publish_one(s, store__event_new(STORE_EVENT_MODIFIED, r, r, "", "", 0, NULL, 0));
 }
 
-static void handle_event(struct stream *st, const json_t *e)
+static void handle_event(struct store *s, const json_t *e)
 {
-    struct store *s = st->s;
-    struct etcd_backend *b = st->b;
+    struct etcd_backend *b = s->backend;
     _cleanup_err_ struct k8c_err *err = NULL;
     json_t *kv = json_object_get(e, "kv");
     json_t *pkv = json_object_get(e, "prev_kv");
@@ -73,6 +71,12 @@ static void handle_event(struct stream *st, const json_t *e)
         LOG_ERROR("etcd watch: bad event at revision %lld: %s", (long long)rev, text);
         return;
     }
+    int64_t max_gap = b->max_gap ? b->max_gap : INT32_MAX;
+    if (rev - atomic_load(&s->revision) > max_gap) {
+        LOG_ERROR("etcd watch: event at revision %lld is implausibly far past %lld; ignored",
+                  (long long)rev, (long long)atomic_load(&s->revision));
+        return;
+    }
     fill_gap(s, rev);
     const char *k = klen >= b->prefix_len ? key + b->prefix_len : key;
     struct store_event *ev;
@@ -88,14 +92,14 @@ static void handle_event(struct stream *st, const json_t *e)
     publish_one(s, ev);
 }
 
-static void handle_message(struct stream *st, const json_t *msg)
+static void handle_message(struct store *s, const json_t *msg, bool *canceled)
 {
     json_t *res = json_object_get(msg, "result");
     if (res == NULL) {
         json_t *e = json_object_get(msg, "error");
         _cleanup_free_ char *text = kjson_dumps(e ? e : msg);
         LOG_WARN("etcd watch: error from the stream: %s", text);
-        st->canceled = true;
+        *canceled = true;
         return;
     }
     if (json_is_true(json_object_get(res, "canceled"))) {
@@ -103,43 +107,57 @@ static void handle_message(struct stream *st, const json_t *msg)
         LOG_ERROR("etcd watch canceled (compacted at %lld): events before it are lost",
                   (long long)compacted);
         /* Resume from what etcd still has; the missing revisions become placeholders. */
-        if (compacted > 0)
-            fill_gap(st->s, compacted);
-        st->canceled = true;
+        struct etcd_backend *b = s->backend;
+        if (compacted > 0 &&
+            compacted - atomic_load(&s->revision) <= (b->max_gap ? b->max_gap : INT32_MAX))
+            fill_gap(s, compacted);
+        *canceled = true;
         return;
     }
     json_t *events = json_object_get(res, "events");
     for (size_t i = 0; i < json_array_size(events); i++)
-        handle_event(st, json_array_get(events, i));
+        handle_event(s, json_array_get(events, i));
+}
+
+int store__etcd_stream_feed(struct store *s, struct buf *in, bool *canceled)
+{
+    size_t used = 0;
+    while (used < in->len && !*canceled) {
+        json_error_t jerr;
+        json_t *msg = json_loadb(in->data + used, in->len - used, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (msg == NULL) {
+            /* Incomplete (wait for more) unless a whole line is there and does not parse. */
+            if (memchr(in->data + used, '\n', in->len - used) != NULL) {
+                LOG_ERROR("etcd watch: an answer does not parse: %s", jerr.text);
+                return -1;
+            }
+            break;
+        }
+        used += jerr.position;
+        handle_message(s, msg, canceled);
+        json_decref(msg);
+        while (used < in->len &&
+               (in->data[used] == '\n' || in->data[used] == '\r' || in->data[used] == ' '))
+            used++;
+    }
+    if (used > 0) {
+        memmove(in->data, in->data + used, in->len - used);
+        in->len -= used;
+        in->data[in->len] = '\0';
+    }
+    if (in->len > 8 * STORE_MAX_VALUE_LEN + 65536) {
+        LOG_ERROR("etcd watch: an answer of %zu bytes does not end", in->len);
+        return -1;
+    }
+    return 0;
 }
 
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
 {
     struct stream *st = arg;
     buf_append(&st->in, data, size * n);
-    size_t used = 0;
-    while (used < st->in.len) {
-        json_error_t jerr;
-        json_t *msg =
-            json_loadb(st->in.data + used, st->in.len - used, JSON_DISABLE_EOF_CHECK, &jerr);
-        if (msg == NULL)
-            break; /* incomplete: wait for more */
-        used += jerr.position;
-        handle_message(st, msg);
-        json_decref(msg);
-        while (used < st->in.len &&
-               (st->in.data[used] == '\n' || st->in.data[used] == '\r' || st->in.data[used] == ' '))
-            used++;
-    }
-    if (used > 0) {
-        memmove(st->in.data, st->in.data + used, st->in.len - used);
-        st->in.len -= used;
-        st->in.data[st->in.len] = '\0';
-    }
-    if (st->in.len > 2 * STORE_MAX_VALUE_LEN * 4 + 65536) {
-        LOG_ERROR("etcd watch: an answer of %zu bytes does not parse", st->in.len);
+    if (store__etcd_stream_feed(st->s, &st->in, &st->canceled) < 0)
         return 0; /* abort the transfer; the stream restarts */
-    }
     return st->canceled ? 0 : size * n;
 }
 
@@ -168,7 +186,7 @@ static bool run_stream(struct store *s, struct etcd_backend *b, const char *ep)
     _cleanup_free_ char *body = kjson_dumps(req);
     _cleanup_free_ char *url = xasprintf("%s/v3/watch", ep);
 
-    struct stream st = {.s = s, .b = b, .in = BUF_INIT};
+    struct stream st = {.s = s, .in = BUF_INIT};
     CURL *h = curl_easy_init();
     store__etcd_curl_setup(b, h, url);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
