@@ -183,7 +183,8 @@ json_t *store__etcd_call(struct etcd_backend *b, const char *path, json_t *req,
         json_t *j = kjson_parse(out.data ? out.data : "", out.len, err);
         if (j == NULL) {
             k8c_err_wrap(err, "etcd %s: bad answer to %s", ep, path);
-            (*err)->reason = K8C_REASON_INTERNAL;
+            if (err && *err)
+                (*err)->reason = K8C_REASON_INTERNAL;
         }
         return j;
     }
