@@ -269,7 +269,10 @@ static void backend_free(struct etcd_backend *b)
  * of the prefix). */
 static json_t *range_request(struct etcd_backend *b, const char *prefix, const char *start)
 {
-    _cleanup_free_ char *full = xasprintf("%s%s", b->prefix, prefix);
+    /* Store keys start with '/': "" under prefix "/p" is "/p/", not "/p" (which would take
+     * in a sibling "/px/..."). */
+    _cleanup_free_ char *full =
+        xasprintf("%s%s", b->prefix, prefix[0] == '\0' && b->prefix_len > 0 ? "/" : prefix);
     json_t *req = json_object();
     if (full[0] == '\0') {
         /* Everything: [\0, \0) is etcd's "all keys". */

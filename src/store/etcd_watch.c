@@ -122,13 +122,20 @@ static void handle_message(struct store *s, const json_t *msg, bool *canceled)
 int store__etcd_stream_feed(struct store *s, struct buf *in, bool *canceled)
 {
     size_t used = 0;
-    while (used < in->len && !*canceled) {
+    for (;;) {
+        /* Answers are separated by newlines, which may arrive alone. */
+        while (used < in->len &&
+               (in->data[used] == '\n' || in->data[used] == '\r' || in->data[used] == ' '))
+            used++;
+        if (used >= in->len || *canceled)
+            break;
         json_error_t jerr;
         json_t *msg = json_loadb(in->data + used, in->len - used, JSON_DISABLE_EOF_CHECK, &jerr);
         if (msg == NULL) {
             /* Incomplete (wait for more) unless a whole line is there and does not parse. */
             if (memchr(in->data + used, '\n', in->len - used) != NULL) {
-                LOG_ERROR("etcd watch: an answer does not parse: %s", jerr.text);
+                LOG_ERROR("etcd watch: an answer does not parse: %s (at byte %zu of %zu: `%.80s`)",
+                          jerr.text, used, in->len, in->data + used);
                 return -1;
             }
             break;
@@ -136,9 +143,6 @@ int store__etcd_stream_feed(struct store *s, struct buf *in, bool *canceled)
         used += jerr.position;
         handle_message(s, msg, canceled);
         json_decref(msg);
-        while (used < in->len &&
-               (in->data[used] == '\n' || in->data[used] == '\r' || in->data[used] == ' '))
-            used++;
     }
     if (used > 0) {
         memmove(in->data, in->data + used, in->len - used);
@@ -165,7 +169,8 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
  * be answered (so the caller does not move to the next endpoint). */
 static bool run_stream(struct store *s, struct etcd_backend *b, const char *ep)
 {
-    _cleanup_free_ char *full = xstrdup(b->prefix);
+    /* The whole prefix: "/p/" (store keys start with '/'), or everything without one. */
+    _cleanup_free_ char *full = b->prefix_len > 0 ? xasprintf("%s/", b->prefix) : xstrdup("");
     json_t *cr = json_object();
     if (full[0] == '\0') {
         json_object_set_new(cr, "key", json_string("AA=="));

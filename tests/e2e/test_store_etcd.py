@@ -3,6 +3,7 @@ ports by the test, killed by PID): kubectl create/get/watch/delete, objects surv
 restart, and two API servers on one etcd seeing each other's writes. Skipped without etcd or
 kubectl."""
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,13 @@ def etcd():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def readline_within(proc, seconds=30):
+    """The next line of proc's stdout, failing the test after `seconds` without one."""
+    ready, _, _ = select.select([proc.stdout], [], [], seconds)
+    assert ready, f"no line from the watch within {seconds} s"
+    return proc.stdout.readline()
+
+
 POD = """apiVersion: v1
 kind: Pod
 metadata:
@@ -91,12 +99,12 @@ def test_kubectl_create_get_watch_delete(etcd):
             while "p2" not in seen:
                 n += 1
                 ok(srv.kubectl("create", "-f", "-", input=POD.format(name=f"p2-{n}")))
-                line = watch.stdout.readline()
+                line = readline_within(watch)
                 assert line, watch.stderr.read()
                 seen = line.replace(f"p2-{n}", "p2")
                 assert time.monotonic() < deadline
             ok(srv.kubectl("delete", "pod", "p1", "--wait=false"))
-            assert watch.stdout.readline().strip() == "p1"
+            assert readline_within(watch).strip() == "p1"
         finally:
             watch.kill()
             watch.wait(timeout=15)

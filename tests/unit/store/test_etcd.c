@@ -243,14 +243,23 @@ Test(store_etcd, watch_and_two_stores_on_one_etcd)
     cr_assert(eq(int, store_list(u, "", 0, NULL, 0, &l, &err), 0));
     cr_assert(eq(sz, l.n_items, 0));
     store_list_clear(&l);
+    /* a sibling prefix ("/c2x" next to "/c2") is another world too */
+    _cleanup_free_ char *url3 = xasprintf("%sx", url2);
+    struct store *v = open_url(url3);
+    store_test_put(v, "/registry/sibling", "c2x");
     w = store_watch_open(u, "/", 0, &err);
     store_test_put(s, "/registry/b", "c1 only");
+    store_test_put(v, "/registry/sibling2", "c2x");
     int64_t ru = store_test_put(u, "/registry/b", "c2");
     ev = next_event(w);
     cr_assert(eq(i64, ev->revision, ru));
     cr_assert(eq(str, (char *)ev->value, "c2"));
     store_event_unref(ev);
+    cr_assert(eq(int, store_list(u, "", 0, NULL, 0, &l, &err), 0));
+    cr_assert(eq(sz, l.n_items, 1), "only its own key, not the sibling prefix's");
+    store_list_clear(&l);
     store_watch_close(w);
+    store_close(v);
     store_close(u);
     store_close(t);
     store_close(s);
