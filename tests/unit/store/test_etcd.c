@@ -8,6 +8,7 @@
 
 #include "base/mem.h"
 #include "etcd_helpers.h"
+#include "store/etcd_internal.h"
 #include "store/store.h"
 
 TestSuite(store_etcd, .init = store_test_setup, .fini = etcd_test_teardown);
@@ -340,4 +341,56 @@ Test(store_etcd, tls_with_client_certificates)
     s = store_open(no_cert, NULL, &err);
     cr_assert(s == NULL);
     cr_assert(eq(int, err->reason, K8C_REASON_SERVICE_UNAVAILABLE), "%s", err->msg);
+}
+
+/* The stream parser, fed one byte at a time (a newline or half an answer may arrive alone):
+ * every event comes out, in order, and nothing is left over. No etcd needed. */
+Test(store_etcd, stream_parser_takes_answers_split_anywhere)
+{
+    const char *text =
+        "{\"result\":{\"header\":{\"revision\":\"1\"},\"created\":true}}\n"
+        "{\"result\":{\"events\":[{\"kv\":{\"key\":\"L3AvYQ==\",\"create_revision\":\"2\","
+        "\"mod_revision\":\"2\",\"value\":\"eA==\"}}]}}\n"
+        "{\"result\":{\"events\":[{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3AvYQ==\","
+        "\"mod_revision\":\"4\"},\"prev_kv\":{\"key\":\"L3AvYQ==\",\"create_revision\":\"2\","
+        "\"mod_revision\":\"2\",\"value\":\"eA==\"}}]}}\n";
+    struct store s = {0};
+    struct etcd_backend b = {0};
+    b.s = &s;
+    b.prefix = (char *)"/p";
+    b.prefix_len = 2;
+    pthread_mutex_init(&b.rev_lock, NULL);
+    pthread_cond_init(&b.rev_cond, NULL);
+    s.backend = &b;
+    s.hub = store__hub_new(0, 100, 1 << 20, 100);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    struct store_watch *w = store__hub_watch_open(s.hub, "/", 0, &err);
+    struct buf in = BUF_INIT;
+    bool canceled = false;
+    for (size_t i = 0; text[i]; i++) {
+        buf_append(&in, text + i, 1);
+        int rc = store__etcd_stream_feed(&s, &in, &canceled);
+        cr_assert(eq(int, rc, 0), "byte %zu", i);
+    }
+    cr_assert(eq(sz, in.len, 0));
+    cr_assert(not(canceled));
+    struct store_event *ev = NULL;
+    cr_assert(eq(int, store__hub_watch_next(w, 0, &ev, &err), 1));
+    cr_assert(eq(int, ev->type, STORE_EVENT_ADDED));
+    cr_assert(eq(str, (char *)ev->key, "/a"));
+    cr_assert(eq(i64, ev->revision, 2));
+    store_event_unref(ev);
+    /* revision 3 was spent outside the prefix: a placeholder no "/" watch sees */
+    cr_assert(eq(int, store__hub_watch_next(w, 0, &ev, &err), 1));
+    cr_assert(eq(int, ev->type, STORE_EVENT_DELETED));
+    cr_assert(eq(i64, ev->revision, 4));
+    cr_assert(eq(str, (char *)ev->value, "x"));
+    store_event_unref(ev);
+    int64_t rev = atomic_load(&s.revision);
+    cr_assert(eq(i64, rev, 4));
+    buf_free(&in);
+    store__hub_watch_close(w);
+    store__hub_close(s.hub);
+    pthread_cond_destroy(&b.rev_cond);
+    pthread_mutex_destroy(&b.rev_lock);
 }
