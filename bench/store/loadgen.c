@@ -203,7 +203,9 @@ static void open_target(struct target *t, const char *kind, const char *where)
         curl_global_init(CURL_GLOBAL_DEFAULT);
         return;
     }
-    _cleanup_free_ char *url = xasprintf("sqlite:%s/state.db", where);
+    /* "k8c DIR": the SQLite store in DIR; "store URL": any store URL (etcd://…). */
+    _cleanup_free_ char *url =
+        strcmp(kind, "store") == 0 ? xstrdup(where) : xasprintf("sqlite:%s/state.db", where);
     struct k8c_err *err = NULL;
     t->s = store_open(url, NULL, &err);
     if (t->s == NULL) {
@@ -314,7 +316,8 @@ int main(int argc, char **argv)
         cmd_growth(argv[2], atoi(argv[3]), (size_t)atol(argv[4]));
         return 0;
     }
-    fprintf(stderr, "usage: loadgen write|read k8c DIR|etcd URL N SECONDS | growth DIR KEYS "
-                    "UPDATES\n");
+    fprintf(stderr,
+            "usage: loadgen write|read k8c DIR|store URL|etcd URL N SECONDS | growth DIR KEYS "
+            "UPDATES\n");
     return 2;
 }

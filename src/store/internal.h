@@ -33,6 +33,8 @@ struct store_driver {
     /* Opens the backend at location (the URL without its scheme) and fills s->backend,
      * s->revision and s->compacted. Returns 0, or -1 with *err naming what failed. */
     int (*open)(struct store *s, const char *location, struct k8c_err **err);
+    /* Optional: starts background work once s->hub exists (etcd: the watch stream). */
+    void (*start)(struct store *s);
     /* Stops background work and frees the backend (s itself is freed by store.c). */
     void (*close)(struct store *s);
     int (*get)(struct store *s, const char *key, struct store_kv *out, struct k8c_err **err);
@@ -67,6 +69,7 @@ struct store {
 };
 
 extern const struct store_driver store__sqlite_driver;
+extern const struct store_driver store__etcd_driver;
 
 /* ---- the watch hub (watchhub.c) ---- */
 

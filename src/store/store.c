@@ -139,7 +139,7 @@ struct store *store_open(const char *url, const struct store_options *opts, stru
     } schemes[] = {
         {"sqlite://", &store__sqlite_driver},
         {"sqlite:", &store__sqlite_driver},
-        {"etcd://", NULL},
+        {"etcd://", &store__etcd_driver},
     };
     const struct store_driver *driver = NULL;
     const char *location = NULL;
@@ -202,6 +202,8 @@ struct store *store_open(const char *url, const struct store_options *opts, stru
      * after an etcd compaction). Nothing can commit before store_open returns. */
     s->hub = store__hub_new(atomic_load(&s->revision), s->opts.watch_window_events,
                             s->opts.watch_window_bytes, s->opts.watch_max_pending);
+    if (driver->start)
+        driver->start(s);
     if (!s->opts.read_only) {
         int r = pthread_create(&s->compactor, NULL, compactor_main, s);
         if (r != 0)

@@ -53,8 +53,8 @@ struct store_kv {
 void store_kv_clear(struct store_kv *kv);
 
 /* Opens the store at url: "sqlite:<path>" (or a plain path) for the embedded backend,
- * "etcd://h1:2379,h2:2379" for etcd (not in this version yet: INVALID, saying so). A corrupt or
- * unreadable file is an error naming the file; the store never starts empty over it. opts may be
+ * "etcd://h1:2379,h2:2379[/PREFIX][?cacert=F&cert=F&key=F]" for etcd (src/store/etcd.c). A corrupt
+ * or unreadable file is an error naming the file; the store never starts empty over it. opts may be
  * NULL. Returns NULL and sets *err on failure. The caller closes the store with store_close. */
 struct store *store_open(const char *url, const struct store_options *opts, struct k8c_err **err);
 /* Waits for queued writes, stops the background threads and closes the file. No other call on

@@ -1,0 +1,545 @@
+/* The etcd backend: store.h on a real etcd v3 cluster through its gRPC-gateway JSON API.
+ *
+ * URL: etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?cacert=FILE&cert=FILE&key=FILE]
+ *   - several endpoints: a call goes to the one that answered last and moves on to the next
+ *     when it cannot connect (a request that reached a member is never re-sent: a write
+ *     could otherwise be applied twice);
+ *   - PREFIX (default none): every key is stored under it, so several clusters can share
+ *     one etcd;
+ *   - cacert/cert/key: TLS (https) with the given CA and client certificate.
+ * Revisions are etcd's own (resourceVersion = etcd revision). Guarded writes are etcd
+ * transactions comparing create_revision (create) or mod_revision (update, delete). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/codec.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "store/etcd_internal.h"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+}
+
+/* ---- small JSON helpers ---- */
+
+int64_t store__etcd_i64(const json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (json_is_string(v))
+        return strtoll(json_string_value(v), NULL, 10);
+    return 0;
+}
+
+char *store__etcd_b64(const json_t *obj, const char *name, size_t *len, struct k8c_err **err)
+{
+    json_t *v = json_object_get(obj, name);
+    size_t n = 0;
+    char *out;
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        out = xstrdup("");
+    } else {
+        out = codec_base64_decode(json_string_value(v), json_string_length(v), &n, err);
+        if (out == NULL)
+            return NULL;
+    }
+    if (len)
+        *len = n;
+    return out;
+}
+
+static json_t *b64(const void *data, size_t len)
+{
+    _cleanup_free_ char *text = codec_base64_encode(data, len);
+    return json_string(text);
+}
+
+static json_t *i64(int64_t v)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%lld", (long long)v);
+    return json_string(text);
+}
+
+/* The etcd key of a store key. Caller frees. */
+static char *full_key(struct etcd_backend *b, const char *key)
+{
+    return xasprintf("%s%s", b->prefix, key);
+}
+
+/* ---- HTTP ---- */
+
+static size_t collect(char *data, size_t size, size_t n, void *arg)
+{
+    buf_append(arg, data, size * n);
+    return size * n;
+}
+
+void store__etcd_curl_setup(struct etcd_backend *b, CURL *h, const char *url)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    if (b->cacert)
+        curl_easy_setopt(h, CURLOPT_CAINFO, b->cacert);
+    if (b->cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, b->cert);
+    if (b->key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, b->key);
+}
+
+static CURL *pool_take(struct etcd_backend *b)
+{
+    pthread_mutex_lock(&b->pool_lock);
+    CURL *h = b->pool_len > 0 ? b->pool[--b->pool_len] : NULL;
+    pthread_mutex_unlock(&b->pool_lock);
+    return h ? h : curl_easy_init();
+}
+
+static void pool_give(struct etcd_backend *b, CURL *h)
+{
+    pthread_mutex_lock(&b->pool_lock);
+    if (b->pool_len < ETCD_POOL_MAX) {
+        b->pool[b->pool_len++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&b->pool_lock);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* Maps an etcd error answer ({"error","code","message"}) to a reason. */
+static int etcd_error(const char *endpoint, long status, const char *body, struct k8c_err **err)
+{
+    _cleanup_json_ json_t *j = json_loads(body, 0, NULL);
+    const char *msg = j ? kjson_path_str(j, "message") : NULL;
+    if (msg == NULL && j)
+        msg = kjson_path_str(j, "error");
+    if (msg == NULL)
+        msg = body;
+    int code = j ? (int)json_integer_value(json_object_get(j, "code")) : 0;
+    enum k8c_reason reason = K8C_REASON_INTERNAL;
+    if (strstr(msg, "required revision has been compacted"))
+        reason = K8C_REASON_GONE;
+    else if (strstr(msg, "required revision is a future revision"))
+        reason = K8C_REASON_TIMEOUT;
+    else if (code == 14 || strstr(msg, "no leader") || strstr(msg, "timed out") ||
+             strstr(msg, "stopped"))
+        reason = K8C_REASON_SERVICE_UNAVAILABLE;
+    else if (strstr(msg, "too large"))
+        reason = K8C_REASON_TOO_LARGE;
+    return k8c_err_set(err, 0, reason, "etcd %s: %s (HTTP %ld)", endpoint, msg, status);
+}
+
+json_t *store__etcd_call(struct etcd_backend *b, const char *path, json_t *req,
+                         struct k8c_err **err)
+{
+    _cleanup_free_ char *body = kjson_dumps(req);
+    size_t first = atomic_load(&b->current);
+    _cleanup_buf_ struct buf failures = BUF_INIT;
+    for (size_t i = 0; i < b->n_endpoints; i++) {
+        size_t idx = (first + i) % b->n_endpoints;
+        const char *ep = b->endpoints[idx];
+        _cleanup_free_ char *url = xasprintf("%s/v3/%s", ep, path);
+        _cleanup_buf_ struct buf out = BUF_INIT;
+        CURL *h = pool_take(b);
+        store__etcd_curl_setup(b, h, url);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
+        CURLcode rc = curl_easy_perform(h);
+        long status = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK) {
+            curl_easy_cleanup(h);
+            if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
+                /* Nothing was sent: safe to try the next member. */
+                buf_appendf(&failures, "%s%s: %s", failures.len ? "; " : "", ep,
+                            curl_easy_strerror(rc));
+                continue;
+            }
+            k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "etcd %s: %s", ep,
+                        curl_easy_strerror(rc));
+            return NULL;
+        }
+        pool_give(b, h);
+        if (idx != first)
+            atomic_store(&b->current, idx);
+        if (status != 200) {
+            etcd_error(ep, status, out.data ? out.data : "", err);
+            return NULL;
+        }
+        json_t *j = kjson_parse(out.data ? out.data : "", out.len, err);
+        if (j == NULL) {
+            k8c_err_wrap(err, "etcd %s: bad answer to %s", ep, path);
+            if (err && *err)
+                (*err)->reason = K8C_REASON_INTERNAL;
+        }
+        return j;
+    }
+    k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "no etcd endpoint can be reached (%s)",
+                failures.data ? failures.data : "");
+    return NULL;
+}
+
+/* ---- URL ---- */
+
+static int parse_location(struct etcd_backend *b, const char *location, struct k8c_err **err)
+{
+    _cleanup_free_ char *loc = xstrdup(location);
+    char *query = strchr(loc, '?');
+    if (query)
+        *query++ = '\0';
+    char *slash = strchr(loc, '/');
+    if (slash) {
+        size_t n = strlen(slash);
+        while (n > 1 && slash[n - 1] == '/')
+            slash[--n] = '\0';
+        b->prefix = xstrdup(strcmp(slash, "/") == 0 ? "" : slash);
+        *slash = '\0';
+    } else {
+        b->prefix = xstrdup("");
+    }
+    b->prefix_len = strlen(b->prefix);
+    for (char *q = query, *tok; q && (tok = strsep(&q, "&"));) {
+        if (*tok == '\0')
+            continue;
+        char *eq = strchr(tok, '=');
+        if (eq == NULL || eq[1] == '\0')
+            return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                               "etcd store: parameter `%s` has no value", tok);
+        *eq = '\0';
+        char **slot = strcmp(tok, "cacert") == 0 ? &b->cacert
+                      : strcmp(tok, "cert") == 0 ? &b->cert
+                      : strcmp(tok, "key") == 0  ? &b->key
+                                                 : NULL;
+        if (slot == NULL)
+            return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                               "etcd store: unknown parameter `%s` (want cacert, cert, key)", tok);
+        free(*slot);
+        *slot = xstrdup(eq + 1);
+    }
+    if ((b->cert == NULL) != (b->key == NULL))
+        return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                           "etcd store: cert and key must be given together");
+    const char *scheme = b->cacert || b->cert ? "https" : "http";
+    for (char *p = loc, *ep; (ep = strsep(&p, ","));) {
+        if (*ep == '\0' || strchr(ep, ':') == NULL || strpbrk(ep, " \t@"))
+            return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                               "etcd store: endpoint `%s` is not HOST:PORT", ep);
+        b->endpoints = xrealloc(b->endpoints, (b->n_endpoints + 1) * sizeof(char *));
+        b->endpoints[b->n_endpoints++] = xasprintf("%s://%s", scheme, ep);
+    }
+    if (b->n_endpoints == 0)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID, "etcd store: no endpoint in `%s`", location);
+    return 0;
+}
+
+static void backend_free(struct etcd_backend *b)
+{
+    for (size_t i = 0; i < b->n_endpoints; i++)
+        free(b->endpoints[i]);
+    free(b->endpoints);
+    for (size_t i = 0; i < b->pool_len; i++)
+        curl_easy_cleanup(b->pool[i]);
+    if (b->wmulti)
+        curl_multi_cleanup(b->wmulti);
+    free(b->prefix);
+    free(b->cacert);
+    free(b->cert);
+    free(b->key);
+    pthread_mutex_destroy(&b->pool_lock);
+    pthread_mutex_destroy(&b->rev_lock);
+    pthread_cond_destroy(&b->rev_cond);
+    free(b);
+}
+
+/* A range request over the etcd keys of store prefix `prefix` from start (NULL: the start
+ * of the prefix). */
+static json_t *range_request(struct etcd_backend *b, const char *prefix, const char *start)
+{
+    /* Store keys start with '/': "" under prefix "/p" is "/p/", not "/p" (which would take
+     * in a sibling "/px/..."). */
+    _cleanup_free_ char *full =
+        xasprintf("%s%s", b->prefix, prefix[0] == '\0' && b->prefix_len > 0 ? "/" : prefix);
+    json_t *req = json_object();
+    if (full[0] == '\0') {
+        /* Everything: [\0, \0) is etcd's "all keys". */
+        json_object_set_new(req, "key", b64("", 1));
+        json_object_set_new(req, "range_end", b64("", 1));
+    } else {
+        _cleanup_free_ char *end = store__prefix_end(full);
+        json_object_set_new(req, "key", b64(full, strlen(full)));
+        json_object_set_new(req, "range_end", b64(end, strlen(end)));
+    }
+    if (start) {
+        _cleanup_free_ char *fs = full_key(b, start);
+        if (strcmp(fs, full) > 0)
+            json_object_set_new(req, "key", b64(fs, strlen(fs)));
+    }
+    return req;
+}
+
+/* Fills kv from an etcd KeyValue object, stripping the prefix. */
+static int kv_from_json(struct etcd_backend *b, const json_t *j, struct store_kv *kv,
+                        struct k8c_err **err)
+{
+    size_t klen;
+    _cleanup_free_ char *key = store__etcd_b64(j, "key", &klen, err);
+    if (key == NULL)
+        return -1;
+    kv->value = store__etcd_b64(j, "value", &kv->value_len, err);
+    if (kv->value == NULL)
+        return -1;
+    kv->key = xstrdup(klen >= b->prefix_len ? key + b->prefix_len : key);
+    kv->create_revision = store__etcd_i64(j, "create_revision");
+    kv->mod_revision = store__etcd_i64(j, "mod_revision");
+    return 0;
+}
+
+/* ---- the driver ---- */
+
+static int etcd_open(struct store *s, const char *location, struct k8c_err **err)
+{
+    pthread_once(&curl_once, curl_init_once);
+    struct etcd_backend *b = xcalloc(1, sizeof(*b));
+    b->s = s;
+    pthread_mutex_init(&b->pool_lock, NULL);
+    pthread_mutex_init(&b->rev_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->rev_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (parse_location(b, location, err) < 0) {
+        backend_free(b);
+        return -1;
+    }
+    /* The current revision, and a check that the cluster answers. */
+    _cleanup_json_ json_t *req = range_request(b, "", NULL);
+    json_object_set_new(req, "count_only", json_true());
+    _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/range", req, err);
+    if (resp == NULL) {
+        k8c_err_wrap(err, "cannot open etcd store");
+        backend_free(b);
+        return -1;
+    }
+    atomic_store(&s->revision, store__etcd_i64(json_object_get(resp, "header"), "revision"));
+    atomic_store(&s->compacted, 0);
+    b->wmulti = curl_multi_init();
+    s->backend = b;
+    return 0;
+}
+
+static void etcd_close(struct store *s)
+{
+    struct etcd_backend *b = s->backend;
+    store__etcd_watch_stop(b);
+    backend_free(b);
+    s->backend = NULL;
+}
+
+static int etcd_list(struct store *s, const char *prefix, int64_t revision, const char *start_key,
+                     size_t limit, struct store_list *out, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    _cleanup_json_ json_t *req = range_request(b, prefix, start_key);
+    if (revision > 0)
+        json_object_set_new(req, "revision", i64(revision));
+    if (limit > 0)
+        json_object_set_new(req, "limit", i64((int64_t)limit));
+    _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/range", req, err);
+    if (resp == NULL)
+        return -1;
+    json_t *kvs = json_object_get(resp, "kvs");
+    size_t n = json_array_size(kvs);
+    out->items = xcalloc(n ? n : 1, sizeof(*out->items));
+    for (size_t i = 0; i < n; i++) {
+        if (kv_from_json(b, json_array_get(kvs, i), &out->items[i], err) < 0) {
+            out->n_items = i + 1;
+            store_list_clear(out);
+            return -1;
+        }
+    }
+    out->n_items = n;
+    out->revision =
+        revision > 0 ? revision : store__etcd_i64(json_object_get(resp, "header"), "revision");
+    out->more = json_is_true(json_object_get(resp, "more"));
+    int64_t count = store__etcd_i64(resp, "count");
+    out->remaining = out->more ? count - (int64_t)n : 0;
+    return 0;
+}
+
+static int etcd_get(struct store *s, const char *key, struct store_kv *out, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    _cleanup_free_ char *fk = full_key(b, key);
+    _cleanup_json_ json_t *req = json_object();
+    json_object_set_new(req, "key", b64(fk, strlen(fk)));
+    _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/range", req, err);
+    if (resp == NULL)
+        return -1;
+    json_t *kvs = json_object_get(resp, "kvs");
+    if (json_array_size(kvs) == 0)
+        return k8c_err_set(err, 0, K8C_REASON_NOT_FOUND, "key `%s` not found", key);
+    return kv_from_json(b, json_array_get(kvs, 0), out, err);
+}
+
+/* A compare of the key's create_revision (target CREATE) or mod_revision (MOD). */
+static json_t *compare(const char *fk, const char *target, const char *result, int64_t v)
+{
+    json_t *c = json_object();
+    json_object_set_new(c, "key", b64(fk, strlen(fk)));
+    json_object_set_new(c, "target", json_string(target));
+    json_object_set_new(c, "result", json_string(result));
+    json_object_set_new(c, strcmp(target, "CREATE") == 0 ? "create_revision" : "mod_revision",
+                        i64(v));
+    return c;
+}
+
+/* Runs a guarded write: the compare (expected 0: the key exists; else its mod_revision is
+ * expected), then op; on failure reads the key to tell NOT_FOUND from CONFLICT. */
+static json_t *guarded_txn(struct etcd_backend *b, const char *key, int64_t expected, json_t *op,
+                           struct k8c_err **err)
+{
+    _cleanup_free_ char *fk = full_key(b, key);
+    _cleanup_json_ json_t *req = json_object();
+    json_t *cmp =
+        expected == 0 ? compare(fk, "CREATE", "GREATER", 0) : compare(fk, "MOD", "EQUAL", expected);
+    json_object_set_new(req, "compare", json_pack("[o]", cmp));
+    json_object_set_new(req, "success", json_pack("[o]", op));
+    json_t *range = json_object();
+    json_object_set_new(range, "key", b64(fk, strlen(fk)));
+    json_object_set_new(req, "failure", json_pack("[{s:o}]", "request_range", range));
+    json_t *resp = store__etcd_call(b, "kv/txn", req, err);
+    if (resp == NULL || json_is_true(json_object_get(resp, "succeeded")))
+        return resp;
+    json_t *kvs =
+        kjson_path(json_array_get(json_object_get(resp, "responses"), 0), "response_range");
+    size_t n = json_array_size(json_object_get(kvs, "kvs"));
+    json_decref(resp);
+    if (n == 0)
+        k8c_err_set(err, 0, K8C_REASON_NOT_FOUND, "key `%s` not found", key);
+    else
+        k8c_err_set(err, 0, K8C_REASON_CONFLICT,
+                    "key `%s` was modified: its mod_revision is not %lld", key,
+                    (long long)expected);
+    return NULL;
+}
+
+static int64_t written(struct etcd_backend *b, json_t *resp)
+{
+    int64_t rev = store__etcd_i64(json_object_get(resp, "header"), "revision");
+    store__etcd_wait_revision(b, rev);
+    return rev;
+}
+
+static json_t *put_op(const char *fk, const void *value, size_t value_len)
+{
+    json_t *put = json_object();
+    json_object_set_new(put, "key", b64(fk, strlen(fk)));
+    json_object_set_new(put, "value", b64(value, value_len));
+    return json_pack("{s:o}", "request_put", put);
+}
+
+static int64_t etcd_create(struct store *s, const char *key, const void *value, size_t value_len,
+                           struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    _cleanup_free_ char *fk = full_key(b, key);
+    _cleanup_json_ json_t *req = json_object();
+    json_object_set_new(req, "compare", json_pack("[o]", compare(fk, "CREATE", "EQUAL", 0)));
+    json_object_set_new(req, "success", json_pack("[o]", put_op(fk, value, value_len)));
+    _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/txn", req, err);
+    if (resp == NULL)
+        return -1;
+    if (!json_is_true(json_object_get(resp, "succeeded")))
+        return k8c_err_set(err, 0, K8C_REASON_ALREADY_EXISTS, "key `%s` already exists", key);
+    return written(b, resp);
+}
+
+static int64_t etcd_update(struct store *s, const char *key, const void *value, size_t value_len,
+                           int64_t expected, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    _cleanup_free_ char *fk = full_key(b, key);
+    _cleanup_json_ json_t *resp = guarded_txn(b, key, expected, put_op(fk, value, value_len), err);
+    return resp ? written(b, resp) : -1;
+}
+
+static int64_t etcd_delete(struct store *s, const char *key, int64_t expected,
+                           struct store_kv *prev, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    _cleanup_free_ char *fk = full_key(b, key);
+    json_t *del = json_object();
+    json_object_set_new(del, "key", b64(fk, strlen(fk)));
+    json_object_set_new(del, "prev_kv", json_true());
+    _cleanup_json_ json_t *resp =
+        guarded_txn(b, key, expected, json_pack("{s:o}", "request_delete_range", del), err);
+    if (resp == NULL)
+        return -1;
+    json_t *dr =
+        kjson_path(json_array_get(json_object_get(resp, "responses"), 0), "response_delete_range");
+    json_t *pk = json_array_get(json_object_get(dr, "prev_kvs"), 0);
+    if (prev && pk && kv_from_json(b, pk, prev, err) < 0)
+        return -1;
+    return written(b, resp);
+}
+
+static int etcd_compact(struct store *s, int64_t revision, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    _cleanup_json_ json_t *req = json_pack("{s:o}", "revision", i64(revision));
+    _cleanup_err_ struct k8c_err *e = NULL;
+    _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/compaction", req, &e);
+    /* Another server (or an earlier call) compacted at or past it already: nothing to do. */
+    if (resp == NULL && e->reason != K8C_REASON_GONE) {
+        *err = steal_ptr(&e);
+        return -1;
+    }
+    int64_t cur = atomic_load(&s->compacted);
+    while (cur < revision && !atomic_compare_exchange_weak(&s->compacted, &cur, revision)) {
+    }
+    return 0;
+}
+
+static int etcd_check(struct store *s, struct buf *report, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    _cleanup_json_ json_t *req = range_request(b, "", NULL);
+    json_object_set_new(req, "count_only", json_true());
+    _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/range", req, err);
+    if (resp == NULL)
+        return -1;
+    buf_appendf(report, "etcd %s: revision %lld, %lld keys under `%s`",
+                b->endpoints[atomic_load(&b->current)],
+                (long long)store__etcd_i64(json_object_get(resp, "header"), "revision"),
+                (long long)store__etcd_i64(resp, "count"), b->prefix[0] ? b->prefix : "/");
+    return 0;
+}
+
+const struct store_driver store__etcd_driver = {
+    .name = "etcd",
+    .open = etcd_open,
+    .start = store__etcd_watch_start,
+    .close = etcd_close,
+    .get = etcd_get,
+    .list = etcd_list,
+    .create = etcd_create,
+    .update = etcd_update,
+    .del = etcd_delete,
+    .compact = etcd_compact,
+    .check = etcd_check,
+};
