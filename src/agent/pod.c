@@ -66,6 +66,13 @@ static int runtime_call(struct agent *a, const char *verb, const char *const *ex
     return rc < 0 ? -1 : r.exit_code;
 }
 
+/* Whether the runtime has state for id (runc, crun and the built-in keep <root>/<id>/). */
+static bool runtime_has(const struct agent *a, const char *id)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/runtime/%s", a->data_dir, id);
+    return access(dir, F_OK) == 0;
+}
+
 void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,
                   const char *fmt, ...)
 {
@@ -242,7 +249,8 @@ static int ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     _cleanup_free_ char *dir = ctr_dir(p, c);
     _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
     const char *del[] = {"--force", id, NULL};
-    runtime_call(a, "delete", del);
+    if (runtime_has(a, id))
+        runtime_call(a, "delete", del);
     _cleanup_free_ char *exitp = xasprintf("%s/exit", dir);
     _cleanup_free_ char *logp = xasprintf("%s/0.log", dir);
     _cleanup_free_ char *prevp = xasprintf("%s/previous.log", dir);
@@ -512,7 +520,8 @@ static void pod_teardown(struct agent *a, struct agent_pod *p)
         if (p->ctrs[i].running)
             runtime_call(a, "kill", kill9);
         const char *del[] = {"--force", id, NULL};
-        runtime_call(a, "delete", del);
+        if (runtime_has(a, id))
+            runtime_call(a, "delete", del);
         _cleanup_free_ char *dir = ctr_dir(p, &p->ctrs[i]);
         agent_rootfs_unmount(dir);
     }

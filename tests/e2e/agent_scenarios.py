@@ -184,3 +184,59 @@ def test_missing_image_reports_err_image_pull(cluster):
     wait_for(waiting, timeout=60, what="ErrImagePull")
     c.kubectl("delete", "pod", "noimg", "--wait=false")
     wait_for(lambda: c.pod("noimg") is None, what="noimg deleted")
+
+
+def test_init_containers_in_order_env_from_configmap_and_follow_logs(cluster):
+    c = cluster
+    c.kubectl("create", "configmap", "agent-cm", "--from-literal=greeting=hi-from-cm")
+    body = pod_body("seq", ["sh", "-c", "echo main $GREETING $LIT"],
+                    restart="Never",
+                    env=[{"name": "LIT", "value": "literal"},
+                         {"name": "GREETING", "valueFrom": {"configMapKeyRef": {
+                             "name": "agent-cm", "key": "greeting"}}}])
+    inits = []
+    for i in (1, 2):
+        inits.append({"name": f"init{i}", "image": "example.org/busybox:1.0",
+                      "imagePullPolicy": "Never", "command": ["sh", "-c", f"echo init{i}"]})
+    body["spec"]["initContainers"] = inits
+    create(c, body)
+    wait_for(lambda: phase(c, "seq") == "Succeeded", timeout=60, what="seq Succeeded")
+    assert c.kubectl("logs", "seq", "-c", "main").stdout == "main hi-from-cm literal\n"
+    p = c.pod("seq")
+    ics = p["status"]["initContainerStatuses"]
+    assert [x["name"] for x in ics] == ["init1", "init2"]
+    assert all(x["state"]["terminated"]["exitCode"] == 0 for x in ics)
+    t1 = ics[0]["state"]["terminated"]["finishedAt"]
+    t2 = ics[1]["state"]["terminated"]["startedAt"]
+    assert t1 <= t2
+    assert cond(c, "seq", "Initialized") == "True"
+    assert c.kubectl("logs", "seq", "-c", "init2").stdout == "init2\n"
+    c.kubectl("delete", "pod", "seq", "--wait=false")
+    wait_for(lambda: c.pod("seq") is None, what="seq deleted")
+
+
+def test_missing_configmap_key_is_create_container_error(cluster):
+    c = cluster
+    body = pod_body("nocm", env=[{"name": "X", "valueFrom": {"configMapKeyRef": {
+        "name": "absent-cm", "key": "k"}}}])
+    create(c, body)
+
+    def waiting():
+        cs = (c.pod("nocm") or {}).get("status", {}).get("containerStatuses") or [{}]
+        w = cs[0].get("state", {}).get("waiting", {})
+        return w.get("reason") == "CreateContainerError" and w
+    w = wait_for(waiting, timeout=60, what="CreateContainerError")
+    assert "absent-cm" in w["message"]
+    c.kubectl("delete", "pod", "nocm", "--wait=false")
+    wait_for(lambda: c.pod("nocm") is None, what="nocm deleted")
+
+
+def test_follow_logs_end_when_the_container_exits(cluster):
+    c = cluster
+    create(c, pod_body("tick", ["sh", "-c", "echo a; sleep 2; echo b"], restart="Never"))
+    wait_for(lambda: phase(c, "tick") in ("Running", "Succeeded"), timeout=60, what="tick runs")
+    r = c.srv.kubectl("logs", "-f", "tick", timeout=60)
+    assert r.returncode == 0 and r.stdout == "a\nb\n", (r.stdout, r.stderr)
+    assert c.kubectl("logs", "tick", "--tail=1").stdout == "b\n"
+    c.kubectl("delete", "pod", "tick", "--wait=false")
+    wait_for(lambda: c.pod("tick") is None, what="tick deleted")
