@@ -38,7 +38,8 @@ def cluster():
         assert r.returncode == 0, r.stderr
         c.spawn("scheduler", "scheduler", "--kubeconfig", srv.kubeconfig)
         c.spawn("agent", "agent", "--kubeconfig", srv.kubeconfig, "--node-name", NODE,
-                "--data-dir", agent_dir, "--port", "0")
+                "--data-dir", agent_dir, "--port", "0",
+                "--runtime", os.environ.get("K8C_AGENT_RUNTIME", "builtin"))
         wait_for(lambda: "ready" in c.log("agent"), what="agent ready")
         yield c
     finally:
