@@ -125,10 +125,8 @@ static const char *header(const char *head, const char *name)
 
 /* ---- logs ---- */
 
-/* Writes CRI log lines of text[0..len) to fd as kubectl shows them. */
-static int emit_lines(int fd, const char *text, size_t len, bool timestamps)
+void agent__cri_format(const char *text, size_t len, bool timestamps, struct buf *out)
 {
-    struct buf out = BUF_INIT;
     const char *p = text, *end = text + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -139,15 +137,22 @@ static int emit_lines(int fd, const char *text, size_t len, bool timestamps)
         const char *sp3 = sp2 ? memchr(sp2 + 1, ' ', (size_t)(nl - sp2 - 1)) : NULL;
         if (sp3) {
             if (timestamps) {
-                buf_append(&out, p, (size_t)(sp1 - p));
-                buf_append_char(&out, ' ');
+                buf_append(out, p, (size_t)(sp1 - p));
+                buf_append_char(out, ' ');
             }
-            buf_append(&out, sp3 + 1, (size_t)(nl - sp3 - 1));
+            buf_append(out, sp3 + 1, (size_t)(nl - sp3 - 1));
             if (sp2[1] == 'F')
-                buf_append_char(&out, '\n');
+                buf_append_char(out, '\n');
         }
         p = nl + 1;
     }
+}
+
+/* Writes CRI log lines of text[0..len) to fd as kubectl shows them. */
+static int emit_lines(int fd, const char *text, size_t len, bool timestamps)
+{
+    struct buf out = BUF_INIT;
+    agent__cri_format(text, len, timestamps, &out);
     int rc = out.len ? write_all(fd, out.data, out.len) : 0;
     buf_free(&out);
     return rc;
@@ -266,8 +271,7 @@ static int ws_send(int fd, uint8_t opcode, uint8_t channel, bool with_channel, c
     return len ? write_all(fd, data, len) : 0;
 }
 
-/* Parses one client frame from in (masked). Returns bytes consumed, 0 when incomplete. */
-static size_t ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf *payload)
+size_t agent__ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf *payload)
 {
     if (n < 2)
         return 0;
@@ -396,7 +400,8 @@ static void serve_exec(struct agent *a, int fd, const char *head, const char *ns
         }
         size_t used;
         uint8_t op;
-        while (inb.len && (used = ws_parse((uint8_t *)inb.data, inb.len, &op, &payload)) > 0) {
+        while (inb.len &&
+               (used = agent__ws_parse((uint8_t *)inb.data, inb.len, &op, &payload)) > 0) {
             if (used == (size_t)-1) {
                 inb.len = 0;
                 break;

@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "client/client.h"
 #include "client/informer.h"
@@ -83,6 +85,14 @@ char *agent__container_id(const char *uid, const char *cname);
 /* http.c: the agent's endpoint for logs and exec on 127.0.0.1:port (thread per connection). */
 int agent__http_start(struct agent *a, struct k8c_err **err);
 void agent__http_stop(struct agent *a);
+
+/* http.c parsers, exposed for tests and fuzzing. CRI log text (complete lines) as kubectl
+ * shows it, appended to out: the message (+ "\n" for F lines), prefixed by its timestamp
+ * when timestamps; malformed lines are skipped. */
+void agent__cri_format(const char *text, size_t len, bool timestamps, struct buf *out);
+/* Parses one WebSocket frame from in[0..n) (masked or not) into *opcode and payload (reset
+ * first). Returns the bytes consumed, 0 when incomplete, (size_t)-1 for a frame over 16 MiB. */
+size_t agent__ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf *payload);
 
 /* events */
 void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,
