@@ -48,3 +48,28 @@ def test_agent_scenarios_in_private_namespaces(runtime):
     assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
     assert _pod_cgroups() - before == set()
+
+
+@pytest.mark.parametrize("args,msg", [
+    ([], "one of --kubeconfig or --server is required"),
+    (["--server", "https://127.0.0.1:1"], "--server needs --token-file"),
+    (["--kubeconfig", "k", "--runtime", "docker"], "--runtime wants builtin, runc or crun"),
+    (["--kubeconfig", "k", "--port", "70000"], "--port wants a number"),
+    (["--kubeconfig", "k", "--data-dir", "rel"], "must be an absolute path"),
+    (["--bogus"], "unknown argument"),
+    (["--kubeconfig"], "needs a value"),
+])
+def test_agent_usage_errors(k8c, args, msg):
+    r = k8c("agent", *args)
+    assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_agent_bad_kubeconfig_fails_with_one_line(k8c, data_dir):
+    r = k8c("agent", "--kubeconfig", os.path.join(data_dir, "absent"), "--data-dir", data_dir)
+    assert r.returncode == 1 and r.stderr.startswith("k8c: agent: ") and \
+        r.stderr.count("\n") == 1, r.stderr
+
+
+def test_shim_usage(k8c):
+    r = k8c("shim", "only-one")
+    assert r.returncode == 2 and "usage" in r.stderr
