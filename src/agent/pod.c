@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,6 +197,51 @@ static char *ctr_dir(const struct agent_pod *p, const struct agent_ctr *c)
     return xasprintf("%s/%s", p->dir, c->name);
 }
 
+static void ctr_poll(struct agent_pod *p, struct agent_ctr *c);
+
+/* What a restarted agent needs to adopt a container: <ctr dir>/agent-state.json. */
+static void ctr_save(const struct agent_pod *p, const struct agent_ctr *c)
+{
+    _cleanup_free_ char *dir = ctr_dir(p, c);
+    _cleanup_free_ char *path = xasprintf("%s/agent-state.json", dir);
+    _cleanup_json_ json_t *st =
+        json_pack("{s:i,s:I,s:s,s:b,s:i,s:I,s:I,s:i}", "restarts", c->restarts, "startedAt",
+                  (json_int_t)c->started_at, "imageID", c->image_id ? c->image_id : "", "hasLast",
+                  c->has_last, "lastExit", c->last_exit, "lastStarted", (json_int_t)c->last_started,
+                  "lastFinished", (json_int_t)c->last_finished, "backoff", (int)c->backoff_s);
+    _cleanup_free_ char *text = kjson_dumps(st);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (file_write_atomic(path, text, strlen(text), 0600, &err) < 0)
+        LOG_WARN("%s", err->msg);
+}
+
+/* Adopts what an earlier agent left: the container's saved state; running when the shim has
+ * not recorded an exit yet (the shim and the container outlive the agent). */
+static void ctr_adopt(struct agent_pod *p, struct agent_ctr *c)
+{
+    _cleanup_free_ char *dir = ctr_dir(p, c);
+    _cleanup_free_ char *path = xasprintf("%s/agent-state.json", dir);
+    _cleanup_free_ char *text = file_read_all(path, 65536, NULL, NULL);
+    if (!text)
+        return;
+    _cleanup_json_ json_t *st = kjson_parse(text, strlen(text), NULL);
+    if (!json_is_object(st))
+        return;
+    c->restarts = (int)json_integer_value(json_object_get(st, "restarts"));
+    c->started_at = (time_t)json_integer_value(json_object_get(st, "startedAt"));
+    const char *img = json_string_value(json_object_get(st, "imageID"));
+    free(c->image_id);
+    c->image_id = img && *img ? xstrdup(img) : NULL;
+    c->has_last = json_is_true(json_object_get(st, "hasLast"));
+    c->last_exit = (int)json_integer_value(json_object_get(st, "lastExit"));
+    c->last_started = (time_t)json_integer_value(json_object_get(st, "lastStarted"));
+    c->last_finished = (time_t)json_integer_value(json_object_get(st, "lastFinished"));
+    c->backoff_s = (unsigned)json_integer_value(json_object_get(st, "backoff"));
+    c->running = c->started_at != 0;
+    set_waiting(c, NULL, NULL);
+    ctr_poll(p, c);
+}
+
 /* Notices an exit recorded by the shim. */
 static void ctr_poll(struct agent_pod *p, struct agent_ctr *c)
 {
@@ -208,7 +255,8 @@ static void ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     c->running = false;
     c->exited = true;
     c->exit_code = atoi(text);
-    c->finished_at = time(NULL);
+    struct stat st;
+    c->finished_at = stat(exitp, &st) == 0 ? st.st_mtime : time(NULL);
 }
 
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
@@ -318,6 +366,7 @@ static int ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     c->exited = false;
     c->started_at = time(NULL);
     set_waiting(c, NULL, NULL);
+    ctr_save(p, c);
     agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
     return 0;
 }
@@ -571,6 +620,22 @@ static int pod_kill(struct agent *a, struct agent_pod *p, const json_t *pod)
     return 0;
 }
 
+/* A pod first seen by this agent process: adopt the sandbox and containers an earlier one
+ * left running (nothing is started twice). */
+static void pod_adopt(struct agent_pod *p, const json_t *pod)
+{
+    time_t t;
+    const char *start = kjson_path_str(pod, "status.startTime");
+    if (start && clock_parse_rfc3339(start, &t) == 0)
+        p->start_time = t;
+    _cleanup_free_ char *net = xasprintf("%s/ns/net", p->dir);
+    struct statfs sf;
+    if (statfs(net, &sf) == 0 && sf.f_type == NSFS_MAGIC)
+        p->sandbox = true;
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        ctr_adopt(p, &p->ctrs[i]);
+}
+
 int agent__pod_sync(struct agent *a, const char *key)
 {
     _cleanup_json_ json_t *pod = informer_get(a->informer, key);
@@ -599,10 +664,9 @@ int agent__pod_sync(struct agent *a, const char *key)
             (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))) {
             if (!is_deleting)
                 return 0; /* finished before we (re)started: nothing to run */
-            p = pod_track(a, key, pod);
-        } else {
-            p = pod_track(a, key, pod);
         }
+        p = pod_track(a, key, pod);
+        pod_adopt(p, pod);
     }
     if (is_deleting) {
         int r = pod_kill(a, p, pod);

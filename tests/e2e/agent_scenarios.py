@@ -241,3 +241,29 @@ def test_follow_logs_end_when_the_container_exits(cluster):
     assert c.kubectl("logs", "tick", "--tail=1").stdout == "b\n"
     c.kubectl("delete", "pod", "tick", "--wait=false")
     wait_for(lambda: c.pod("tick") is None, what="tick deleted")
+
+
+def test_agent_killed_and_restarted_adopts_running_containers(cluster):
+    c = cluster
+    create(c, pod_body("keep"))
+    wait_for(lambda: cond(c, "keep", "Ready") == "True", timeout=60, what="keep Ready")
+    before = c.pod("keep")["status"]["containerStatuses"][0]
+    idx = next(i for i, (n, _) in enumerate(c.procs) if n == "agent")
+    old = c.procs.pop(idx)[1]
+    old.kill()  # SIGKILL mid-work: the shims and containers must not notice
+    old.wait(timeout=15)
+    assert c.kubectl("get", "pod", "keep", "-o", "name").stdout.strip() == "pod/keep"
+    c.spawn("agent", "agent", "--kubeconfig", c.srv.kubeconfig, "--node-name", NODE,
+            "--data-dir", c.agent_dir, "--port", "0",
+            "--runtime", os.environ.get("K8C_AGENT_RUNTIME", "builtin"))
+    wait_for(lambda: "ready" in c.log("agent"), what="agent ready again")
+    # exec goes through the new agent (new port in the node's annotation) into the old container
+    wait_for(lambda: c.kubectl("exec", "keep", "--", "sh", "-c", "echo alive",
+                               check=False).stdout == "alive\n", what="exec after restart")
+    after = c.pod("keep")["status"]["containerStatuses"][0]
+    assert after["restartCount"] == 0 and after["state"] == before["state"]
+    assert after["containerID"] == before["containerID"]
+    assert c.kubectl("logs", "keep").stdout == "hello\n"
+    assert c.kubectl("logs", "keep", "--previous", check=False).returncode != 0
+    c.kubectl("delete", "pod", "keep", "--wait=false")
+    wait_for(lambda: c.pod("keep") is None, timeout=30, what="keep deleted")
