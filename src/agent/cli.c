@@ -157,6 +157,8 @@ static int agent_run(struct agent *a, struct k8c_err **err)
     a->informer = informer_new(a->client, &opts);
     pthread_t workers[WORKERS], lease;
     rc = informer_start(a->informer, err);
+    if (rc == 0 && informer_wait_synced(a->informer, 60000))
+        agent__orphans_cleanup(a);
     if (rc == 0) {
         for (int t = 0; t < WORKERS; t++)
             pthread_create(&workers[t], NULL, worker, a);

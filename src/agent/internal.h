@@ -73,8 +73,9 @@ void *agent__lease_main(void *opaque);
 
 /* pod.c: brings the pod behind key to its desired state. Returns 0, or -1 to retry later. */
 int agent__pod_sync(struct agent *a, const char *key);
-/* Stops and removes every pod this agent runs (agent shutdown leaves containers running:
- * this is for pods the API no longer has). */
+/* After the first list: stops and removes what <data-dir>/pods holds for pods the API no
+ * longer binds here (deleted while no agent ran). */
+void agent__orphans_cleanup(struct agent *a);
 
 /* runtime argv helpers (pod.c): the runtime's argv prefix for verb, NULL-terminated, into
  * argv (at least 8 slots). */

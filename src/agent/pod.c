@@ -620,6 +620,47 @@ static int pod_kill(struct agent *a, struct agent_pod *p, const json_t *pod)
     return 0;
 }
 
+void agent__orphans_cleanup(struct agent *a)
+{
+    _cleanup_free_ char *pods = xasprintf("%s/pods", a->data_dir);
+    _cleanup_json_ json_t *uids = json_object();
+    _cleanup_json_ json_t *all = informer_list(a->informer);
+    size_t i;
+    json_t *pod;
+    json_array_foreach (all, i, pod) {
+        const char *uid = kjson_path_str(pod, "metadata.uid");
+        if (uid)
+            json_object_set_new(uids, uid, json_true());
+    }
+    DIR *d = opendir(pods);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || json_object_get(uids, e->d_name))
+            continue;
+        /* a pod deleted (or moved) while no agent ran: its containers go too */
+        struct agent_pod p = {.uid = e->d_name};
+        p.dir = xasprintf("%s/%s", pods, e->d_name);
+        DIR *cd = opendir(p.dir);
+        struct dirent *ce;
+        while (cd && (ce = readdir(cd))) {
+            if (ce->d_name[0] == '.' || ce->d_type != DT_DIR || strcmp(ce->d_name, "ns") == 0)
+                continue;
+            p.ctrs = xrealloc(p.ctrs, (p.n_ctrs + 1) * sizeof(*p.ctrs));
+            p.ctrs[p.n_ctrs++] = (struct agent_ctr){.name = xstrdup(ce->d_name), .running = true};
+        }
+        if (cd)
+            closedir(cd);
+        LOG_INFO("removing orphaned pod uid=%s containers=%zu", p.uid, p.n_ctrs);
+        pod_teardown(a, &p);
+        for (size_t k = 0; k < p.n_ctrs; k++)
+            free(p.ctrs[k].name);
+        free(p.ctrs);
+        free(p.dir);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* A pod first seen by this agent process: adopt the sandbox and containers an earlier one
  * left running (nothing is started twice). */
 static void pod_adopt(struct agent_pod *p, const json_t *pod)

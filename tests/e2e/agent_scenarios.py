@@ -116,6 +116,8 @@ def test_pod_runs_logs_exec_and_delete_cleans_up(cluster):
     assert r.stdout == "out\nweb\n" and "err" in r.stderr
     r = c.kubectl("exec", "web", "--", "sh", "-c", "exit 3", check=False)
     assert r.returncode == 3, (r.returncode, r.stderr)
+    r = c.kubectl("exec", "-i", "web", "--", "busybox", "tr", "a-z", "A-Z", input="abc\nxyz\n")
+    assert r.stdout == "ABC\nXYZ\n", (r.stdout, r.stderr)
     # the pod has its own network namespace with loopback only
     r = c.kubectl("exec", "web", "--", "busybox", "cat", "/proc/net/dev")
     assert "lo:" in r.stdout and "eth0" not in r.stdout
@@ -246,17 +248,26 @@ def test_follow_logs_end_when_the_container_exits(cluster):
 def test_agent_killed_and_restarted_adopts_running_containers(cluster):
     c = cluster
     create(c, pod_body("keep"))
+    create(c, pod_body("orphan"))
     wait_for(lambda: cond(c, "keep", "Ready") == "True", timeout=60, what="keep Ready")
+    wait_for(lambda: cond(c, "orphan", "Ready") == "True", timeout=60, what="orphan Ready")
+    orphan_dir = os.path.join(c.agent_dir, "pods", c.pod("orphan")["metadata"]["uid"])
     before = c.pod("keep")["status"]["containerStatuses"][0]
     idx = next(i for i, (n, _) in enumerate(c.procs) if n == "agent")
     old = c.procs.pop(idx)[1]
     old.kill()  # SIGKILL mid-work: the shims and containers must not notice
     old.wait(timeout=15)
     assert c.kubectl("get", "pod", "keep", "-o", "name").stdout.strip() == "pod/keep"
+    # removed from the API while no agent runs: the next agent cleans its containers up
+    c.kubectl("delete", "pod", "orphan", "--grace-period=0", "--force")
+    assert os.path.isdir(orphan_dir)
     c.spawn("agent", "agent", "--kubeconfig", c.srv.kubeconfig, "--node-name", NODE,
             "--data-dir", c.agent_dir, "--port", "0",
             "--runtime", os.environ.get("K8C_AGENT_RUNTIME", "builtin"))
     wait_for(lambda: "ready" in c.log("agent"), what="agent ready again")
+    wait_for(lambda: not os.path.exists(orphan_dir), what="orphan cleaned up")
+    with open("/proc/self/mountinfo") as f:
+        assert os.path.basename(orphan_dir) not in f.read()
     # exec goes through the new agent (new port in the node's annotation) into the old container
     wait_for(lambda: c.kubectl("exec", "keep", "--", "sh", "-c", "echo alive",
                                check=False).stdout == "alive\n", what="exec after restart")
