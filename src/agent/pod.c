@@ -513,13 +513,22 @@ static int write_status(struct agent *a, struct agent_pod *p, const json_t *pod)
     _cleanup_free_ char *text = kjson_dumps(status);
     if (p->last_status && strcmp(p->last_status, text) == 0)
         return 0;
-    /* lastTransitionTime only on change: set now (a first slice: every write) */
+    /* lastTransitionTime moves only when a condition's status changes */
     char now[21];
     stamp_of(time(NULL), now);
-    size_t i;
-    json_t *cd;
-    json_array_foreach (json_object_get(status, "conditions"), i, cd)
-        json_object_set_new(cd, "lastTransitionTime", json_string(now));
+    size_t i, k;
+    json_t *cd, *old;
+    json_array_foreach (json_object_get(status, "conditions"), i, cd) {
+        const char *when = now;
+        json_array_foreach (kjson_path(pod, "status.conditions"), k, old) {
+            const char *ot = kjson_path_str(old, "type"), *os = kjson_path_str(old, "status");
+            const char *olt = kjson_path_str(old, "lastTransitionTime");
+            if (ot && os && olt && strcmp(ot, kjson_path_str(cd, "type")) == 0 &&
+                strcmp(os, kjson_path_str(cd, "status")) == 0)
+                when = olt;
+        }
+        json_object_set_new(cd, "lastTransitionTime", json_string(when));
+    }
     _cleanup_json_ json_t *patch = json_pack("{s:O}", "status", status);
     _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
     _cleanup_err_ struct k8c_err *err = NULL;
