@@ -107,12 +107,16 @@ void agent__event(struct agent *a, const json_t *pod, const char *type, const ch
 
 /* ---- per-pod state ---- */
 
+/* The pod behind key (only the worker holding key, per the work queue, uses the result). */
 static struct agent_pod *pod_find(struct agent *a, const char *key)
 {
-    for (struct agent_pod *p = a->pods; p; p = p->next)
+    struct agent_pod *found = NULL;
+    pthread_mutex_lock(&a->lock);
+    for (struct agent_pod *p = a->pods; p && !found; p = p->next)
         if (strcmp(p->key, key) == 0)
-            return p;
-    return NULL;
+            found = p;
+    pthread_mutex_unlock(&a->lock);
+    return found;
 }
 
 static struct agent_pod *pod_track(struct agent *a, const char *key, const json_t *pod)
