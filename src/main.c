@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
+#include "apiserver/apiserver.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "controllers/controllers.h"
@@ -41,12 +43,13 @@ static const struct command commands[] = {
     {"controller-manager", controllers_cli_main, "run the controllers against --kubeconfig"},
     {"scheduler", scheduler_cli_main, "run the scheduler against --kubeconfig's API server"},
     {"hollow", scheduler_hollow_main, "run N simulated nodes (register, leases, pods Running)"},
+    {"agent", agent_cli_main, "run the node agent: register the Node, run its pods"},
     {"help", cmd_help, "show this help"},
     {"net-test", net_cli_main, NULL}, /* hidden: drives src/net in the lab tests */
 };
 
 /* Commands the design names that this build does not have yet: said plainly, never faked. */
-static const char *const not_built[] = {"agent"};
+static const char *const not_built[] = {NULL};
 
 static void print_usage(FILE *out)
 {
@@ -57,7 +60,7 @@ static void print_usage(FILE *out)
         if (commands[i].summary)
             fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nnot built yet:");
-    for (size_t i = 0; i < ARRAY_SIZE(not_built); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(not_built) && not_built[i]; i++)
         fprintf(out, " %s", not_built[i]);
     fprintf(out, "\n");
 }
@@ -140,10 +143,12 @@ int main(int argc, char **argv)
         return cmd_version(1, argv + 1);
     if (name[0] == '-')
         return usage_error("unknown flag \"%s\"", name);
+    if (strcmp(name, "shim") == 0) /* hidden: the agent's per-container shim */
+        return agent_shim_main(argc - 1, argv + 1);
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         if (strcmp(commands[i].name, name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    for (size_t i = 0; i < ARRAY_SIZE(not_built); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(not_built) && not_built[i]; i++) {
         if (strcmp(not_built[i], name) == 0) {
             fprintf(stderr, "k8c: command \"%s\" is not built yet in this version\n", name);
             return 1;

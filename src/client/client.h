@@ -70,4 +70,9 @@ typedef int (*client_watch_fn)(const char *type, json_t *object, void *opaque);
 int client_watch(struct client *c, const char *path, client_watch_fn fn, void *opaque,
                  const atomic_bool *stop, struct k8c_err **err);
 
+/* Renews the Lease kube-node-lease/<node> (holderIdentity node, renewTime now), creating it
+ * when missing. Returns 0, or -1 with *err. */
+int client_node_lease_renew(struct client *c, const char *node, int duration_s,
+                            struct k8c_err **err);
+
 #endif

@@ -106,21 +106,8 @@ static int register_node(struct hollow *h, long i, struct k8c_err **err)
         if (res == NULL)
             return k8c_err_wrap(err, "report status of node `%s`", name);
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char micro[28];
-    clock_rfc3339_micro(&now, micro);
-    _cleanup_json_ json_t *lease = json_pack(
-        "{s:s,s:s,s:{s:s,s:s},s:{s:s,s:i,s:s}}", "apiVersion", "coordination.k8s.io/v1", "kind",
-        "Lease", "metadata", "name", name, "namespace", LEASE_NS, "spec", "holderIdentity", name,
-        "leaseDurationSeconds", LEASE_DURATION_S, "renewTime", micro);
-    _cleanup_err_ struct k8c_err *lerr = NULL;
-    _cleanup_json_ json_t *lres = client_create(
-        h->client, "/apis/coordination.k8s.io/v1/namespaces/" LEASE_NS "/leases", lease, &lerr);
-    if (lres == NULL && lerr->reason != K8C_REASON_ALREADY_EXISTS) {
-        *err = steal_ptr(&lerr);
-        return k8c_err_wrap(err, "create lease of node `%s`", name);
-    }
+    if (client_node_lease_renew(h->client, name, LEASE_DURATION_S, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -186,17 +173,8 @@ static void *lease_main(void *opaque)
             if (!sleep_until(h->stop, at))
                 return NULL;
             _cleanup_free_ char *name = node_name(h, r->from + k);
-            _cleanup_free_ char *path =
-                xasprintf("/apis/coordination.k8s.io/v1/namespaces/" LEASE_NS "/leases/%s", name);
-            struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            char micro[28];
-            clock_rfc3339_micro(&now, micro);
-            _cleanup_json_ json_t *patch =
-                json_pack("{s:{s:s,s:s}}", "spec", "holderIdentity", name, "renewTime", micro);
             _cleanup_err_ struct k8c_err *err = NULL;
-            _cleanup_json_ json_t *res = client_patch(h->client, path, "merge", patch, &err);
-            if (res == NULL)
+            if (client_node_lease_renew(h->client, name, LEASE_DURATION_S, &err) < 0)
                 LOG_DEBUG("lease renewal failed node=%s err=%s", name, err->msg);
         }
         period_start += LEASE_PERIOD_NS;

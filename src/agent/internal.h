@@ -1,0 +1,102 @@
+/* Shared by the agent's files: the agent, its pods and containers, module-internal helpers. */
+#ifndef K8C_AGENT_INTERNAL_H
+#define K8C_AGENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "client/client.h"
+#include "client/informer.h"
+#include "client/workqueue.h"
+#include "image/image.h"
+
+#define AGENT_KUBELET_VERSION "v1.32.0-k8c"
+
+/* What the agent knows about one container of a pod (kept in memory; files under its dir). */
+struct agent_ctr {
+    char *name;
+    bool init;
+    int restarts;
+    bool running; /* a shim was started and no exit file seen yet */
+    bool exited;  /* the last run ended; exit_code holds its status */
+    int exit_code;
+    time_t started_at, finished_at;
+    bool has_last; /* lastState.terminated */
+    int last_exit;
+    time_t last_started, last_finished;
+    uint64_t backoff_until_ns; /* monotonic: no restart before */
+    unsigned backoff_s;
+    char *image_id;       /* config digest of the image it runs */
+    char *waiting_reason; /* when not running: ContainerCreating, ErrImagePull, … */
+    char *waiting_msg;
+};
+
+struct agent_pod {
+    char *uid, *key, *ns, *name;
+    char *dir; /* <data-dir>/pods/<uid> */
+    bool sandbox;
+    time_t start_time;
+    struct agent_ctr *ctrs; /* init containers first, then containers */
+    size_t n_ctrs;
+    bool killing;
+    uint64_t kill_deadline_ns;
+    char *last_status; /* the status JSON last written, to skip no-op writes */
+    struct agent_pod *next;
+};
+
+struct agent {
+    struct client *client;
+    const atomic_bool *stop;
+    char *node_name;
+    char *data_dir;
+    char *runtime; /* "builtin", "runc" or "crun" */
+    char *self_exe;
+    char *node_ip;
+    char *agent_url;
+    int port;
+    struct image_store *images;
+    struct informer *informer;
+    struct workqueue *queue;
+    pthread_mutex_t lock; /* guards pods */
+    struct agent_pod *pods;
+};
+
+/* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
+int agent__node_register(struct agent *a, struct k8c_err **err);
+void *agent__lease_main(void *opaque);
+
+/* pod.c: brings the pod behind key to its desired state. Returns 0, or -1 to retry later. */
+int agent__pod_sync(struct agent *a, const char *key);
+/* After the first list: stops and removes what <data-dir>/pods holds for pods the API no
+ * longer binds here (deleted while no agent ran). */
+void agent__orphans_cleanup(struct agent *a);
+
+/* runtime argv helpers (pod.c): the runtime's argv prefix for verb, NULL-terminated, into
+ * argv (at least 8 slots). */
+void agent__runtime_argv(const struct agent *a, const char *verb, const char **argv, size_t *n);
+/* The runtime id of container cname of the pod with uid. Caller frees. */
+char *agent__container_id(const char *uid, const char *cname);
+
+/* http.c: the agent's endpoint for logs and exec on 127.0.0.1:port (thread per connection). */
+int agent__http_start(struct agent *a, struct k8c_err **err);
+void agent__http_stop(struct agent *a);
+
+/* http.c parsers, exposed for tests and fuzzing. CRI log text (complete lines) as kubectl
+ * shows it, appended to out: the message (+ "\n" for F lines), prefixed by its timestamp
+ * when timestamps; malformed lines are skipped. */
+void agent__cri_format(const char *text, size_t len, bool timestamps, struct buf *out);
+/* Parses one WebSocket frame from in[0..n) (masked or not) into *opcode and payload (reset
+ * first). Returns the bytes consumed, 0 when incomplete, (size_t)-1 for a frame over 16 MiB. */
+size_t agent__ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf *payload);
+
+/* events */
+void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,152 @@
+/* `k8c shim LOG EXITFILE -- CMD…`: the per-container shim. Started detached by the agent (its
+ * own session), it runs CMD (the runtime's `run`) with stdin on /dev/null and stdout/stderr on
+ * pipes, writes every line to LOG in the CRI log format `<RFC3339Nano> stdout|stderr F|P
+ * <line>` (P for pieces of a line longer than 16 KiB), and when CMD ends writes its status
+ * (exit code, or 128+signal) to EXITFILE atomically. The agent can restart meanwhile. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "base/buf.h"
+#include "base/file.h"
+#include "base/mem.h"
+
+#define LINE_MAX_BYTES (16 * 1024)
+
+static void stamp(char out[64])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+}
+
+static void emit(int log_fd, const char *stream, const char *data, size_t len, bool partial)
+{
+    char ts[64];
+    stamp(ts);
+    struct buf b = BUF_INIT;
+    buf_appendf(&b, "%s %s %c ", ts, stream, partial ? 'P' : 'F');
+    buf_append(&b, data, len);
+    buf_append_char(&b, '\n');
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t w = write(log_fd, b.data + off, b.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    buf_free(&b);
+}
+
+/* Writes the complete lines of pending, keeping the rest; at eof flushes the rest too. */
+static void drain(int log_fd, const char *stream, struct buf *pending, bool eof)
+{
+    size_t start = 0;
+    for (;;) {
+        char *nl = memchr(pending->data + start, '\n', pending->len - start);
+        if (!nl)
+            break;
+        emit(log_fd, stream, pending->data + start, (size_t)(nl - (pending->data + start)), false);
+        start = (size_t)(nl - pending->data) + 1;
+    }
+    size_t rest = pending->len - start;
+    if (rest >= LINE_MAX_BYTES || (eof && rest > 0)) {
+        emit(log_fd, stream, pending->data + start, rest, !eof);
+        start = pending->len;
+    }
+    memmove(pending->data, pending->data + start, pending->len - start);
+    pending->len -= start;
+}
+
+int agent_shim_main(int argc, char **argv)
+{
+    if (argc < 5 || strcmp(argv[3], "--") != 0) {
+        fprintf(stderr, "k8c: shim: usage: k8c shim LOG EXITFILE -- CMD...\n");
+        return 2;
+    }
+    const char *log_path = argv[1], *exit_path = argv[2];
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (log_fd < 0) {
+        fprintf(stderr, "k8c: shim: open %s: %s\n", log_path, strerror(errno));
+        return 1;
+    }
+    int out[2], errp[2];
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        fprintf(stderr, "k8c: shim: pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "k8c: shim: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(out[1], 1);
+        dup2(errp[1], 2);
+        execv(argv[4], argv + 4);
+        dprintf(2, "k8c shim: exec %s: %s\n", argv[4], strerror(errno));
+        _exit(127);
+    }
+    close(out[1]);
+    close(errp[1]);
+    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+    struct buf pend[2] = {BUF_INIT, BUF_INIT};
+    const char *names[2] = {"stdout", "stderr"};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || fds[i].revents == 0)
+                continue;
+            char chunk[8192];
+            ssize_t r = read(fds[i].fd, chunk, sizeof(chunk));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                drain(log_fd, names[i], &pend[i], true);
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+                continue;
+            }
+            buf_append(&pend[i], chunk, (size_t)r);
+            drain(log_fd, names[i], &pend[i], false);
+        }
+    }
+    int status = 0, code;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char text[16];
+    int n = snprintf(text, sizeof(text), "%d\n", code);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (file_write_atomic(exit_path, text, (size_t)n, 0644, &err) < 0) {
+        fprintf(stderr, "k8c: shim: %s\n", err->msg);
+        return 1;
+    }
+    buf_free(&pend[0]);
+    buf_free(&pend[1]);
+    close(log_fd);
+    return 0;
+}

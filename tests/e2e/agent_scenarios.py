@@ -1,0 +1,280 @@
+"""The agent's end-to-end scenarios. Not collected by itself: tests/e2e/test_agent.py runs this
+file with pytest inside private network, mount and PID namespaces (`unshare --net --mount
+--pid --fork`), so the API server, scheduler, agent and the containers never touch the host's
+network, every mount dies with the namespace and no process outlives it."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import K8C, KUBECTL, start_apiserver, stop_apiserver
+from test_image import Layout, busybox_layer
+from test_scheduler import Cluster, _stop, wait_for
+
+NODE = "agent-e2e"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.environ.get("K8C_AGENT_INNER") != "1":
+        pytest.skip("run through tests/e2e/test_agent.py (needs private namespaces)")
+    if not os.access(KUBECTL, os.X_OK):
+        pytest.skip("kubectl is not installed")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    srv = start_apiserver()
+    c = Cluster(srv)
+    agent_dir = tempfile.mkdtemp(prefix="k8c-e2e-agent-")
+    c.agent_dir = agent_dir
+    try:
+        lay_dir = os.path.join(agent_dir, "layout")
+        lay = Layout(lay_dir)
+        lay.tag(lay.image([busybox_layer()], cmd=("/bin/sh", "-c", "echo hello; sleep 1000")),
+                "example.org/busybox:1.0")
+        r = subprocess.run([K8C, "image", "--data-dir", agent_dir, "import", lay_dir],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        c.spawn("scheduler", "scheduler", "--kubeconfig", srv.kubeconfig)
+        c.spawn("agent", "agent", "--kubeconfig", srv.kubeconfig, "--node-name", NODE,
+                "--data-dir", agent_dir, "--port", "0",
+                "--runtime", os.environ.get("K8C_AGENT_RUNTIME", "builtin"))
+        wait_for(lambda: "ready" in c.log("agent"), what="agent ready")
+        yield c
+    finally:
+        problems = []
+        for name, p in c.procs:
+            problem = _stop(p, c.log(name))
+            if problem:
+                problems.append(f"k8c {name} {problem}:\n{c.log(name)[-4000:]}")
+        if os.environ.get("K8C_AGENT_KEEP_LOG") and os.path.exists(
+                os.path.join(srv.data_dir, "agent.log")):
+            print(c.log("agent")[-20000:])
+        stop_apiserver(srv)
+        shutil.rmtree(agent_dir, ignore_errors=True)
+        assert not problems, "\n".join(problems)
+
+
+def pod_body(name, command=None, restart="Always", **extra):
+    ctr = {"name": "main", "image": "example.org/busybox:1.0", "imagePullPolicy": "Never"}
+    if command:
+        ctr["command"] = command
+    ctr.update(extra)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [ctr], "restartPolicy": restart,
+                     "terminationGracePeriodSeconds": 5}}
+
+
+def create(c, body):
+    r = c.kubectl("create", "-f", "-", input=json.dumps(body))
+    return r
+
+
+def phase(c, name):
+    p = c.pod(name)
+    return p and p.get("status", {}).get("phase")
+
+
+def cond(c, name, typ):
+    p = c.pod(name) or {}
+    for x in p.get("status", {}).get("conditions", []):
+        if x["type"] == typ:
+            return x["status"]
+    return None
+
+
+def test_node_registered_with_machine_capacity(cluster):
+    st, node = cluster.srv.json("GET", f"/api/v1/nodes/{NODE}")
+    assert st == 200
+    cap = node["status"]["capacity"]
+    assert int(cap["cpu"]) == os.cpu_count()
+    assert cap["memory"].endswith("Ki") and int(cap["memory"][:-2]) > 0
+    assert cap["pods"] == "110" and int(cap["ephemeral-storage"]) > 0
+    ready = [x for x in node["status"]["conditions"] if x["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True"
+    assert node["status"]["nodeInfo"]["kernelVersion"] == os.uname().release
+    st, lease = cluster.srv.json(
+        "GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE}")
+    assert st == 200 and lease["spec"]["holderIdentity"] == NODE
+
+
+def test_pod_runs_logs_exec_and_delete_cleans_up(cluster):
+    c = cluster
+    create(c, pod_body("web"))
+    wait_for(lambda: cond(c, "web", "Ready") == "True", timeout=60, what="web Ready")
+    p = c.pod("web")
+    assert p["spec"]["nodeName"] == NODE and p["status"]["phase"] == "Running"
+    cs = p["status"]["containerStatuses"][0]
+    assert "running" in cs["state"] and cs["restartCount"] == 0
+    assert cs["imageID"].startswith("sha256:") and cs["containerID"].startswith("k8c://")
+    wait_for(lambda: c.kubectl("logs", "web", check=False).stdout == "hello\n",
+             what="kubectl logs")
+    r = c.kubectl("logs", "web", "--timestamps")
+    assert r.stdout.split(" ", 1)[1] == "hello\n" and r.stdout[:4].isdigit()
+    r = c.kubectl("exec", "web", "--", "sh", "-c", "echo out; echo err >&2; hostname")
+    assert r.stdout == "out\nweb\n" and "err" in r.stderr
+    r = c.kubectl("exec", "web", "--", "sh", "-c", "exit 3", check=False)
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    r = c.kubectl("exec", "-i", "web", "--", "busybox", "tr", "a-z", "A-Z", input="abc\nxyz\n")
+    assert r.stdout == "ABC\nXYZ\n", (r.stdout, r.stderr)
+    # the pod has its own network namespace with loopback only
+    r = c.kubectl("exec", "web", "--", "busybox", "cat", "/proc/net/dev")
+    assert "lo:" in r.stdout and "eth0" not in r.stdout
+    reasons = [e["reason"] for e in c.events("web")]
+    for want in ("Pulled", "Created", "Started"):
+        assert want in reasons, reasons
+    uid = p["metadata"]["uid"]
+    pod_dir = os.path.join(c.agent_dir, "pods", uid)
+    assert os.path.isdir(pod_dir)
+    c.kubectl("delete", "pod", "web", "--wait=false")
+    wait_for(lambda: c.pod("web") is None, timeout=30, what="web gone from the API")
+    assert "Killing" in [e["reason"] for e in c.events("web")]
+    assert not os.path.exists(pod_dir)
+    with open("/proc/self/mountinfo") as f:
+        assert uid not in f.read()
+    leftovers = [d for d in (os.path.join("/sys/fs/cgroup", x, "k8c", f"pod{uid}")
+                             for x in os.listdir("/sys/fs/cgroup")) if os.path.exists(d)]
+    assert not leftovers and not os.path.exists(f"/sys/fs/cgroup/k8c/pod{uid}")
+
+
+def test_restart_never_pod_succeeds(cluster):
+    c = cluster
+    create(c, pod_body("job", ["sh", "-c", "echo done"], restart="Never"))
+    wait_for(lambda: phase(c, "job") == "Succeeded", timeout=60, what="job Succeeded")
+    term = c.pod("job")["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 0 and term["reason"] == "Completed"
+    assert c.kubectl("logs", "job").stdout == "done\n"
+    c.kubectl("delete", "pod", "job", "--wait=false")
+    wait_for(lambda: c.pod("job") is None, what="job deleted")
+
+
+def test_failing_never_pod_fails_and_crashing_pod_restarts(cluster):
+    c = cluster
+    create(c, pod_body("fail", ["sh", "-c", "exit 7"], restart="Never"))
+    create(c, pod_body("crash", ["sh", "-c", "echo boom; exit 1"]))
+    wait_for(lambda: phase(c, "fail") == "Failed", timeout=60, what="fail Failed")
+    assert c.pod("fail")["status"]["containerStatuses"][0]["state"]["terminated"][
+        "exitCode"] == 7
+
+    def restarted():
+        cs = (c.pod("crash") or {}).get("status", {}).get("containerStatuses") or [{}]
+        return cs[0].get("restartCount", 0) >= 1 and cs[0]
+    wait_for(restarted, timeout=60, what="crash restarted")
+
+    def backing_off():
+        cs = c.pod("crash")["status"]["containerStatuses"][0]
+        return cs["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff" and cs
+    cs = wait_for(backing_off, timeout=60, what="CrashLoopBackOff")
+    assert cs["lastState"]["terminated"]["exitCode"] == 1
+    assert "BackOff" in [e["reason"] for e in c.events("crash")]
+    assert c.kubectl("logs", "crash", "--previous", check=False).stdout in ("boom\n", "")
+    c.kubectl("delete", "pod", "fail", "crash", "--wait=false")
+    wait_for(lambda: c.pod("fail") is None and c.pod("crash") is None, timeout=30,
+             what="pods deleted")
+
+
+def test_missing_image_reports_err_image_pull(cluster):
+    c = cluster
+    body = pod_body("noimg")
+    body["spec"]["containers"][0]["image"] = "example.org/absent:1"
+    create(c, body)
+
+    def waiting():
+        cs = (c.pod("noimg") or {}).get("status", {}).get("containerStatuses") or [{}]
+        r = cs[0].get("state", {}).get("waiting", {}).get("reason")
+        return r in ("ErrImagePull", "ImagePullBackOff") and r
+    wait_for(waiting, timeout=60, what="ErrImagePull")
+    c.kubectl("delete", "pod", "noimg", "--wait=false")
+    wait_for(lambda: c.pod("noimg") is None, what="noimg deleted")
+
+
+def test_init_containers_in_order_env_from_configmap_and_follow_logs(cluster):
+    c = cluster
+    c.kubectl("create", "configmap", "agent-cm", "--from-literal=greeting=hi-from-cm")
+    body = pod_body("seq", ["sh", "-c", "echo main $GREETING $LIT"],
+                    restart="Never",
+                    env=[{"name": "LIT", "value": "literal"},
+                         {"name": "GREETING", "valueFrom": {"configMapKeyRef": {
+                             "name": "agent-cm", "key": "greeting"}}}])
+    inits = []
+    for i in (1, 2):
+        inits.append({"name": f"init{i}", "image": "example.org/busybox:1.0",
+                      "imagePullPolicy": "Never", "command": ["sh", "-c", f"echo init{i}"]})
+    body["spec"]["initContainers"] = inits
+    create(c, body)
+    wait_for(lambda: phase(c, "seq") == "Succeeded", timeout=60, what="seq Succeeded")
+    assert c.kubectl("logs", "seq", "-c", "main").stdout == "main hi-from-cm literal\n"
+    p = c.pod("seq")
+    ics = p["status"]["initContainerStatuses"]
+    assert [x["name"] for x in ics] == ["init1", "init2"]
+    assert all(x["state"]["terminated"]["exitCode"] == 0 for x in ics)
+    t1 = ics[0]["state"]["terminated"]["finishedAt"]
+    t2 = ics[1]["state"]["terminated"]["startedAt"]
+    assert t1 <= t2
+    assert cond(c, "seq", "Initialized") == "True"
+    assert c.kubectl("logs", "seq", "-c", "init2").stdout == "init2\n"
+    c.kubectl("delete", "pod", "seq", "--wait=false")
+    wait_for(lambda: c.pod("seq") is None, what="seq deleted")
+
+
+def test_missing_configmap_key_is_create_container_error(cluster):
+    c = cluster
+    body = pod_body("nocm", env=[{"name": "X", "valueFrom": {"configMapKeyRef": {
+        "name": "absent-cm", "key": "k"}}}])
+    create(c, body)
+
+    def waiting():
+        cs = (c.pod("nocm") or {}).get("status", {}).get("containerStatuses") or [{}]
+        w = cs[0].get("state", {}).get("waiting", {})
+        return w.get("reason") == "CreateContainerError" and w
+    w = wait_for(waiting, timeout=60, what="CreateContainerError")
+    assert "absent-cm" in w["message"]
+    c.kubectl("delete", "pod", "nocm", "--wait=false")
+    wait_for(lambda: c.pod("nocm") is None, what="nocm deleted")
+
+
+def test_follow_logs_end_when_the_container_exits(cluster):
+    c = cluster
+    create(c, pod_body("tick", ["sh", "-c", "echo a; sleep 2; echo b"], restart="Never"))
+    wait_for(lambda: phase(c, "tick") in ("Running", "Succeeded"), timeout=60, what="tick runs")
+    r = c.srv.kubectl("logs", "-f", "tick", timeout=60)
+    assert r.returncode == 0 and r.stdout == "a\nb\n", (r.stdout, r.stderr)
+    assert c.kubectl("logs", "tick", "--tail=1").stdout == "b\n"
+    c.kubectl("delete", "pod", "tick", "--wait=false")
+    wait_for(lambda: c.pod("tick") is None, what="tick deleted")
+
+
+def test_agent_killed_and_restarted_adopts_running_containers(cluster):
+    c = cluster
+    create(c, pod_body("keep"))
+    create(c, pod_body("orphan"))
+    wait_for(lambda: cond(c, "keep", "Ready") == "True", timeout=60, what="keep Ready")
+    wait_for(lambda: cond(c, "orphan", "Ready") == "True", timeout=60, what="orphan Ready")
+    orphan_dir = os.path.join(c.agent_dir, "pods", c.pod("orphan")["metadata"]["uid"])
+    before = c.pod("keep")["status"]["containerStatuses"][0]
+    idx = next(i for i, (n, _) in enumerate(c.procs) if n == "agent")
+    old = c.procs.pop(idx)[1]
+    old.kill()  # SIGKILL mid-work: the shims and containers must not notice
+    old.wait(timeout=15)
+    assert c.kubectl("get", "pod", "keep", "-o", "name").stdout.strip() == "pod/keep"
+    # removed from the API while no agent runs: the next agent cleans its containers up
+    c.kubectl("delete", "pod", "orphan", "--grace-period=0", "--force")
+    assert os.path.isdir(orphan_dir)
+    c.spawn("agent", "agent", "--kubeconfig", c.srv.kubeconfig, "--node-name", NODE,
+            "--data-dir", c.agent_dir, "--port", "0",
+            "--runtime", os.environ.get("K8C_AGENT_RUNTIME", "builtin"))
+    wait_for(lambda: "ready" in c.log("agent"), what="agent ready again")
+    wait_for(lambda: not os.path.exists(orphan_dir), what="orphan cleaned up")
+    with open("/proc/self/mountinfo") as f:
+        assert os.path.basename(orphan_dir) not in f.read()
+    # exec goes through the new agent (new port in the node's annotation) into the old container
+    wait_for(lambda: c.kubectl("exec", "keep", "--", "sh", "-c", "echo alive",
+                               check=False).stdout == "alive\n", what="exec after restart")
+    after = c.pod("keep")["status"]["containerStatuses"][0]
+    assert after["restartCount"] == 0 and after["state"] == before["state"]
+    assert after["containerID"] == before["containerID"]
+    assert c.kubectl("logs", "keep").stdout == "hello\n"
+    assert c.kubectl("logs", "keep", "--previous", check=False).returncode != 0
+    c.kubectl("delete", "pod", "keep", "--wait=false")
+    wait_for(lambda: c.pod("keep") is None, timeout=30, what="keep deleted")
