@@ -181,7 +181,10 @@ Test(scheduler_loop, refused_binding_is_retried_after_backoff, .timeout = 60)
     cr_assert(gap >= 900000000u, "retried after %llu ns", (unsigned long long)gap);
     cr_assert(eq(u64, r.stats.bind_errors, 1));
     cr_assert(eq(u64, r.stats.bound, 1));
-    cr_assert(eq(u64, r.stats.attempts, 2));
+    /* At least the refused cycle and the successful one; under sanitizers an informer update
+     * can add a cycle that finds the pod already assumed (it must not bind again: binds == 2
+     * above). */
+    cr_assert(ge(u64, r.stats.attempts, 2));
     cr_assert(eq(int, fake.failed_events, 0));
     free(fake.bound_to);
     client_free(r.client);
