@@ -1205,25 +1205,10 @@ static void on_pod_delete(struct ctl *ctl, json_t *pod, void *opaque)
         workqueue_add(((struct ctl_controller *)opaque)->queue, key);
 }
 
-static void on_d_add(struct ctl *ctl, json_t *d, void *opaque)
-{
-    ctl__enqueue_obj(opaque, d);
-}
-
-static void on_d_update(struct ctl *ctl, json_t *old_d, json_t *d, void *opaque)
-{
-    ctl__enqueue_obj(opaque, d);
-}
-
-static void on_d_delete(struct ctl *ctl, json_t *d, void *opaque)
-{
-    ctl__enqueue_obj(opaque, d);
-}
-
 void ctl__deployment_setup(struct ctl *ctl)
 {
     struct ctl_controller *cc = ctl__controller_new(ctl, "deployment", deployment_sync, NULL, NULL);
-    struct ctl_listener ds = {on_d_add, on_d_update, on_d_delete, cc};
+    struct ctl_listener ds = {ctl__on_enqueue, ctl__on_enqueue_update, ctl__on_enqueue, cc};
     struct ctl_listener rss = {on_rs_add, on_rs_update, on_rs_delete, cc};
     struct ctl_listener pods = {NULL, NULL, on_pod_delete, cc};
     ctl__listen(ctl, CTL_DEPLOYMENTS, &ds);

@@ -220,22 +220,12 @@ static int endpoints_sync(struct ctl_controller *cc, const char *key, struct k8c
     return out ? 0 : -1;
 }
 
-static void on_svc(struct ctl *ctl, json_t *svc, void *opaque)
-{
-    ctl__enqueue_obj(opaque, svc);
-}
-
-static void on_svc_update(struct ctl *ctl, json_t *old_svc, json_t *svc, void *opaque)
-{
-    ctl__enqueue_obj(opaque, svc);
-}
-
-static void on_pod(struct ctl *ctl, json_t *pod, void *opaque)
+void ctl__on_pod_services(struct ctl *ctl, json_t *pod, void *opaque)
 {
     ctl__enqueue_services_for_pod(opaque, pod);
 }
 
-static void on_pod_update(struct ctl *ctl, json_t *old_pod, json_t *pod, void *opaque)
+void ctl__on_pod_services_update(struct ctl *ctl, json_t *old_pod, json_t *pod, void *opaque)
 {
     ctl__enqueue_services_for_pod(opaque, pod);
     if (!json_equal(kjson_path(old_pod, "metadata.labels"), kjson_path(pod, "metadata.labels")))
@@ -251,9 +241,10 @@ static void on_ep_update(struct ctl *ctl, json_t *old_ep, json_t *ep, void *opaq
 void ctl__endpoints_setup(struct ctl *ctl)
 {
     struct ctl_controller *cc = ctl__controller_new(ctl, "endpoints", endpoints_sync, NULL, NULL);
-    struct ctl_listener svcs = {on_svc, on_svc_update, on_svc, cc};
-    struct ctl_listener pods = {on_pod, on_pod_update, on_pod, cc};
-    struct ctl_listener eps = {NULL, on_ep_update, on_svc, cc};
+    struct ctl_listener svcs = {ctl__on_enqueue, ctl__on_enqueue_update, ctl__on_enqueue, cc};
+    struct ctl_listener pods = {ctl__on_pod_services, ctl__on_pod_services_update,
+                                ctl__on_pod_services, cc};
+    struct ctl_listener eps = {NULL, on_ep_update, ctl__on_enqueue, cc};
     ctl__listen(ctl, CTL_SERVICES, &svcs);
     ctl__listen(ctl, CTL_PODS, &pods);
     ctl__listen(ctl, CTL_ENDPOINTS, &eps);

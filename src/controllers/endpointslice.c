@@ -276,28 +276,6 @@ static int slice_sync(struct ctl_controller *cc, const char *key, struct k8c_err
     return rc;
 }
 
-static void on_svc(struct ctl *ctl, json_t *svc, void *opaque)
-{
-    ctl__enqueue_obj(opaque, svc);
-}
-
-static void on_svc_update(struct ctl *ctl, json_t *old_svc, json_t *svc, void *opaque)
-{
-    ctl__enqueue_obj(opaque, svc);
-}
-
-static void on_pod(struct ctl *ctl, json_t *pod, void *opaque)
-{
-    ctl__enqueue_services_for_pod(opaque, pod);
-}
-
-static void on_pod_update(struct ctl *ctl, json_t *old_pod, json_t *pod, void *opaque)
-{
-    ctl__enqueue_services_for_pod(opaque, pod);
-    if (!json_equal(kjson_path(old_pod, "metadata.labels"), kjson_path(pod, "metadata.labels")))
-        ctl__enqueue_services_for_pod(opaque, old_pod);
-}
-
 /* The Service key a slice of ours belongs to, or NULL. */
 static char *service_key(const json_t *slice)
 {
@@ -347,8 +325,9 @@ void ctl__endpointslice_setup(struct ctl *ctl)
 {
     struct ctl_controller *cc =
         ctl__controller_new(ctl, "endpointslice", slice_sync, ctl__expectations_new(), state_free);
-    struct ctl_listener svcs = {on_svc, on_svc_update, on_svc, cc};
-    struct ctl_listener pods = {on_pod, on_pod_update, on_pod, cc};
+    struct ctl_listener svcs = {ctl__on_enqueue, ctl__on_enqueue_update, ctl__on_enqueue, cc};
+    struct ctl_listener pods = {ctl__on_pod_services, ctl__on_pod_services_update,
+                                ctl__on_pod_services, cc};
     struct ctl_listener slices = {on_slice_add, on_slice_update, on_slice_delete, cc};
     ctl__listen(ctl, CTL_SERVICES, &svcs);
     ctl__listen(ctl, CTL_PODS, &pods);

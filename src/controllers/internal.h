@@ -117,6 +117,10 @@ json_t *ctl__get(struct ctl *ctl, enum ctl_res res, const char *key);
 json_t *ctl__list(struct ctl *ctl, enum ctl_res res, const char *ns);
 /* Enqueues the informer key of obj on cc. */
 void ctl__enqueue_obj(struct ctl_controller *cc, const json_t *obj);
+/* Listener callbacks that only enqueue the object (opaque is the ctl_controller): for add
+ * and delete, and for update. */
+void ctl__on_enqueue(struct ctl *ctl, json_t *obj, void *opaque);
+void ctl__on_enqueue_update(struct ctl *ctl, json_t *old_obj, json_t *obj, void *opaque);
 
 /* Each controller's setup: builds its controller(s) and registers its listeners. */
 void ctl__replicaset_setup(struct ctl *ctl);
@@ -132,6 +136,10 @@ void ctl__nodelifecycle_setup(struct ctl *ctl);
 /* --- endpoints.c, shared with endpointslice.c --- */
 /* Enqueues on cc every Service of pod's namespace whose selector matches pod's labels. */
 void ctl__enqueue_services_for_pod(struct ctl_controller *cc, const json_t *pod);
+/* Pod listener callbacks for both endpoint controllers: enqueue the pod's Services (on a
+ * label change, the old labels' Services too). */
+void ctl__on_pod_services(struct ctl *ctl, json_t *pod, void *opaque);
+void ctl__on_pod_services_update(struct ctl *ctl, json_t *old_pod, json_t *pod, void *opaque);
 /* Whether pod belongs in a Service's endpoints (has an IP, not terminal; terminating only when
  * publish_not_ready or include_terminating). */
 bool ctl__pod_in_endpoints(const json_t *pod, bool publish_not_ready, bool include_terminating);

@@ -95,6 +95,16 @@ void ctl__enqueue_obj(struct ctl_controller *cc, const json_t *obj)
         workqueue_add(cc->queue, key);
 }
 
+void ctl__on_enqueue(struct ctl *ctl, json_t *obj, void *opaque)
+{
+    ctl__enqueue_obj(opaque, obj);
+}
+
+void ctl__on_enqueue_update(struct ctl *ctl, json_t *old_obj, json_t *obj, void *opaque)
+{
+    ctl__enqueue_obj(opaque, obj);
+}
+
 /* --- controller threads --- */
 
 static void *worker_main(void *opaque)

@@ -141,16 +141,6 @@ static void on_pod_delete(struct ctl *ctl, json_t *pod, void *opaque)
     pod_deleted(opaque, pod);
 }
 
-static void on_rs_add(struct ctl *ctl, json_t *rs, void *opaque)
-{
-    ctl__enqueue_obj(opaque, rs);
-}
-
-static void on_rs_update(struct ctl *ctl, json_t *old_rs, json_t *rs, void *opaque)
-{
-    ctl__enqueue_obj(opaque, rs);
-}
-
 static void on_rs_delete(struct ctl *ctl, json_t *rs, void *opaque)
 {
     struct ctl_controller *cc = opaque;
@@ -457,7 +447,7 @@ void ctl__replicaset_setup(struct ctl *ctl)
     st->exp = ctl__expectations_new();
     struct ctl_controller *cc = ctl__controller_new(ctl, "replicaset", rs_sync, st, rs_state_free);
     struct ctl_listener pods = {on_pod_add, on_pod_update, on_pod_delete, cc};
-    struct ctl_listener sets = {on_rs_add, on_rs_update, on_rs_delete, cc};
+    struct ctl_listener sets = {ctl__on_enqueue, ctl__on_enqueue_update, on_rs_delete, cc};
     ctl__listen(ctl, CTL_PODS, &pods);
     ctl__listen(ctl, CTL_REPLICASETS, &sets);
 }

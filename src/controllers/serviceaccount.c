@@ -34,16 +34,6 @@ static int sa_sync(struct ctl_controller *cc, const char *key, struct k8c_err **
     return 0;
 }
 
-static void on_ns(struct ctl *ctl, json_t *ns, void *opaque)
-{
-    ctl__enqueue_obj(opaque, ns);
-}
-
-static void on_ns_update(struct ctl *ctl, json_t *old_ns, json_t *ns, void *opaque)
-{
-    ctl__enqueue_obj(opaque, ns);
-}
-
 static void on_sa_delete(struct ctl *ctl, json_t *sa, void *opaque)
 {
     const char *name = kjson_path_str(sa, "metadata.name");
@@ -55,7 +45,7 @@ static void on_sa_delete(struct ctl *ctl, json_t *sa, void *opaque)
 void ctl__serviceaccount_setup(struct ctl *ctl)
 {
     struct ctl_controller *cc = ctl__controller_new(ctl, "serviceaccount", sa_sync, NULL, NULL);
-    struct ctl_listener nss = {on_ns, on_ns_update, NULL, cc};
+    struct ctl_listener nss = {ctl__on_enqueue, ctl__on_enqueue_update, NULL, cc};
     struct ctl_listener sas = {NULL, NULL, on_sa_delete, cc};
     ctl__listen(ctl, CTL_NAMESPACES, &nss);
     ctl__listen(ctl, CTL_SERVICEACCOUNTS, &sas);
