@@ -34,6 +34,8 @@ static void cleanup(void)
     unlink(cmd);
     snprintf(cmd, sizeof(cmd), "%s/state.db-shm", dir);
     unlink(cmd);
+    snprintf(cmd, sizeof(cmd), "%s/state.db.lock", dir); /* the store's writer lock */
+    unlink(cmd);
     rmdir(dir);
 }
 
