@@ -77,11 +77,37 @@ int agent__pod_sync(struct agent *a, const char *key);
  * longer binds here (deleted while no agent ran). */
 void agent__orphans_cleanup(struct agent *a);
 
-/* runtime argv helpers (pod.c): the runtime's argv prefix for verb, NULL-terminated, into
- * argv (at least 8 slots). */
+/* container.c: the runtime's argv prefix for verb, NULL-terminated, into argv (at least 8
+ * slots). */
 void agent__runtime_argv(const struct agent *a, const char *verb, const char **argv, size_t *n);
+/* Runs the runtime's verb with extra args (NULL-terminated), output discarded. Returns its
+ * exit code, or -1 when it could not run. */
+int agent__runtime_call(struct agent *a, const char *verb, const char *const *extra);
+/* Whether the runtime has state for container id. */
+bool agent__runtime_has(const struct agent *a, const char *id);
 /* The runtime id of container cname of the pod with uid. Caller frees. */
 char *agent__container_id(const char *uid, const char *cname);
+/* The container's spec in pod (init or not, by name), or NULL. */
+const json_t *agent__ctr_spec(const json_t *pod, const struct agent_ctr *c);
+/* <pod dir>/<container name>. Caller frees. */
+char *agent__ctr_dir(const struct agent_pod *p, const struct agent_ctr *c);
+/* Sets (copies) or clears the waiting reason and message. */
+void agent__ctr_set_waiting(struct agent_ctr *c, const char *reason, const char *msg);
+/* Saves / adopts <ctr dir>/agent-state.json (what a restarted agent needs). */
+void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c);
+void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c);
+/* Notices an exit the shim recorded. */
+void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c);
+/* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
+int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, const json_t *pod);
+/* Whether restartPolicy policy restarts a container that exited with code. */
+bool agent__wants_restart(const char *policy, int code);
+/* Restarts an exited container when the policy says so and its back-off has passed. */
+void agent__ctr_maybe_restart(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                              const json_t *pod, const char *policy);
+
+/* status.c: writes the pod's status through pods/status when it changed. 0, or -1 to retry. */
+int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod);
 
 /* http.c: the agent's endpoint for logs and exec on 127.0.0.1:port (thread per connection). */
 int agent__http_start(struct agent *a, struct k8c_err **err);

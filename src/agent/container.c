@@ -1,0 +1,311 @@
+/* One container's life: the runtime's argv, the image per imagePullPolicy, the bundle and the
+ * detached shim that runs it; exits noticed from the shim's exit file; restarts per
+ * restartPolicy with Kubernetes' back-off (10 s doubling to 5 min, CrashLoopBackOff); the
+ * state a restarted agent adopts. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/bundle.h"
+#include "agent/internal.h"
+#include "base/clock.h"
+#include "base/file.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/proc.h"
+
+#define BACKOFF_MAX_S 300
+
+char *agent__container_id(const char *uid, const char *cname)
+{
+    return xasprintf("k8c-%s-%s", uid, cname);
+}
+
+void agent__runtime_argv(const struct agent *a, const char *verb, const char **argv, size_t *n)
+{
+    size_t k = 0;
+    static _Thread_local char root[4096];
+    snprintf(root, sizeof(root), "%s/runtime", a->data_dir);
+    if (strcmp(a->runtime, "builtin") == 0) {
+        argv[k++] = a->self_exe;
+        argv[k++] = "runtime";
+    } else {
+        argv[k++] = a->runtime;
+    }
+    argv[k++] = "--root";
+    argv[k++] = root;
+    argv[k++] = verb;
+    argv[k] = NULL;
+    *n = k;
+}
+
+/* Runs the runtime's verb with extra args; quiet (stdout discarded). Returns its exit code. */
+int agent__runtime_call(struct agent *a, const char *verb, const char *const *extra)
+{
+    const char *argv[32];
+    size_t n;
+    agent__runtime_argv(a, verb, argv, &n);
+    for (size_t i = 0; extra[i] && n < 30; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    struct buf out = BUF_INIT;
+    struct proc_result r = {0};
+    _cleanup_err_ struct k8c_err *err = NULL;
+    int rc = proc_run((char *const *)argv, NULL, 0, &out, &r, &err);
+    buf_free(&out);
+    return rc < 0 ? -1 : r.exit_code;
+}
+
+/* Whether the runtime has state for id (runc, crun and the built-in keep <root>/<id>/). */
+bool agent__runtime_has(const struct agent *a, const char *id)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/runtime/%s", a->data_dir, id);
+    return access(dir, F_OK) == 0;
+}
+
+void agent__ctr_set_waiting(struct agent_ctr *c, const char *reason, const char *msg)
+{
+    free(c->waiting_reason);
+    free(c->waiting_msg);
+    c->waiting_reason = reason ? xstrdup(reason) : NULL;
+    c->waiting_msg = msg ? xstrdup(msg) : NULL;
+}
+
+const json_t *agent__ctr_spec(const json_t *pod, const struct agent_ctr *c)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach (kjson_path(pod, c->init ? "spec.initContainers" : "spec.containers"), i,
+                        s) {
+        const char *n = kjson_path_str(s, "name");
+        if (n && strcmp(n, c->name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+char *agent__ctr_dir(const struct agent_pod *p, const struct agent_ctr *c)
+{
+    return xasprintf("%s/%s", p->dir, c->name);
+}
+
+/* What a restarted agent needs to adopt a container: <ctr dir>/agent-state.json. */
+void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c)
+{
+    _cleanup_free_ char *dir = agent__ctr_dir(p, c);
+    _cleanup_free_ char *path = xasprintf("%s/agent-state.json", dir);
+    _cleanup_json_ json_t *st =
+        json_pack("{s:i,s:I,s:s,s:b,s:i,s:I,s:I,s:i}", "restarts", c->restarts, "startedAt",
+                  (json_int_t)c->started_at, "imageID", c->image_id ? c->image_id : "", "hasLast",
+                  c->has_last, "lastExit", c->last_exit, "lastStarted", (json_int_t)c->last_started,
+                  "lastFinished", (json_int_t)c->last_finished, "backoff", (int)c->backoff_s);
+    _cleanup_free_ char *text = kjson_dumps(st);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (file_write_atomic(path, text, strlen(text), 0600, &err) < 0)
+        LOG_WARN("%s", err->msg);
+}
+
+/* Adopts what an earlier agent left: the container's saved state; running when the shim has
+ * not recorded an exit yet (the shim and the container outlive the agent). */
+void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c)
+{
+    _cleanup_free_ char *dir = agent__ctr_dir(p, c);
+    _cleanup_free_ char *path = xasprintf("%s/agent-state.json", dir);
+    _cleanup_free_ char *text = file_read_all(path, 65536, NULL, NULL);
+    if (!text)
+        return;
+    _cleanup_json_ json_t *st = kjson_parse(text, strlen(text), NULL);
+    if (!json_is_object(st))
+        return;
+    c->restarts = (int)json_integer_value(json_object_get(st, "restarts"));
+    c->started_at = (time_t)json_integer_value(json_object_get(st, "startedAt"));
+    const char *img = json_string_value(json_object_get(st, "imageID"));
+    free(c->image_id);
+    c->image_id = img && *img ? xstrdup(img) : NULL;
+    c->has_last = json_is_true(json_object_get(st, "hasLast"));
+    c->last_exit = (int)json_integer_value(json_object_get(st, "lastExit"));
+    c->last_started = (time_t)json_integer_value(json_object_get(st, "lastStarted"));
+    c->last_finished = (time_t)json_integer_value(json_object_get(st, "lastFinished"));
+    c->backoff_s = (unsigned)json_integer_value(json_object_get(st, "backoff"));
+    c->running = c->started_at != 0;
+    agent__ctr_set_waiting(c, NULL, NULL);
+    agent__ctr_poll(p, c);
+}
+
+/* Notices an exit recorded by the shim. */
+void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
+{
+    if (!c->running)
+        return;
+    _cleanup_free_ char *dir = agent__ctr_dir(p, c);
+    _cleanup_free_ char *exitp = xasprintf("%s/exit", dir);
+    _cleanup_free_ char *text = file_read_all(exitp, 64, NULL, NULL);
+    if (!text)
+        return;
+    c->running = false;
+    c->exited = true;
+    c->exit_code = atoi(text);
+    struct stat st;
+    c->finished_at = stat(exitp, &st) == 0 ? st.st_mtime : time(NULL);
+}
+
+/* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
+int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, const json_t *pod)
+{
+    const json_t *spec = agent__ctr_spec(pod, c);
+    const char *image = kjson_path_str(spec, "image");
+    const char *pol_s = kjson_path_str(spec, "imagePullPolicy");
+    enum image_pull_policy pol = IMAGE_PULL_IF_NOT_PRESENT;
+    if (pol_s)
+        image_pull_policy_parse(pol_s, &pol);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_image_info_ struct image_info *img = NULL;
+    if (pol != IMAGE_PULL_ALWAYS)
+        img = image_store_get(a->images, image ? image : "", &err);
+    if (img) {
+        if (!c->image_id)
+            agent__event(a, pod, "Normal", "Pulled",
+                         "Container image \"%s\" already present on machine", image);
+    } else {
+        k8c_err_free(err);
+        err = NULL;
+        agent__event(a, pod, "Normal", "Pulling", "Pulling image \"%s\"", image);
+        img = image_ensure(a->images, image ? image : "", pol, NULL, &err);
+        if (!img) {
+            bool backoff =
+                c->waiting_reason && (strcmp(c->waiting_reason, "ErrImagePull") == 0 ||
+                                      strcmp(c->waiting_reason, "ImagePullBackOff") == 0);
+            agent__ctr_set_waiting(c, backoff ? "ImagePullBackOff" : "ErrImagePull", err->msg);
+            agent__event(a, pod, "Warning", "Failed", "Failed to pull image \"%s\": %s", image,
+                         err->msg);
+            return -1;
+        }
+        agent__event(a, pod, "Normal", "Pulled", "Successfully pulled image \"%s\"", image);
+    }
+    free(c->image_id);
+    c->image_id = xstrdup(img->config_digest);
+    _cleanup_free_ char *dir = agent__ctr_dir(p, c);
+    _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
+    const char *del[] = {"--force", id, NULL};
+    if (agent__runtime_has(a, id))
+        agent__runtime_call(a, "delete", del);
+    _cleanup_free_ char *exitp = xasprintf("%s/exit", dir);
+    _cleanup_free_ char *logp = xasprintf("%s/0.log", dir);
+    _cleanup_free_ char *prevp = xasprintf("%s/previous.log", dir);
+    unlink(exitp);
+    rename(logp, prevp);
+    struct agent_bundle_in in = {pod, spec, img, p->dir, a->client};
+    _cleanup_json_ json_t *cfg = NULL;
+    if (file_mkdir_p(dir, 0755, &err) < 0 || agent_rootfs_mount(dir, img, &err) < 0 ||
+        !(cfg = agent_bundle_config(&in, &err))) {
+        agent__ctr_set_waiting(c, "CreateContainerError", err->msg);
+        agent__event(a, pod, "Warning", "Failed", "Error: %s", err->msg);
+        return -1;
+    }
+    _cleanup_free_ char *cfgp = xasprintf("%s/config.json", dir);
+    _cleanup_free_ char *text = kjson_dumps(cfg);
+    if (file_write_atomic(cfgp, text, strlen(text), 0600, &err) < 0) {
+        agent__ctr_set_waiting(c, "CreateContainerError", err->msg);
+        return -1;
+    }
+    agent__event(a, pod, "Normal", "Created", "Created container %s", c->name);
+    /* the shim, detached in its own session */
+    const char *rargv[32];
+    size_t n;
+    agent__runtime_argv(a, "run", rargv, &n);
+    const char *argv[40];
+    size_t k = 0;
+    argv[k++] = a->self_exe;
+    argv[k++] = "shim";
+    argv[k++] = logp;
+    argv[k++] = exitp;
+    argv[k++] = "--";
+    for (size_t i = 0; i < n; i++)
+        argv[k++] = rargv[i];
+    argv[k++] = "--bundle";
+    argv[k++] = dir;
+    argv[k++] = id;
+    argv[k] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        agent__ctr_set_waiting(c, "CreateContainerError", "fork failed");
+        return -1;
+    }
+    if (pid == 0) {
+        setsid();
+        if (fork() == 0) {
+            int null = open("/dev/null", O_RDWR);
+            dup2(null, 0);
+            dup2(null, 1);
+            for (int fd = 3; fd < 1024; fd++)
+                if (fd != null)
+                    close(fd);
+            execv(argv[0], (char *const *)argv);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    if (c->started_at) {
+        c->has_last = true;
+        c->last_exit = c->exit_code;
+        c->last_started = c->started_at;
+        c->last_finished = c->finished_at;
+    }
+    c->running = true;
+    c->exited = false;
+    c->started_at = time(NULL);
+    agent__ctr_set_waiting(c, NULL, NULL);
+    agent__ctr_save(p, c);
+    agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
+    return 0;
+}
+
+bool agent__wants_restart(const char *policy, int code)
+{
+    if (!policy || strcmp(policy, "Always") == 0)
+        return true;
+    return strcmp(policy, "OnFailure") == 0 && code != 0;
+}
+
+/* Restarts an exited container when the policy says so and its back-off has passed. */
+void agent__ctr_maybe_restart(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                              const json_t *pod, const char *policy)
+{
+    if (!c->exited || !agent__wants_restart(policy, c->exit_code))
+        return;
+    uint64_t now = clock_mono_ns();
+    if (c->backoff_until_ns == 0) {
+        c->backoff_until_ns = now + (uint64_t)c->backoff_s * 1000000000ull;
+        c->backoff_s = c->backoff_s == 0 ? 10 : c->backoff_s * 2;
+        if (c->backoff_s > BACKOFF_MAX_S)
+            c->backoff_s = BACKOFF_MAX_S;
+    }
+    if (now < c->backoff_until_ns) {
+        if (!c->waiting_reason || strcmp(c->waiting_reason, "CrashLoopBackOff") != 0) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "back-off %us restarting failed container=%s pod=%s_%s(%s)",
+                     c->backoff_s / 2, c->name, p->name, p->ns, p->uid);
+            agent__ctr_set_waiting(c, "CrashLoopBackOff", msg);
+            agent__event(a, pod, "Warning", "BackOff", "Back-off restarting failed container %s",
+                         c->name);
+        }
+        return;
+    }
+    c->backoff_until_ns = 0;
+    c->restarts++;
+    agent__ctr_start(a, p, c, pod);
+}
+
+/* ---- status ---- */

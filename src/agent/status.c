@@ -1,0 +1,159 @@
+/* Pod status as Kubernetes reports it: phase, conditions, container states with their
+ * reasons, written through pods/status only when it changed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/bundle.h"
+#include "agent/internal.h"
+#include "base/clock.h"
+#include "base/file.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/proc.h"
+
+static void stamp_of(time_t t, char out[21])
+{
+    clock_rfc3339(t, out);
+}
+
+static json_t *terminated(int code, time_t started, time_t finished, const char *cid)
+{
+    char s[21], f[21];
+    stamp_of(started, s);
+    stamp_of(finished, f);
+    return json_pack("{s:{s:i,s:s,s:s,s:s,s:s}}", "terminated", "exitCode", code, "reason",
+                     code == 0     ? "Completed"
+                     : code == 137 ? "Error"
+                                   : "Error",
+                     "startedAt", s, "finishedAt", f, "containerID", cid);
+}
+
+static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, const json_t *pod)
+{
+    const json_t *spec = agent__ctr_spec(pod, c);
+    _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
+    _cleanup_free_ char *cid = xasprintf("k8c://%s", id);
+    json_t *state;
+    char s[21];
+    if (c->running) {
+        stamp_of(c->started_at, s);
+        state = json_pack("{s:{s:s}}", "running", "startedAt", s);
+    } else if (c->waiting_reason) {
+        state = json_pack("{s:{s:s}}", "waiting", "reason", c->waiting_reason);
+        if (c->waiting_msg)
+            json_object_set_new(json_object_get(state, "waiting"), "message",
+                                json_string(c->waiting_msg));
+    } else if (c->exited) {
+        state = terminated(c->exit_code, c->started_at, c->finished_at, cid);
+    } else {
+        state = json_pack("{s:{s:s}}", "waiting", "reason", "ContainerCreating");
+    }
+    json_t *last = c->has_last ? terminated(c->last_exit, c->last_started, c->last_finished, cid)
+                               : json_object();
+    /* while waiting after a crash, the last run is lastState */
+    if (!c->running && c->waiting_reason && c->exited) {
+        json_decref(last);
+        last = terminated(c->exit_code, c->started_at, c->finished_at, cid);
+    }
+    json_t *st = json_pack("{s:s,s:o,s:o,s:b,s:i,s:s,s:s,s:b}", "name", c->name, "state", state,
+                           "lastState", last, "ready", c->running && !c->init, "restartCount",
+                           c->restarts, "image", kjson_path_str(spec, "image") ?: "", "imageID",
+                           c->image_id ? c->image_id : "", "started", c->running);
+    if (c->started_at)
+        json_object_set_new(st, "containerID", json_string(cid));
+    return st;
+}
+
+int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod)
+{
+    const char *policy = kjson_path_str(pod, "spec.restartPolicy");
+    bool never = policy && strcmp(policy, "Never") == 0;
+    bool initialized = true, init_failed = false, all_running = true, any_running = false;
+    bool all_done = true, all_ok = true, any_started = false;
+    size_t n_main = 0;
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        struct agent_ctr *c = &p->ctrs[i];
+        if (c->init) {
+            if (!(c->exited && c->exit_code == 0))
+                initialized = false;
+            if (c->exited && c->exit_code != 0 && !agent__wants_restart(policy, c->exit_code))
+                init_failed = true;
+            continue;
+        }
+        n_main++;
+        any_started |= c->started_at != 0;
+        any_running |= c->running;
+        all_running &= c->running;
+        bool done = c->exited && !agent__wants_restart(policy, c->exit_code);
+        all_done &= done;
+        all_ok &= done && c->exit_code == 0;
+    }
+    const char *phase = "Pending";
+    if (init_failed)
+        phase = "Failed";
+    else if (n_main > 0 && all_done)
+        phase = all_ok ? "Succeeded" : "Failed";
+    else if (any_running || (any_started && initialized))
+        phase = "Running";
+    (void)never;
+    char st[21];
+    stamp_of(p->start_time, st);
+    bool ready = initialized && all_running && n_main > 0;
+    json_t *conds = json_array();
+    const char *types[] = {"Initialized", "Ready", "ContainersReady", "PodScheduled"};
+    bool vals[] = {initialized, ready, ready, true};
+    for (size_t k = 0; k < 4; k++)
+        json_array_append_new(conds, json_pack("{s:s,s:s,s:n}", "type", types[k], "status",
+                                               vals[k] ? "True" : "False", "lastProbeTime"));
+    json_t *inits = json_array(), *mains = json_array();
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        json_array_append_new(p->ctrs[i].init ? inits : mains, ctr_status(p, &p->ctrs[i], pod));
+    _cleanup_json_ json_t *status = json_pack(
+        "{s:s,s:o,s:s,s:[{s:s}],s:s,s:o,s:o,s:s}", "phase", phase, "conditions", conds, "hostIP",
+        a->node_ip, "hostIPs", "ip", a->node_ip, "startTime", st, "initContainerStatuses", inits,
+        "containerStatuses", mains, "qosClass", "BestEffort");
+    _cleanup_free_ char *text = kjson_dumps(status);
+    if (p->last_status && strcmp(p->last_status, text) == 0)
+        return 0;
+    /* lastTransitionTime moves only when a condition's status changes */
+    char now[21];
+    stamp_of(time(NULL), now);
+    size_t i, k;
+    json_t *cd, *old;
+    json_array_foreach (json_object_get(status, "conditions"), i, cd) {
+        const char *when = now;
+        json_array_foreach (kjson_path(pod, "status.conditions"), k, old) {
+            const char *ot = kjson_path_str(old, "type"), *os = kjson_path_str(old, "status");
+            const char *olt = kjson_path_str(old, "lastTransitionTime");
+            if (ot && os && olt && strcmp(ot, kjson_path_str(cd, "type")) == 0 &&
+                strcmp(os, kjson_path_str(cd, "status")) == 0)
+                when = olt;
+        }
+        json_object_set_new(cd, "lastTransitionTime", json_string(when));
+    }
+    _cleanup_json_ json_t *patch = json_pack("{s:O}", "status", status);
+    _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_json_ json_t *res = client_patch(a->client, path, "strategic", patch, &err);
+    if (!res) {
+        LOG_DEBUG("pod status update failed pod=%s err=%s", p->key, err->msg);
+        return err->reason == K8C_REASON_NOT_FOUND ? 0 : -1;
+    }
+    free(p->last_status);
+    p->last_status = steal_ptr(&text);
+    return 0;
+}
+
+/* ---- teardown ---- */
