@@ -23,6 +23,7 @@ packages=(
     libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang
     # tests and their real peers
     python3-pytest python3-kubernetes python3-yaml
+    python3-pytest-xdist  # e2e tests run in parallel: most of their time is spent waiting
     etcd-server etcd-client
     crun runc busybox-static
     docker-registry skopeo umoci
