@@ -176,6 +176,10 @@ void ctl__now(char out[21]);
 
 /* The ownerReference with controller=true, borrowed, or NULL. */
 json_t *ctl__controller_ref(const json_t *obj);
+/* A new targetRef {kind: Pod, namespace, name, uid} to pod (Endpoints, EndpointSlices). */
+json_t *ctl__pod_target_ref(const json_t *pod);
+/* Sorts a JSON array (of any values) in place with a qsort comparator over json_t *const *. */
+void ctl__json_array_sort(json_t *arr, int (*cmp)(const void *, const void *));
 /* A new ownerReference to owner (controller=true, blockOwnerDeletion=true). */
 json_t *ctl__owner_ref(const json_t *owner, const char *api_version, const char *kind);
 bool ctl__is_deleting(const json_t *obj);

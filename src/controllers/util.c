@@ -140,6 +140,29 @@ bool ctl__is_deleting(const json_t *obj)
            !json_is_null(kjson_path(obj, "metadata.deletionTimestamp"));
 }
 
+json_t *ctl__pod_target_ref(const json_t *pod)
+{
+    return json_pack("{s:s,s:s,s:s,s:s}", "kind", "Pod", "namespace",
+                     kjson_path_str(pod, "metadata.namespace") ?: "", "name",
+                     kjson_path_str(pod, "metadata.name") ?: "", "uid",
+                     kjson_path_str(pod, "metadata.uid") ?: "");
+}
+
+void ctl__json_array_sort(json_t *arr, int (*cmp)(const void *, const void *))
+{
+    size_t n = json_array_size(arr);
+    if (n < 2)
+        return;
+    json_t **v = xcalloc(n, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof(*v), cmp);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, v[i]);
+    free(v);
+}
+
 bool ctl__pod_ready(const json_t *pod)
 {
     json_t *c = ctl__condition(json_object_get(pod, "status"), "Ready");
