@@ -17,7 +17,8 @@
     "[--node-monitor-grace-period DURATION] [--terminated-pod-gc-threshold N] "                    \
     "[--leader-elect=true|false] [--leader-elect-identity ID] "                                    \
     "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "                         \
-    "[--leader-elect-retry-period D] [-v N]"
+    "[--leader-elect-retry-period D] [--allocate-node-cidrs=true|false] "                          \
+    "[--cluster-cidr CIDR] [--node-cidr-mask-size N] [-v N]"
 
 static int usage(const char *what, const char *arg)
 {
@@ -89,6 +90,9 @@ int controllers_cli_main(int argc, char **argv)
         {"leader-elect-lease-duration", required_argument, NULL, 'L'},
         {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
         {"leader-elect-retry-period", required_argument, NULL, 'P'},
+        {"allocate-node-cidrs", optional_argument, NULL, 'A'},
+        {"cluster-cidr", required_argument, NULL, 'c'},
+        {"node-cidr-mask-size", required_argument, NULL, 'm'},
         {"v", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -141,6 +145,20 @@ int controllers_cli_main(int argc, char **argv)
                 return usage("--leader-elect-retry-period wants a duration like 2s, got", optarg);
             o.retry_period_ms = (unsigned)v * 1000;
             break;
+        case 'A':
+            if (optarg == NULL || strcmp(optarg, "true") == 0)
+                o.no_allocate_node_cidrs = false;
+            else if (strcmp(optarg, "false") == 0)
+                o.no_allocate_node_cidrs = true;
+            else
+                return usage("--allocate-node-cidrs wants true or false, got", optarg);
+            break;
+        case 'c': o.cluster_cidr = optarg; break;
+        case 'm':
+            if ((v = parse_count(optarg)) <= 0 || v > 32)
+                return usage("--node-cidr-mask-size wants a prefix length, got", optarg);
+            o.node_cidr_mask_size = (unsigned)v;
+            break;
         case 'v': log_set_verbosity(atoi(optarg)); break;
         case 'h': printf("%s\n", USAGE); return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
@@ -151,6 +169,11 @@ int controllers_cli_main(int argc, char **argv)
     if (kubeconfig == NULL)
         return usage("missing flag", "--kubeconfig");
     _cleanup_err_ struct k8c_err *err = NULL;
+    if (controllers_node_cidr_check(o.cluster_cidr ? o.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT,
+                                    o.node_cidr_mask_size ? o.node_cidr_mask_size : 24, &err) < 0) {
+        fprintf(stderr, "k8c: controller-manager: %s\n", err->msg);
+        return 2;
+    }
     struct client_config cfg = {0};
     if (client_config_load(kubeconfig, &cfg, &err) < 0) {
         _cleanup_free_ char *t = k8c_err_text(err);

@@ -109,6 +109,10 @@ struct net_service {
     const char *protocol;   /* "tcp" (NULL) or "udp" */
     const struct net_endpoint *endpoints;
     size_t n_endpoints; /* 0: connections are refused (reject) */
+    unsigned node_port; /* 0: none; else also reachable on every local address at this port */
+    /* sessionAffinity ClientIP: a client keeps its endpoint for this many seconds since its
+     * last connection (0: no affinity). */
+    unsigned affinity_seconds;
 };
 
 struct net_service_config {
@@ -120,9 +124,11 @@ struct net_service_config {
 };
 
 /* The nftables script that net_services_sync applies (caller frees): table "ip k8c" with
- * ClusterIP:port DNAT'ed to one endpoint chosen at random with equal weight (numgen random
- * mod N vmap), hairpin masquerade, masquerade of pod traffic leaving the cluster CIDR, and reject
- * for services without endpoints. Bad input (address, port, protocol) fails with INVALID naming the
+ * ClusterIP:port (and node ports on local addresses) DNAT'ed to one endpoint chosen at random
+ * with equal weight (numgen random mod N vmap), ClientIP affinity through per-endpoint
+ * timeout sets, hairpin masquerade, masquerade of node-port traffic (the reply must come back
+ * through this node), masquerade of pod traffic leaving the cluster CIDR, and reject for
+ * services without endpoints. Bad input (address, port, protocol) fails with INVALID naming the
  * service. Returns NULL and sets *err on failure. */
 char *net_services_render(const struct net_service_config *cfg, const struct net_service *svcs,
                           size_t n, struct k8c_err **err);

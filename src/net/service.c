@@ -21,6 +21,8 @@ static int check_port(unsigned port, const char *what, struct k8c_err **err)
     return 0;
 }
 
+#define NODEPORT_MARK "0x4000"
+
 /* Every value reaches the script as a number formatted here, never as caller text. */
 static int render_service(struct buf *b, struct buf *dispatch, struct buf *noep, size_t idx,
                           const struct net_service *svc, struct k8c_err **err)
@@ -29,6 +31,12 @@ static int render_service(struct buf *b, struct buf *dispatch, struct buf *noep,
     const char *what = svc->name ? svc->name : "service";
     if (net_ip_parse(svc->cluster_ip, &cip, err) < 0 || check_port(svc->port, what, err) < 0)
         return k8c_err_wrap(err, "service %s", what);
+    if (svc->node_port && check_port(svc->node_port, what, err) < 0)
+        return k8c_err_wrap(err, "service %s node port", what);
+    if (svc->affinity_seconds > 86400)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                           "service %s: session affinity timeout %u s over 86400", what,
+                           svc->affinity_seconds);
     const char *proto = svc->protocol ? svc->protocol : "tcp";
     if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0)
         return k8c_err_set(err, 0, K8C_REASON_INVALID,
@@ -38,10 +46,27 @@ static int render_service(struct buf *b, struct buf *dispatch, struct buf *noep,
     if (svc->n_endpoints == 0) {
         /* No ready endpoint: refuse at once rather than let the client time out. */
         buf_appendf(noep, "\t\tip daddr %s %s dport %u reject\n", ip, proto, svc->port);
+        if (svc->node_port)
+            buf_appendf(noep, "\t\tfib daddr type local %s dport %u reject\n", proto,
+                        svc->node_port);
         return 0;
     }
     buf_appendf(dispatch, "\t\tip daddr %s %s dport %u goto svc-%zu\n", ip, proto, svc->port, idx);
+    if (svc->node_port)
+        /* Marked for masquerade: the endpoint may be on another node, whose reply must come
+         * back through this one to be un-NATed. */
+        buf_appendf(dispatch,
+                    "\t\tfib daddr type local %s dport %u meta mark set meta mark | " NODEPORT_MARK
+                    " goto svc-%zu\n",
+                    proto, svc->node_port, idx);
+    for (size_t e = 0; e < svc->n_endpoints && svc->affinity_seconds; e++)
+        buf_appendf(b,
+                    "\tset svc-%zu-ep-%zu-aff {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n"
+                    "\t\ttimeout %us\n\t}\n",
+                    idx, e, svc->affinity_seconds);
     buf_appendf(b, "\tchain svc-%zu {\n", idx);
+    for (size_t e = 0; e < svc->n_endpoints && svc->affinity_seconds; e++)
+        buf_appendf(b, "\t\tip saddr @svc-%zu-ep-%zu-aff goto svc-%zu-ep-%zu\n", idx, e, idx, e);
     if (svc->n_endpoints == 1) {
         buf_appendf(b, "\t\tgoto svc-%zu-ep-0\n", idx);
     } else {
@@ -56,8 +81,11 @@ static int render_service(struct buf *b, struct buf *dispatch, struct buf *noep,
         const struct net_endpoint *ep = &svc->endpoints[e];
         if (net_ip_parse(ep->ip, &eip, err) < 0 || check_port(ep->port, what, err) < 0)
             return k8c_err_wrap(err, "service %s endpoint %zu", what, e);
-        buf_appendf(b, "\tchain svc-%zu-ep-%zu {\n\t\tmeta l4proto %s dnat to %s:%u\n\t}\n", idx, e,
-                    proto, net_ip_format(eip, ip), ep->port);
+        buf_appendf(b, "\tchain svc-%zu-ep-%zu {\n", idx, e);
+        if (svc->affinity_seconds)
+            buf_appendf(b, "\t\tupdate @svc-%zu-ep-%zu-aff { ip saddr }\n", idx, e);
+        buf_appendf(b, "\t\tmeta l4proto %s dnat to %s:%u\n\t}\n", proto, net_ip_format(eip, ip),
+                    ep->port);
     }
     return 0;
 }
@@ -114,7 +142,7 @@ char *net_services_render(const struct net_service_config *cfg, const struct net
     buf_appendf(&b,
                 "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; "
                 "policy accept;\n\t\tct status dnat ip saddr %s/%u oifname \"%s\" masquerade\n"
-                "\t}\n",
+                "\t\tmeta mark & " NODEPORT_MARK " == " NODEPORT_MARK " masquerade\n\t}\n",
                 net_ip_format(pod_cidr.addr, ip), pod_cidr.prefix, bridge);
     if (cfg->cluster_cidr) {
         /* Pods leaving the cluster network: the outside world cannot route pod CIDRs back. */
@@ -127,6 +155,8 @@ char *net_services_render(const struct net_service_config *cfg, const struct net
     }
     buf_appendf(&b, "\tchain no-endpoints {\n%s\t}\n", noep.data ? noep.data : "");
     buf_appendf(&b, "\tchain filter-forward {\n\t\ttype filter hook forward priority filter; "
+                    "policy accept;\n\t\tjump no-endpoints\n\t}\n");
+    buf_appendf(&b, "\tchain filter-input {\n\t\ttype filter hook input priority filter; "
                     "policy accept;\n\t\tjump no-endpoints\n\t}\n");
     buf_appendf(&b, "\tchain filter-output {\n\t\ttype filter hook output priority filter; "
                     "policy accept;\n\t\tjump no-endpoints\n\t}\n");
