@@ -102,7 +102,8 @@ int net_cli_main(int argc, char **argv)
         {"netns", required_argument, NULL, 'n'},        {"pod", required_argument, NULL, 'p'},
         {"state", required_argument, NULL, 's'},        {"cidr", required_argument, NULL, 'C'},
         {"via", required_argument, NULL, 'v'},          {"svc", required_argument, NULL, 'S'},
-        {"cluster-cidr", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0},
+        {"cluster-cidr", required_argument, NULL, 'K'}, {"node-port", required_argument, NULL, 'N'},
+        {"affinity", required_argument, NULL, 'A'},     {NULL, 0, NULL, 0},
     };
     static struct svc_arg svcs[MAX_SVCS];
     struct net_service list[MAX_SVCS];
@@ -126,6 +127,17 @@ int net_cli_main(int argc, char **argv)
             list[n_svcs] = svcs[n_svcs].svc;
             n_svcs++;
             break;
+        case 'N':
+        case 'A': {
+            /* applies to the --svc before it */
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (n_svcs == 0 || *end || !*optarg || v > 100000)
+                return usage("--node-port/--affinity want a number after a --svc");
+            *(c == 'N' ? &list[n_svcs - 1].node_port : &list[n_svcs - 1].affinity_seconds) =
+                (unsigned)v;
+            break;
+        }
         default: return usage("unknown or incomplete flag");
         }
     }
