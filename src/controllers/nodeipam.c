@@ -103,7 +103,11 @@ static int nodeipam_sync(struct ctl_controller *cc, const char *key, struct k8c_
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
-    int64_t idx = -1;
+    /* Already given one whose patch the cache has not shown yet: the same again, never a
+     * second CIDR (the agent may already use the first). */
+    json_t *mine = json_object_get(s->by_node, key);
+    bool reused = mine != NULL;
+    int64_t idx = mine ? json_integer_value(mine) : -1;
     for (uint32_t i = 0; i < s->n_subnets && idx < 0; i++)
         if (!s->used[i])
             idx = i;
@@ -128,7 +132,8 @@ static int nodeipam_sync(struct ctl_controller *cc, const char *key, struct k8c_
     _cleanup_json_ json_t *out = client_patch(ctl->client, path, "merge", patch, err);
     if (!out) {
         pthread_mutex_lock(&s->lock);
-        release_node(s, key);
+        if (!reused)
+            release_node(s, key);
         pthread_mutex_unlock(&s->lock);
         return (*err)->reason == K8C_REASON_NOT_FOUND ? 0 : -1;
     }

@@ -52,6 +52,10 @@ int net_ipam_release(const char *state_path, const char *owner, struct k8c_err *
 /* Looks up owner's address: returns 1 and sets *ip when held, 0 when not, -1 on error. */
 int net_ipam_lookup(const char *state_path, const char *owner, uint32_t *ip, struct k8c_err **err);
 
+/* The owners holding an address in state_path: a new NULL-terminated array (free each
+ * string and the array); an empty one when there is no state file. NULL and *err on error. */
+char **net_ipam_owners(const char *state_path, struct k8c_err **err);
+
 /* ---- the node and its pods (pod.c) ---- */
 
 struct net_node_config {
@@ -63,6 +67,9 @@ struct net_node_config {
  * gateway address of pod_cidr, sets it up and enables IPv4 forwarding. Idempotent.
  * Returns 0, or -1 and sets *err. */
 int net_node_setup(const struct net_node_config *cfg, struct k8c_err **err);
+
+/* Deletes the node bridge (the agent's uninstall); a missing one is fine. Returns 0, or -1. */
+int net_node_teardown(const char *bridge, struct k8c_err **err);
 
 /* Adds (or replaces) the host-gw route "cidr via node_ip" in the calling thread's network
  * namespace: another node's pod CIDR through that node's address. Returns 0, or -1. */
