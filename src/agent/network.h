@@ -11,6 +11,7 @@
 
 #include "agent/internal.h"
 #include "client/informer.h"
+#include "net/net.h"
 
 #define AGENT_CLUSTER_CIDR_DEFAULT "10.42.0.0/16"
 
@@ -57,5 +58,8 @@ void agent__services_kick(struct agent *a);
  * array of {name, cluster_ip, port, protocol, node_port, affinity, endpoints:[{ip,port}]},
  * ready endpoints only. Exposed for the unit tests. */
 json_t *agent__services_build(const json_t *services, const json_t *slices);
+/* The nftables script for those (what a sync would apply), or NULL with *err. Caller frees. */
+char *agent__services_render(const json_t *services, const json_t *slices,
+                             const struct net_service_config *cfg, struct k8c_err **err);
 
 #endif

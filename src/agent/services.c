@@ -127,13 +127,11 @@ json_t *agent__services_build(const json_t *services, const json_t *slices)
     return out;
 }
 
-/* One sync: the whole table from the informers' caches. */
-static int sync_once(struct agent *a, const char *pod_cidr, struct k8c_err **err)
+/* The built list as src/net's structs: *list and *eps (caller frees both) point into built,
+ * which must outlive them. Returns the number of services. */
+static size_t to_net(const json_t *built, struct net_service **list_out,
+                     struct net_endpoint **eps_out)
 {
-    struct agent_net *n = a->net;
-    _cleanup_json_ json_t *svcs = informer_list(n->services);
-    _cleanup_json_ json_t *slices = informer_list(n->slices);
-    _cleanup_json_ json_t *built = agent__services_build(svcs, slices);
     size_t count = json_array_size(built), total_eps = 0, i, k;
     json_t *s, *ep;
     json_array_foreach (built, i, s)
@@ -157,10 +155,38 @@ static int sync_once(struct agent *a, const char *pod_cidr, struct k8c_err **err
             ns->n_endpoints++;
         }
     }
+    *list_out = list;
+    *eps_out = eps;
+    return count;
+}
+
+char *agent__services_render(const json_t *services, const json_t *slices,
+                             const struct net_service_config *cfg, struct k8c_err **err)
+{
+    _cleanup_json_ json_t *built = agent__services_build(services, slices);
+    struct net_service *list;
+    struct net_endpoint *eps;
+    size_t n = to_net(built, &list, &eps);
+    char *script = net_services_render(cfg, list, n, err);
+    free(list);
+    free(eps);
+    return script;
+}
+
+/* One sync: the whole table from the informers' caches. */
+static int sync_once(struct agent *a, const char *pod_cidr, struct k8c_err **err)
+{
+    struct agent_net *n = a->net;
+    _cleanup_json_ json_t *svcs = informer_list(n->services);
+    _cleanup_json_ json_t *slices = informer_list(n->slices);
+    _cleanup_json_ json_t *built = agent__services_build(svcs, slices);
+    struct net_service *list;
+    struct net_endpoint *eps;
+    size_t count = to_net(built, &list, &eps);
     struct net_service_config cfg = {.pod_cidr = pod_cidr, .cluster_cidr = a->cluster_cidr};
     int rc = net_services_sync(&cfg, list, count, err);
     if (rc == 0)
-        LOG_DEBUG("services synced services=%zu endpoints=%zu", count, total_eps);
+        LOG_DEBUG("services synced services=%zu", count);
     free(list);
     free(eps);
     return rc;
