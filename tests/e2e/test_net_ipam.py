@@ -1,0 +1,65 @@
+"""Node IPAM (src/controllers/nodeipam.c) through the embedded controllers of `k8c server`: a
+cluster CIDR with room for two node CIDRs; the third Node gets a "CIDRNotAvailable" Event,
+and the CIDR a deleted Node frees goes to it. Bad flags are refused at start."""
+import json
+import subprocess
+import time
+
+from conftest import K8C, start_apiserver, stop_apiserver
+
+
+def wait_for(cond, timeout=20, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def test_node_cidrs_allocated_exhausted_and_freed():
+    srv = start_apiserver(["--cluster-cidr", "10.42.0.0/29", "--node-cidr-mask-size", "30"],
+                          embedded=True)
+    try:
+        def cidrs():
+            r = srv.kubectl("get", "nodes", "-o", "json")
+            assert r.returncode == 0, r.stderr
+            return {n["metadata"]["name"]: n.get("spec", {}).get("podCIDR")
+                    for n in json.loads(r.stdout)["items"]}
+        for name in ("a", "b", "c"):
+            r = srv.kubectl("create", "-f", "-", input=json.dumps(
+                {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}))
+            assert r.returncode == 0, r.stderr
+            if name != "c":  # a and b in order: the first free subnets
+                wait_for(lambda: cidrs().get(name), what=f"podCIDR of {name}")
+        assert cidrs() == {"a": "10.42.0.0/30", "b": "10.42.0.4/30", "c": None}
+        r = srv.kubectl("get", "node", "a", "-o", "jsonpath={.spec.podCIDRs}")
+        assert json.loads(r.stdout) == ["10.42.0.0/30"]
+
+        def event():
+            r = srv.kubectl("get", "events", "-n", "default", "-o", "json")
+            return [e for e in json.loads(r.stdout)["items"]
+                    if e["reason"] == "CIDRNotAvailable" and e["involvedObject"]["name"] == "c"]
+        ev = wait_for(event, what="CIDRNotAvailable event")
+        assert ev[0]["message"] == "Node c status is now: CIDRNotAvailable"
+        assert ev[0]["involvedObject"]["kind"] == "Node"
+
+        assert srv.kubectl("delete", "node", "a").returncode == 0
+        wait_for(lambda: cidrs().get("c") == "10.42.0.0/30", what="c gets a's CIDR")
+        assert cidrs()["b"] == "10.42.0.4/30"  # never re-allocated
+    finally:
+        stop_apiserver(srv)
+
+
+def test_bad_ipam_flags_are_refused():
+    for args, text in ((["--cluster-cidr", "10.42.0.1/16"], "--cluster-cidr"),
+                       (["--node-cidr-mask-size", "8"], "--node-cidr-mask-size"),
+                       (["--node-cidr-mask-size", "x"], "--node-cidr-mask-size")):
+        r = subprocess.run([K8C, "server", "--data-dir", "/nonexistent-k8c-net", *args],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
+        r = subprocess.run([K8C, "controller-manager", "--kubeconfig", "/nonexistent", *args],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
