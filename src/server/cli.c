@@ -31,7 +31,8 @@ static int usage(const char *what, const char *arg)
     fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                     "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
                     "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
-                    "[--cluster-cidr CIDR] [--node-cidr-mask-size N] [-v N])\n");
+                    "[--cluster-cidr CIDR] [--node-cidr-mask-size N] "
+                    "[--service-node-port-range MIN-MAX] [-v N])\n");
     return 2;
 }
 
@@ -100,6 +101,8 @@ int server_cli_main(int argc, char **argv)
     bool no_agent = false, no_scheduler = false, no_controllers = false;
     unsigned long max_ro = 0, max_mut = 0;
     struct controllers_options ctl_opts = {0};
+    unsigned np_min = 0, np_max = 0;
+    int np_len = 0;
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -113,6 +116,7 @@ int server_cli_main(int argc, char **argv)
         {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
         {"cluster-cidr", required_argument, NULL, 'c'},
         {"node-cidr-mask-size", required_argument, NULL, 'M'},
+        {"service-node-port-range", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -137,6 +141,12 @@ int server_cli_main(int argc, char **argv)
             break;
         }
         case 'c': ctl_opts.cluster_cidr = optarg; break;
+        case 'P':
+            if (sscanf(optarg, "%u-%u%n", &np_min, &np_max, &np_len) != 2 ||
+                (size_t)np_len != strlen(optarg) || np_min == 0 || np_max > 65535 ||
+                np_min > np_max)
+                return usage("--service-node-port-range wants MIN-MAX (1-65535), got", optarg);
+            break;
         case 'M': {
             char *end = NULL;
             unsigned long v = strtoul(optarg, &end, 10);
@@ -151,7 +161,8 @@ int server_cli_main(int argc, char **argv)
                    "[--max-requests-inflight N (400)] "
                    "[--max-mutating-requests-inflight N (200)] "
                    "[--cluster-cidr CIDR (" CTL_CLUSTER_CIDR_DEFAULT ")] "
-                   "[--node-cidr-mask-size N (24)] [-v N]\n");
+                   "[--node-cidr-mask-size N (24)] "
+                   "[--service-node-port-range MIN-MAX (30000-32767)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -201,7 +212,9 @@ int server_cli_main(int argc, char **argv)
                                    .listen = listen,
                                    .store = st,
                                    .max_readonly_inflight = (unsigned)max_ro,
-                                   .max_mutating_inflight = (unsigned)max_mut};
+                                   .max_mutating_inflight = (unsigned)max_mut,
+                                   .node_port_min = np_min,
+                                   .node_port_max = np_max};
     struct apiserver *srv = apiserver_start(&cfg, &err);
     if (!srv) {
         _cleanup_free_ char *t = k8c_err_text(err);

@@ -63,3 +63,36 @@ def test_bad_ipam_flags_are_refused():
         r = subprocess.run([K8C, "controller-manager", "--kubeconfig", "/nonexistent", *args],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and text in r.stderr, (args, r.stderr)
+
+
+def test_node_port_range():
+    srv = start_apiserver(["--service-node-port-range", "31000-31001"])
+    try:
+        def svc(name, node_port=None):
+            port = {"port": 80, "targetPort": 8080}
+            if node_port:
+                port["nodePort"] = node_port
+            return json.dumps({"apiVersion": "v1", "kind": "Service",
+                               "metadata": {"name": name, "namespace": "default"},
+                               "spec": {"type": "NodePort", "selector": {"a": "b"},
+                                        "ports": [port]}})
+        got = set()
+        for name in ("one", "two"):
+            r = srv.kubectl("create", "-f", "-", "-o", "jsonpath={.spec.ports[0].nodePort}",
+                            input=svc(name))
+            assert r.returncode == 0, r.stderr
+            got.add(int(r.stdout))
+        assert got == {31000, 31001}
+        r = srv.kubectl("create", "-f", "-", input=svc("three"))
+        assert r.returncode != 0 and "failed to allocate a nodePort: range is full" in r.stderr
+        r = srv.kubectl("create", "-f", "-", input=svc("outside", 30000))
+        assert r.returncode != 0 and ("provided port is not in the valid range. The range of "
+                                      "valid ports is 31000-31001") in r.stderr, r.stderr
+        r = srv.kubectl("create", "-f", "-", input=svc("taken", 31000))
+        assert r.returncode != 0 and "provided port is already allocated" in r.stderr, r.stderr
+    finally:
+        stop_apiserver(srv)
+    r = subprocess.run([K8C, "server", "--data-dir", "/nonexistent-k8c-net",
+                        "--service-node-port-range", "32000-31000"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--service-node-port-range" in r.stderr, r.stderr
