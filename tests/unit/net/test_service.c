@@ -38,12 +38,13 @@ Test(net_service, renders_equal_weight_vmap_and_atomic_replace)
     _cleanup_free_ char *s = net_services_render(&cfg, svcs, 2, &err);
     cr_assert(s != NULL);
     cr_assert(strncmp(s, "table ip k8c\ndelete table ip k8c\ntable ip k8c {", 46) == 0, "%s", s);
-    cr_assert(strstr(s, "ip daddr 10.43.0.10 tcp dport 80 goto svc-0\n") != NULL, "%s", s);
-    cr_assert(strstr(s, "numgen random mod 3 vmap { 0 : goto svc-0-ep-0, 1 : goto svc-0-ep-1, "
-                        "2 : goto svc-0-ep-2 }") != NULL,
+    cr_assert(strstr(s, "10.43.0.10 . tcp . 80 : goto svc-0") != NULL, "%s", s);
+    cr_assert(strstr(s, "ip daddr . meta l4proto . th dport vmap @service-ips\n") != NULL, "%s", s);
+    cr_assert(strstr(s,
+                     "meta l4proto tcp dnat ip addr . port to numgen random mod 3 map { "
+                     "0 : 10.42.1.2 . 8080, 1 : 10.42.2.2 . 8080, 2 : 10.42.2.3 . 9090 }") != NULL,
               "%s", s);
-    cr_assert(strstr(s, "dnat to 10.42.2.3:9090") != NULL, "%s", s);
-    cr_assert(strstr(s, "ip daddr 10.43.0.11 udp dport 53 reject") != NULL, "%s", s);
+    cr_assert(strstr(s, "10.43.0.11 . udp . 53 : goto reject-no-endpoints") != NULL, "%s", s);
     cr_assert(strstr(s, "ip saddr 10.42.1.0/24 oifname \"k8c0\" masquerade") != NULL, "%s", s);
     size_t tables = count(s, "table ");
     cr_assert(eq(sz, tables, 3), "only our own table is named");
@@ -134,15 +135,16 @@ Test(net_service, node_port_and_client_ip_affinity)
     _cleanup_err_ struct k8c_err *err = NULL;
     _cleanup_free_ char *s = net_services_render(&cfg, svcs, 2, &err);
     cr_assert(s != NULL, "%s", err ? err->msg : "");
-    cr_assert(strstr(s, "fib daddr type local tcp dport 30080 meta mark set meta mark | 0x4000 "
-                        "goto svc-0\n") != NULL,
+    cr_assert(strstr(s, "tcp . 30080 : goto svc-0-np") != NULL, "%s", s);
+    cr_assert(strstr(s, "chain svc-0-np {\n\t\tmeta mark set meta mark | 0x4000\n\t\tgoto "
+                        "svc-0\n") != NULL,
               "%s", s);
     cr_assert(strstr(s, "meta mark & 0x4000 == 0x4000 masquerade") != NULL, "%s", s);
     cr_assert(strstr(s, "set svc-0-ep-1-aff {") != NULL, "%s", s);
     cr_assert(strstr(s, "timeout 10800s") != NULL, "%s", s);
     cr_assert(strstr(s, "ip saddr @svc-0-ep-1-aff goto svc-0-ep-1\n") != NULL, "%s", s);
     cr_assert(strstr(s, "update @svc-0-ep-0-aff { ip saddr }") != NULL, "%s", s);
-    cr_assert(strstr(s, "fib daddr type local tcp dport 30081 reject") != NULL, "%s", s);
+    cr_assert(strstr(s, "tcp . 30081 : goto reject-no-endpoints") != NULL, "%s", s);
     const struct net_service bad = {
         .name = "ns/np", .cluster_ip = "10.43.0.10", .port = 80, .node_port = 70000};
     _cleanup_err_ struct k8c_err *err2 = NULL;
