@@ -132,6 +132,36 @@ class World:
         return subprocess.run(["nsenter", "-t", str(pid), "-n", BUSYBOX, "sh", "-c", script],
                               capture_output=True, text=True, timeout=timeout)
 
+    def stop_gracefully(self):
+        """SIGTERM to each agent (PID 1 of its namespace, a child of unshare), so it exits
+        through its shutdown path (under ASan: leak reports); the server is killed with the
+        lab. Returns the components that did not exit within 15 s or reported a sanitizer
+        error."""
+        problems = []
+        targets = []
+        for i, p in self.agents.items():
+            try:
+                with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                    targets += [(f"agent{i}.log", int(c)) for c in f.read().split()]
+            except OSError:
+                pass
+        for log, pid in targets:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and \
+                    open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+                time.sleep(0.05)
+            if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+                problems.append(f"{log}: did not stop within 15 s of SIGTERM")
+        for log in ("server.log", "agent1.log", "agent2.log", "agent3.log"):
+            text = self.log(log)
+            if "Sanitizer" in text or "runtime error:" in text:
+                problems.append(f"{log}:\n{text[-4000:]}")
+        return problems
+
     def teardown(self):
         self.lab.teardown()  # kills the server and the agents (and with them the containers)
         for uid in self.uids:
@@ -186,11 +216,13 @@ def world():
         w.start()
         yield w
     finally:
+        problems = w.stop_gracefully()
         if os.environ.get("K8C_NET_KEEP_LOG"):
             for n in ("server.log", "agent1.log", "agent2.log", "agent3.log"):
                 print(f"==== {n}\n{w.log(n)[-6000:]}")
         w.teardown()
         assert w.lab.leftovers() == []
+        assert not problems, "\n".join(problems)
 
 
 def test_cluster(world):
