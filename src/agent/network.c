@@ -246,58 +246,64 @@ int agent__net_pod_attach(struct agent *a, struct agent_pod *p, const json_t *po
     return 0;
 }
 
-/* Detaches uid using every IPAM state under <data-dir>/net (the pod may hold an address of
- * an earlier CIDR). */
-static void detach_everywhere(const char *data_dir, const char *uid)
+/* Calls fn(state path, opaque) for every IPAM state under <data-dir>/net (a node given
+ * another CIDR has more than one); stops at the first fn < 0 and returns it, else 0. */
+static int each_ipam_state(const char *data_dir, int (*fn)(const char *state, void *opaque),
+                           void *opaque)
 {
     _cleanup_free_ char *dir = xasprintf("%s/net", data_dir);
     DIR *d = opendir(dir);
     struct dirent *e;
-    while (d && (e = readdir(d))) {
+    int rc = 0;
+    while (rc == 0 && d && (e = readdir(d))) {
         if (!is_ipam_state(e->d_name))
             continue;
         _cleanup_free_ char *state = xasprintf("%s/%s", dir, e->d_name);
-        struct net_pod_config cfg = {.pod_id = uid, .ipam_state = state};
-        _cleanup_err_ struct k8c_err *err = NULL;
-        if (net_pod_detach(&cfg, &err) < 0)
-            LOG_WARN("network: %s", err->msg);
+        rc = fn(state, opaque);
     }
     if (d)
         closedir(d);
+    return rc;
+}
+
+static int detach_in(const char *state, void *uid)
+{
+    struct net_pod_config cfg = {.pod_id = uid, .ipam_state = state};
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (net_pod_detach(&cfg, &err) < 0)
+        LOG_WARN("network: %s", err->msg);
+    return 0;
 }
 
 void agent__net_pod_detach(struct agent *a, const char *uid)
 {
-    detach_everywhere(a->data_dir, uid);
+    each_ipam_state(a->data_dir, detach_in, (void *)uid);
+}
+
+struct cleanup_ctx {
+    const char *data_dir;
+    struct k8c_err **err;
+};
+
+/* Every pod holding an address in state: its veth goes and the address is released. */
+static int detach_all_in(const char *state, void *opaque)
+{
+    struct cleanup_ctx *c = opaque;
+    char **owners = net_ipam_owners(state, c->err);
+    if (!owners)
+        return -1;
+    for (char **o = owners; *o; o++) {
+        each_ipam_state(c->data_dir, detach_in, *o);
+        free(*o);
+    }
+    free(owners);
+    return 0;
 }
 
 int agent__net_cleanup(const char *data_dir, struct k8c_err **err)
 {
-    int rc = 0;
-    if (net_services_cleanup(err) < 0)
-        return -1;
-    /* every pod's veth, from every IPAM state */
-    _cleanup_free_ char *dir = xasprintf("%s/net", data_dir);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!is_ipam_state(e->d_name))
-            continue;
-        _cleanup_free_ char *state = xasprintf("%s/%s", dir, e->d_name);
-        char **owners = net_ipam_owners(state, err);
-        if (!owners) {
-            rc = -1;
-            break;
-        }
-        for (char **o = owners; *o; o++) {
-            detach_everywhere(data_dir, *o);
-            free(*o);
-        }
-        free(owners);
-    }
-    if (d)
-        closedir(d);
-    if (rc < 0)
+    struct cleanup_ctx ctx = {data_dir, err};
+    if (net_services_cleanup(err) < 0 || each_ipam_state(data_dir, detach_all_in, &ctx) < 0)
         return -1;
     _cleanup_free_ char *rp = routes_path(data_dir);
     _cleanup_free_ char *text = file_read_all(rp, 1 << 20, NULL, NULL);

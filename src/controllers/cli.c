@@ -52,6 +52,14 @@ static long parse_seconds(const char *s)
     return total;
 }
 
+/* "--flag" alone or "--flag=true" -> 1, "=false" -> 0, anything else -> -1. */
+static int parse_bool(const char *s)
+{
+    if (s == NULL || strcmp(s, "true") == 0)
+        return 1;
+    return strcmp(s, "false") == 0 ? 0 : -1;
+}
+
 static long parse_count(const char *s)
 {
     char *end = NULL;
@@ -120,12 +128,9 @@ int controllers_cli_main(int argc, char **argv)
             o.terminated_pod_gc_threshold = (unsigned)v;
             break;
         case 'l':
-            if (optarg == NULL || strcmp(optarg, "true") == 0)
-                o.no_leader_elect = false;
-            else if (strcmp(optarg, "false") == 0)
-                o.no_leader_elect = true;
-            else
+            if ((v = parse_bool(optarg)) < 0)
                 return usage("--leader-elect wants true or false, got", optarg);
+            o.no_leader_elect = v == 0;
             break;
         case 'i': o.identity = optarg; break;
         case 'L':
@@ -146,12 +151,9 @@ int controllers_cli_main(int argc, char **argv)
             o.retry_period_ms = (unsigned)v * 1000;
             break;
         case 'A':
-            if (optarg == NULL || strcmp(optarg, "true") == 0)
-                o.no_allocate_node_cidrs = false;
-            else if (strcmp(optarg, "false") == 0)
-                o.no_allocate_node_cidrs = true;
-            else
+            if ((v = parse_bool(optarg)) < 0)
                 return usage("--allocate-node-cidrs wants true or false, got", optarg);
+            o.no_allocate_node_cidrs = v == 0;
             break;
         case 'c': o.cluster_cidr = optarg; break;
         case 'm':

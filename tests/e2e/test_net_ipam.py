@@ -3,20 +3,9 @@ cluster CIDR with room for two node CIDRs; the third Node gets a "CIDRNotAvailab
 and the CIDR a deleted Node frees goes to it. Bad flags are refused at start."""
 import json
 import subprocess
-import time
 
 from conftest import K8C, start_apiserver, stop_apiserver
-
-
-def wait_for(cond, timeout=20, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+from test_scheduler import wait_for
 
 
 def test_node_cidrs_allocated_exhausted_and_freed():
