@@ -55,11 +55,12 @@ void agent__services_stop(struct agent *a);
 /* Asks for a re-sync (the pod CIDR became known). */
 void agent__services_kick(struct agent *a);
 /* Builds the services to program from Services and EndpointSlices (arrays of objects): a new
- * array of {name, cluster_ip, port, protocol, node_port, affinity, endpoints:[{ip,port}]},
- * ready endpoints only. Exposed for the unit tests. */
-json_t *agent__services_build(const json_t *services, const json_t *slices);
+ * array of {name, cluster_ip, port, protocol, node_port, affinity, external_local,
+ * endpoints:[{ip,port,local}]}, ready endpoints only; local: the slice puts it on node_name.
+ * Exposed for the unit tests. */
+json_t *agent__services_build(const json_t *services, const json_t *slices, const char *node_name);
 /* The nftables script for those (what a sync would apply), or NULL with *err. Caller frees. */
-char *agent__services_render(const json_t *services, const json_t *slices,
+char *agent__services_render(const json_t *services, const json_t *slices, const char *node_name,
                              const struct net_service_config *cfg, struct k8c_err **err);
 
 #endif

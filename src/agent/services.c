@@ -33,7 +33,8 @@ static bool str_eq(const char *a, const char *b)
 }
 
 /* The ready endpoints of the service port (name, protocol) from the service's slices. */
-static json_t *ready_endpoints(const json_t *slices, const char *port_name, const char *proto)
+static json_t *ready_endpoints(const json_t *slices, const char *port_name, const char *proto,
+                               const char *node_name)
 {
     json_t *eps = json_array();
     _cleanup_json_ json_t *seen = json_object();
@@ -64,7 +65,10 @@ static json_t *ready_endpoints(const json_t *slices, const char *port_name, cons
                 if (json_object_get(seen, key))
                     continue;
                 json_object_set_new(seen, key, json_true());
-                json_array_append_new(eps, json_pack("{s:s,s:I}", "ip", ip, "port", port));
+                const char *on = kjson_path_str(ep, "nodeName");
+                json_array_append_new(eps,
+                                      json_pack("{s:s,s:I,s:b}", "ip", ip, "port", port, "local",
+                                                node_name && on && !strcmp(on, node_name)));
                 break; /* one address per endpoint */
             }
         }
@@ -72,7 +76,7 @@ static json_t *ready_endpoints(const json_t *slices, const char *port_name, cons
     return eps;
 }
 
-json_t *agent__services_build(const json_t *services, const json_t *slices)
+json_t *agent__services_build(const json_t *services, const json_t *slices, const char *node_name)
 {
     /* slices by "<namespace>/<service>" */
     _cleanup_json_ json_t *by_svc = json_object();
@@ -106,6 +110,8 @@ json_t *agent__services_build(const json_t *services, const json_t *slices)
             json_t *t = kjson_path(svc, "spec.sessionAffinityConfig.clientIP.timeoutSeconds");
             aff_s = json_is_integer(t) ? json_integer_value(t) : AFFINITY_DEFAULT_S;
         }
+        const char *etp = kjson_path_str(svc, "spec.externalTrafficPolicy");
+        bool local = etp && strcmp(etp, "Local") == 0;
         _cleanup_free_ char *key = xasprintf("%s/%s", ns, name);
         json_t *svc_slices = json_object_get(by_svc, key);
         json_array_foreach (kjson_path(svc, "spec.ports"), j, port) {
@@ -116,12 +122,12 @@ json_t *agent__services_build(const json_t *services, const json_t *slices)
                 continue;
             json_t *np = json_object_get(port, "nodePort");
             json_array_append_new(
-                out, json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:o}", "name", key, "cluster_ip", cip,
+                out, json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:b,s:o}", "name", key, "cluster_ip", cip,
                                "port", p, "protocol", lp, "node_port",
                                node_ports && json_is_integer(np) ? json_integer_value(np) : 0,
-                               "affinity", aff_s, "endpoints",
+                               "affinity", aff_s, "external_local", local, "endpoints",
                                ready_endpoints(svc_slices, kjson_path_str(port, "name"),
-                                               proto ? proto : "TCP")));
+                                               proto ? proto : "TCP", node_name)));
         }
     }
     return out;
@@ -147,10 +153,12 @@ static size_t to_net(const json_t *built, struct net_service **list_out,
         ns->protocol = kjson_path_str(s, "protocol");
         ns->node_port = (unsigned)json_integer_value(json_object_get(s, "node_port"));
         ns->affinity_seconds = (unsigned)json_integer_value(json_object_get(s, "affinity"));
+        ns->external_local = json_is_true(json_object_get(s, "external_local"));
         ns->endpoints = &eps[e];
         json_array_foreach (json_object_get(s, "endpoints"), k, ep) {
             eps[e].ip = kjson_path_str(ep, "ip");
             eps[e].port = (unsigned)json_integer_value(json_object_get(ep, "port"));
+            eps[e].local = json_is_true(json_object_get(ep, "local"));
             e++;
             ns->n_endpoints++;
         }
@@ -160,10 +168,10 @@ static size_t to_net(const json_t *built, struct net_service **list_out,
     return count;
 }
 
-char *agent__services_render(const json_t *services, const json_t *slices,
+char *agent__services_render(const json_t *services, const json_t *slices, const char *node_name,
                              const struct net_service_config *cfg, struct k8c_err **err)
 {
-    _cleanup_json_ json_t *built = agent__services_build(services, slices);
+    _cleanup_json_ json_t *built = agent__services_build(services, slices, node_name);
     struct net_service *list;
     struct net_endpoint *eps;
     size_t n = to_net(built, &list, &eps);
@@ -179,7 +187,7 @@ static int sync_once(struct agent *a, const char *pod_cidr, struct k8c_err **err
     struct agent_net *n = a->net;
     _cleanup_json_ json_t *svcs = informer_list(n->services);
     _cleanup_json_ json_t *slices = informer_list(n->slices);
-    _cleanup_json_ json_t *built = agent__services_build(svcs, slices);
+    _cleanup_json_ json_t *built = agent__services_build(svcs, slices, a->node_name);
     struct net_service *list;
     struct net_endpoint *eps;
     size_t count = to_net(built, &list, &eps);

@@ -5,6 +5,7 @@
 #ifndef K8C_NET_NET_H
 #define K8C_NET_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,6 +108,7 @@ char *net_pod_host_ifname(uint32_t ip, char *buf);
 struct net_endpoint {
     const char *ip; /* a ready endpoint's pod IP */
     unsigned port;  /* its target port */
+    bool local;     /* on this node (externalTrafficPolicy Local) */
 };
 
 struct net_service {
@@ -120,6 +122,9 @@ struct net_service {
     /* sessionAffinity ClientIP: a client keeps its endpoint for this many seconds since its
      * last connection (0: no affinity). */
     unsigned affinity_seconds;
+    /* externalTrafficPolicy Local: node-port traffic goes to this node's endpoints only and
+     * keeps the client's address (no masquerade); none here: dropped, as kube-proxy does. */
+    bool external_local;
 };
 
 struct net_service_config {

@@ -72,7 +72,33 @@ static int render_service(struct render *r, size_t idx, const struct net_service
         return 0;
     }
     elem(&r->svc_ips, "%s . %s . %u : goto svc-%zu", ip, proto, svc->port, idx);
-    if (svc->node_port) {
+    /* The endpoints as "ip . port" map entries, checked before any chain is written; the
+     * local ones apart for externalTrafficPolicy Local. */
+    _cleanup_buf_ struct buf targets = BUF_INIT, local = BUF_INIT;
+    size_t n_local = 0;
+    for (size_t e = 0; e < svc->n_endpoints; e++) {
+        uint32_t eip;
+        const struct net_endpoint *ep = &svc->endpoints[e];
+        if (net_ip_parse(ep->ip, &eip, err) < 0 || check_port(ep->port, what, err) < 0)
+            return k8c_err_wrap(err, "service %s endpoint %zu", what, e);
+        net_ip_format(eip, ip);
+        buf_appendf(&targets, "%s%zu : %s . %u", e ? ", " : "", e, ip, ep->port);
+        if (ep->local) {
+            buf_appendf(&local, "%s%zu : %s . %u", n_local ? ", " : "", n_local, ip, ep->port);
+            n_local++;
+        }
+    }
+    if (svc->node_port && svc->external_local) {
+        /* This node's endpoints only, the client's address kept: no mark, no masquerade. */
+        elem(&r->node_ports, "%s . %u : goto svc-%zu-npl", proto, svc->node_port, idx);
+        if (n_local)
+            buf_appendf(&r->chains,
+                        "\tchain svc-%zu-npl {\n\t\tmeta l4proto %s dnat ip addr . port to numgen "
+                        "random mod %zu map { %s }\n\t}\n",
+                        idx, proto, n_local, local.data);
+        else
+            buf_appendf(&r->chains, "\tchain svc-%zu-npl {\n\t\tdrop\n\t}\n", idx);
+    } else if (svc->node_port) {
         /* Marked for masquerade: the endpoint may be on another node, whose reply must come
          * back through this one to be un-NATed. */
         elem(&r->node_ports, "%s . %u : goto svc-%zu-np", proto, svc->node_port, idx);
@@ -80,16 +106,6 @@ static int render_service(struct render *r, size_t idx, const struct net_service
                     "\tchain svc-%zu-np {\n\t\tmeta mark set meta mark | " NODEPORT_MARK
                     "\n\t\tgoto svc-%zu\n\t}\n",
                     idx, idx);
-    }
-    /* The endpoints as "ip . port" map entries, checked before any chain is written. */
-    _cleanup_buf_ struct buf targets = BUF_INIT;
-    for (size_t e = 0; e < svc->n_endpoints; e++) {
-        uint32_t eip;
-        const struct net_endpoint *ep = &svc->endpoints[e];
-        if (net_ip_parse(ep->ip, &eip, err) < 0 || check_port(ep->port, what, err) < 0)
-            return k8c_err_wrap(err, "service %s endpoint %zu", what, e);
-        buf_appendf(&targets, "%s%zu : %s . %u", e ? ", " : "", e, net_ip_format(eip, ip),
-                    ep->port);
     }
     if (!svc->affinity_seconds) {
         /* One rule: a random endpoint, equal weight, no chain per endpoint. */

@@ -5,7 +5,8 @@ Real kubectl creates the objects. Checked, on one shared cluster (the checks run
 podCIDRs from the IPAM controller, pod IPs in status, pod-to-pod across nodes through the
 host-gw routes, a ClusterIP over three pods on three nodes (300 requests, fair shares),
 hairpin, ClientIP affinity, an endpoint leaving the ready set stops getting traffic within a
-second, a NodePort reached from another node, pod deletion releasing its address, and
+second, a NodePort reached from another node (and with externalTrafficPolicy Local, only that
+node's pod answers), pod deletion releasing its address, and
 `k8c agent --cleanup` leaving no rule, route or bridge behind.
 
 Each agent runs under `unshare --mount --pid --fork` inside its node's namespace (entered with
@@ -299,6 +300,17 @@ def test_cluster(world):
                   fetch_loop(30, f"http://{w.lab.node_ip(2)}:{np}/"))
     nodeport = collections.Counter(r.stdout.split())
     assert nodeport["FAILED"] == 0 and len(nodeport) >= 2, nodeport
+    # externalTrafficPolicy Local: a node port answers from that node's own pod only
+    local = service("local", {"app": "web"}, "NodePort")
+    local["spec"]["externalTrafficPolicy"] = "Local"
+    w.kubectl("create", "-f", "-", input=json.dumps(local))
+    lnp = w.get("service", "local")["spec"]["ports"][0]["nodePort"]
+    for i in (2, 3):
+        url = f"http://{w.lab.node_ip(i)}:{lnp}/"
+        wait_for(lambda: w.lab.run(w.lab.nodes[0], BUSYBOX, "sh", "-c", fetch_loop(1, url))
+                 .stdout.strip() == f"web-{i}", 10, f"Local node port on node {i}")
+        r = w.lab.run(w.lab.nodes[0], BUSYBOX, "sh", "-c", fetch_loop(10, url))
+        assert collections.Counter(r.stdout.split()) == {f"web-{i}": 10}, r.stdout
     # a second Service asking for the same node port is refused
     dup = service("dup", {"app": "web"}, "NodePort")
     dup["spec"]["ports"][0]["nodePort"] = np

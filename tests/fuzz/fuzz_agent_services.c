@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct net_service_config cfg = {.pod_cidr = "10.42.1.0/24", .cluster_cidr = "10.42.0.0/16"};
     struct k8c_err *err = NULL;
     char *script = agent__services_render(json_object_get(in, "services"),
-                                          json_object_get(in, "slices"), &cfg, &err);
+                                          json_object_get(in, "slices"), "node-1", &cfg, &err);
     if (!script) {
         K8C_ASSERT(err != NULL && err->msg != NULL);
         k8c_err_free(err);

@@ -19,7 +19,8 @@ Test(agent_services, ready_endpoints_by_port_name)
 {
     _cleanup_json_ json_t *svcs = parse(
         "[{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"},\"spec\":{\"type\":"
-        "\"NodePort\",\"clusterIP\":\"10.96.0.10\",\"sessionAffinity\":\"ClientIP\",\"ports\":["
+        "\"NodePort\",\"clusterIP\":\"10.96.0.10\",\"sessionAffinity\":\"ClientIP\","
+        "\"externalTrafficPolicy\":\"Local\",\"ports\":["
         "{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\",\"nodePort\":30080},"
         "{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\",\"nodePort\":30053},"
         "{\"name\":\"s\",\"port\":9,\"protocol\":\"SCTP\"}]}},"
@@ -32,13 +33,14 @@ Test(agent_services, ready_endpoints_by_port_name)
         "[{\"metadata\":{\"namespace\":\"default\",\"labels\":{\"kubernetes.io/service-name\":"
         "\"web\"}},\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"port\":8080,"
         "\"protocol\":\"TCP\"},{\"name\":\"dns\",\"port\":5353,\"protocol\":\"UDP\"}],"
-        "\"endpoints\":[{\"addresses\":[\"10.42.1.2\"],\"conditions\":{\"ready\":true}},"
+        "\"endpoints\":[{\"addresses\":[\"10.42.1.2\"],\"nodeName\":\"node-1\","
+        "\"conditions\":{\"ready\":true}},"
         "{\"addresses\":[\"10.42.2.2\"],\"conditions\":{\"ready\":false}},"
         "{\"addresses\":[\"10.42.3.2\"]},{\"addresses\":[\"10.42.1.2\"]}]},"
         "{\"metadata\":{\"namespace\":\"other\",\"labels\":{\"kubernetes.io/service-name\":"
         "\"web\"}},\"addressType\":\"IPv6\",\"ports\":[{\"port\":8081}],"
         "\"endpoints\":[{\"addresses\":[\"fd00::1\"]}]}]");
-    _cleanup_json_ json_t *out = agent__services_build(svcs, slices);
+    _cleanup_json_ json_t *out = agent__services_build(svcs, slices, "node-1");
     cr_assert(eq(sz, json_array_size(out), 3)); /* http, dns, other/web; no SCTP, no headless */
     json_t *http = json_array_get(out, 0);
     cr_assert(eq(str, (char *)kjson_path_str(http, "name"), "default/web"));
@@ -48,7 +50,10 @@ Test(agent_services, ready_endpoints_by_port_name)
     _cleanup_free_ char *eps = kjson_dumps(json_object_get(http, "endpoints"));
     /* not ready left out, unset ready counts as ready, the duplicate once */
     cr_assert(eq(str, eps,
-                 "[{\"ip\":\"10.42.1.2\",\"port\":8080},{\"ip\":\"10.42.3.2\",\"port\":8080}]"));
+                 "[{\"ip\":\"10.42.1.2\",\"port\":8080,\"local\":true},"
+                 "{\"ip\":\"10.42.3.2\",\"port\":8080,\"local\":false}]"));
+    bool local = json_is_true(json_object_get(http, "external_local"));
+    cr_assert(local, "externalTrafficPolicy Local");
     json_t *dns = json_array_get(out, 1);
     cr_assert(eq(str, (char *)kjson_path_str(dns, "protocol"), "udp"));
     cr_assert(eq(sz, json_array_size(json_object_get(dns, "endpoints")), 2));

@@ -18,8 +18,9 @@ static size_t count(const char *hay, const char *needle)
 
 Test(net_service, renders_equal_weight_vmap_and_atomic_replace)
 {
-    const struct net_endpoint eps[] = {
-        {"10.42.1.2", 8080}, {"10.42.2.2", 8080}, {"10.42.2.3", 9090}};
+    const struct net_endpoint eps[] = {{.ip = "10.42.1.2", .port = 8080},
+                                       {.ip = "10.42.2.2", .port = 8080},
+                                       {.ip = "10.42.2.3", .port = 9090}};
     const struct net_service svcs[] = {
         {.name = "default/web",
          .cluster_ip = "10.43.0.10",
@@ -52,9 +53,9 @@ Test(net_service, renders_equal_weight_vmap_and_atomic_replace)
 
 Test(net_service, bad_input_names_the_service)
 {
-    const struct net_endpoint good[] = {{"10.42.1.2", 8080}};
-    const struct net_endpoint bad_ip[] = {{"10.42.1.2; flush ruleset", 8080}};
-    const struct net_endpoint bad_port[] = {{"10.42.1.2", 70000}};
+    const struct net_endpoint good[] = {{.ip = "10.42.1.2", .port = 8080}};
+    const struct net_endpoint bad_ip[] = {{.ip = "10.42.1.2; flush ruleset", .port = 8080}};
+    const struct net_endpoint bad_port[] = {{.ip = "10.42.1.2", .port = 70000}};
     const struct net_service cases[] = {
         {.name = "ns/a",
          .cluster_ip = "10.43.0.300",
@@ -121,7 +122,8 @@ Test(net_service, egress_masquerade_only_with_a_cluster_cidr)
 
 Test(net_service, node_port_and_client_ip_affinity)
 {
-    const struct net_endpoint eps[] = {{"10.42.1.2", 8080}, {"10.42.2.2", 8080}};
+    const struct net_endpoint eps[] = {{.ip = "10.42.1.2", .port = 8080},
+                                       {.ip = "10.42.2.2", .port = 8080}};
     const struct net_service svcs[] = {
         {.name = "default/web",
          .cluster_ip = "10.43.0.10",
@@ -151,4 +153,40 @@ Test(net_service, node_port_and_client_ip_affinity)
     _cleanup_free_ char *none = net_services_render(&cfg, &bad, 1, &err2);
     cr_assert(none == NULL);
     cr_assert(strstr(err2->msg, "ns/np") != NULL, "%s", err2->msg);
+}
+
+Test(net_service, external_traffic_policy_local)
+{
+    const struct net_endpoint eps[] = {{.ip = "10.42.1.2", .port = 8080, .local = true},
+                                       {.ip = "10.42.2.2", .port = 8080}};
+    const struct net_endpoint remote[] = {{.ip = "10.42.2.2", .port = 8080}};
+    const struct net_service svcs[] = {
+        {.name = "default/web",
+         .cluster_ip = "10.43.0.10",
+         .port = 80,
+         .endpoints = eps,
+         .n_endpoints = 2,
+         .node_port = 30080,
+         .external_local = true},
+        {.name = "default/far",
+         .cluster_ip = "10.43.0.11",
+         .port = 80,
+         .endpoints = remote,
+         .n_endpoints = 1,
+         .node_port = 30081,
+         .external_local = true},
+    };
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_free_ char *s = net_services_render(&cfg, svcs, 2, &err);
+    cr_assert(s != NULL, "%s", err ? err->msg : "");
+    cr_assert(strstr(s, "tcp . 30080 : goto svc-0-npl") != NULL, "%s", s);
+    cr_assert(strstr(s, "chain svc-0-npl {\n\t\tmeta l4proto tcp dnat ip addr . port to numgen "
+                        "random mod 1 map { 0 : 10.42.1.2 . 8080 }") != NULL,
+              "%s", s);
+    cr_assert(strstr(s, "chain svc-1-npl {\n\t\tdrop\n") != NULL, "no local endpoint: %s", s);
+    cr_assert(strstr(s, "svc-0-np {") == NULL, "no masquerade mark for Local: %s", s);
+    /* the ClusterIP still balances over every endpoint */
+    cr_assert(strstr(s, "numgen random mod 2 map { 0 : 10.42.1.2 . 8080, 1 : 10.42.2.2 . 8080 }") !=
+                  NULL,
+              "%s", s);
 }
