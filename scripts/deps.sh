@@ -28,6 +28,7 @@ packages=(
     crun runc busybox-static
     docker-registry skopeo umoci
     iproute2 nftables procps util-linux
+    wrk                 # bench/service: HTTP load through a ClusterIP vs direct
 )
 
 missing=()

@@ -53,7 +53,7 @@ static void lo_up(void)
 }
 
 int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *pod_name,
-                         struct k8c_err **err)
+                         bool host_network, struct k8c_err **err)
 {
     _cleanup_free_ char *nsdir = xasprintf("%s/ns", pod_dir);
     if (file_mkdir_p(nsdir, 0700, err) < 0)
@@ -73,11 +73,11 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
         close(ready[0]);
         close(hold[1]);
         char ok = 1;
-        if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+        if (unshare((host_network ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
             ok = 0;
         if (ok && sethostname(hostname, strlen(hostname)) < 0)
             ok = 0;
-        if (ok)
+        if (ok && !host_network)
             lo_up();
         if (write(ready[1], &ok, 1) != 1)
             _exit(1);

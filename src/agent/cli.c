@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "agent/network.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -54,6 +55,11 @@ static void help(void)
            "  --data-dir DIR        pods, images and runtime state (default /var/lib/k8c)\n"
            "  --runtime R           builtin (default), runc or crun\n"
            "  --port N              the logs/exec endpoint on 127.0.0.1 (default 10250; 0: any)\n"
+           "  --cluster-cidr CIDR   the pods' whole network (default " AGENT_CLUSTER_CIDR_DEFAULT
+           ");\n"
+           "                        pod traffic leaving it is masqueraded\n"
+           "  --cleanup             remove the service rules, pod veths, routes and bridge this\n"
+           "                        agent made (with --data-dir), then exit\n"
            "  -v N                  log verbosity\n");
 }
 
@@ -148,6 +154,13 @@ static int agent_run(struct agent *a, struct k8c_err **err)
     }
     LOG_INFO("node registered node=%s agent-url=%s", a->node_name, a->agent_url);
     a->queue = workqueue_new(200, 10000);
+    if (agent__net_start(a, err) < 0) {
+        agent__net_stop(a);
+        atomic_store(&stop_flag, true);
+        agent__http_stop(a);
+        workqueue_free(a->queue);
+        return -1;
+    }
     _cleanup_free_ char *sel = xasprintf("spec.nodeName=%s", a->node_name);
     struct informer_options opts = {
         .path = "/api/v1/pods",
@@ -176,6 +189,7 @@ static int agent_run(struct agent *a, struct k8c_err **err)
             pthread_join(workers[t], NULL);
     }
     agent__http_stop(a);
+    agent__net_stop(a);
     informer_free(a->informer);
     workqueue_free(a->queue);
     return rc;
@@ -185,19 +199,24 @@ int agent_cli_main(int argc, char **argv)
 {
     const char *kubeconfig = NULL, *server = NULL, *token_file = NULL, *ca_file = NULL;
     const char *node = NULL, *data_dir = "/var/lib/k8c", *runtime = "builtin";
-    const char *node_ip = "127.0.0.1";
+    const char *node_ip = "127.0.0.1", *cluster_cidr = AGENT_CLUSTER_CIDR_DEFAULT;
     int port = 10250;
+    bool cleanup = false;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
             help();
             return 0;
         }
-        const char *names[] = {"--kubeconfig", "--server",   "--token-file", "--ca-file",
-                               "--node-name",  "--data-dir", "--runtime",    "--port",
-                               "--node-ip",    "-v"};
-        const char **dst[] = {&kubeconfig, &server,  &token_file, &ca_file, &node,
-                              &data_dir,   &runtime, NULL,        &node_ip, NULL};
+        if (strcmp(f, "--cleanup") == 0) {
+            cleanup = true;
+            continue;
+        }
+        const char *names[] = {"--kubeconfig", "--server",   "--token-file",  "--ca-file",
+                               "--node-name",  "--data-dir", "--runtime",     "--port",
+                               "--node-ip",    "-v",         "--cluster-cidr"};
+        const char **dst[] = {&kubeconfig, &server, &token_file, &ca_file, &node,        &data_dir,
+                              &runtime,    NULL,    &node_ip,    NULL,     &cluster_cidr};
         size_t k;
         for (k = 0; k < ARRAY_SIZE(names); k++)
             if (strcmp(f, names[k]) == 0)
@@ -219,6 +238,17 @@ int agent_cli_main(int argc, char **argv)
             *dst[k] = v;
         }
     }
+    if (data_dir[0] != '/')
+        return usage("--data-dir \"%s\" must be an absolute path", data_dir);
+    if (cleanup) {
+        _cleanup_err_ struct k8c_err *cerr = NULL;
+        if (agent__net_cleanup(data_dir, &cerr) < 0) {
+            fprintf(stderr, "k8c: agent: cleanup: %s\n", cerr->msg);
+            return 1;
+        }
+        printf("agent: removed the pod network and service rules of %s\n", data_dir);
+        return 0;
+    }
     if (!kubeconfig && !server)
         return usage("%s", "one of --kubeconfig or --server is required");
     if (server && !token_file)
@@ -235,6 +265,7 @@ int agent_cli_main(int argc, char **argv)
     a.port = port;
     a.node_name = xstrdup(node ? node : host);
     a.node_ip = xstrdup(node_ip);
+    a.cluster_cidr = xstrdup(cluster_cidr);
     a.data_dir = xstrdup(data_dir);
     a.runtime = resolve_runtime(runtime);
     char exe[PATH_MAX];
@@ -308,9 +339,11 @@ out:
         free(p->ctrs);
         free(p->uid), free(p->key), free(p->ns), free(p->name), free(p->dir);
         free(p->last_status);
+        free(p->ip);
         free(p);
     }
     free(a.node_name), free(a.node_ip), free(a.data_dir), free(a.runtime), free(a.self_exe);
     free(a.agent_url);
+    free(a.cluster_cidr);
     return rc;
 }

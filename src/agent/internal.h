@@ -47,6 +47,7 @@ struct agent_pod {
     bool killing;
     uint64_t kill_deadline_ns;
     char *last_status; /* the status JSON last written, to skip no-op writes */
+    char *ip;          /* status.podIP (network.c); NULL: no pod network */
     struct agent_pod *next;
 };
 
@@ -65,6 +66,8 @@ struct agent {
     struct workqueue *queue;
     pthread_mutex_t lock; /* guards pods */
     struct agent_pod *pods;
+    char *cluster_cidr;    /* pods' whole network (egress masquerade beyond it) */
+    struct agent_net *net; /* network.h: pod network and service proxy */
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */

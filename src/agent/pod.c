@@ -18,6 +18,7 @@
 
 #include "agent/bundle.h"
 #include "agent/internal.h"
+#include "agent/network.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -90,6 +91,7 @@ static void pod_forget(struct agent *a, struct agent_pod *p)
     free(p->name);
     free(p->dir);
     free(p->last_status);
+    free(p->ip);
     free(p);
 }
 
@@ -133,6 +135,7 @@ static void pod_teardown(struct agent *a, struct agent_pod *p)
         agent_rootfs_unmount(dir);
     }
     agent_sandbox_destroy(p->dir);
+    agent__net_pod_detach(a, p->uid);
     cgroups_remove(p->uid);
     agent_rm_rf(p->dir);
 }
@@ -274,12 +277,18 @@ int agent__pod_sync(struct agent *a, const char *key)
     _cleanup_err_ struct k8c_err *err = NULL;
     if (!p->sandbox) {
         if (file_mkdir_p(p->dir, 0755, &err) < 0 ||
-            agent_sandbox_create(p->dir, p->name, p->name, &err) < 0) {
+            agent_sandbox_create(p->dir, p->name, p->name,
+                                 json_is_true(kjson_path(pod, "spec.hostNetwork")), &err) < 0) {
             agent__event(a, pod, "Warning", "FailedCreatePodSandBox",
                          "Failed to create pod sandbox: %s", err->msg);
             return -1;
         }
         p->sandbox = true;
+    }
+    if (!p->ip && agent__net_pod_attach(a, p, pod, &err) < 0) {
+        agent__event(a, pod, "Warning", "FailedCreatePodSandBox",
+                     "Failed to create pod sandbox: %s", err->msg);
+        return -1;
     }
     const char *policy = kjson_path_str(pod, "spec.restartPolicy");
     /* init containers in order: each must succeed before the next */

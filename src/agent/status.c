@@ -124,6 +124,10 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         "{s:s,s:o,s:s,s:[{s:s}],s:s,s:o,s:o,s:s}", "phase", phase, "conditions", conds, "hostIP",
         a->node_ip, "hostIPs", "ip", a->node_ip, "startTime", st, "initContainerStatuses", inits,
         "containerStatuses", mains, "qosClass", "BestEffort");
+    if (p->ip) {
+        json_object_set_new(status, "podIP", json_string(p->ip));
+        json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", p->ip));
+    }
     _cleanup_free_ char *text = kjson_dumps(status);
     if (p->last_status && strcmp(p->last_status, text) == 0)
         return 0;

@@ -16,6 +16,8 @@ struct apiserver_config {
     struct store *store;            /* borrowed; outlives the server */
     unsigned max_mutating_inflight; /* 0: 200, as kube-apiserver */
     unsigned max_readonly_inflight; /* 0: 400 */
+    unsigned node_port_min;         /* --service-node-port-range (both 0: 30000-32767) */
+    unsigned node_port_max;
 };
 
 struct apiserver;

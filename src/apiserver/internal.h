@@ -206,6 +206,7 @@ struct apiserver_core {
     atomic_bool stopping;
     atomic_bool ready;
     pthread_mutex_t service_lock;         /* serializes Service creates (address allocation) */
+    int node_port_min, node_port_max;     /* the NodePort range */
     struct apiserver_tokens *tokens;      /* NULL in-process: no token signing */
     const struct apiserver_certs *certs;  /* NULL in-process: no agent connections */
     struct apiserver_event_cache *events; /* encoded watch objects shared by watchers */

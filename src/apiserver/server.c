@@ -636,6 +636,10 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         srv->core->max_mutating = (int)cfg->max_mutating_inflight;
     if (cfg->max_readonly_inflight)
         srv->core->max_readonly = (int)cfg->max_readonly_inflight;
+    if (cfg->node_port_min && cfg->node_port_max) {
+        srv->core->node_port_min = (int)cfg->node_port_min;
+        srv->core->node_port_max = (int)cfg->node_port_max;
+    }
     raise_nofile();
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;

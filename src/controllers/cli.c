@@ -17,7 +17,8 @@
     "[--node-monitor-grace-period DURATION] [--terminated-pod-gc-threshold N] "                    \
     "[--leader-elect=true|false] [--leader-elect-identity ID] "                                    \
     "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "                         \
-    "[--leader-elect-retry-period D] [-v N]"
+    "[--leader-elect-retry-period D] [--allocate-node-cidrs=true|false] "                          \
+    "[--cluster-cidr CIDR] [--node-cidr-mask-size N] [-v N]"
 
 static int usage(const char *what, const char *arg)
 {
@@ -49,6 +50,14 @@ static long parse_seconds(const char *s)
         p = end + 1;
     }
     return total;
+}
+
+/* "--flag" alone or "--flag=true" -> 1, "=false" -> 0, anything else -> -1. */
+static int parse_bool(const char *s)
+{
+    if (s == NULL || strcmp(s, "true") == 0)
+        return 1;
+    return strcmp(s, "false") == 0 ? 0 : -1;
 }
 
 static long parse_count(const char *s)
@@ -89,6 +98,9 @@ int controllers_cli_main(int argc, char **argv)
         {"leader-elect-lease-duration", required_argument, NULL, 'L'},
         {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
         {"leader-elect-retry-period", required_argument, NULL, 'P'},
+        {"allocate-node-cidrs", optional_argument, NULL, 'A'},
+        {"cluster-cidr", required_argument, NULL, 'c'},
+        {"node-cidr-mask-size", required_argument, NULL, 'm'},
         {"v", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -116,12 +128,9 @@ int controllers_cli_main(int argc, char **argv)
             o.terminated_pod_gc_threshold = (unsigned)v;
             break;
         case 'l':
-            if (optarg == NULL || strcmp(optarg, "true") == 0)
-                o.no_leader_elect = false;
-            else if (strcmp(optarg, "false") == 0)
-                o.no_leader_elect = true;
-            else
+            if ((v = parse_bool(optarg)) < 0)
                 return usage("--leader-elect wants true or false, got", optarg);
+            o.no_leader_elect = v == 0;
             break;
         case 'i': o.identity = optarg; break;
         case 'L':
@@ -141,6 +150,17 @@ int controllers_cli_main(int argc, char **argv)
                 return usage("--leader-elect-retry-period wants a duration like 2s, got", optarg);
             o.retry_period_ms = (unsigned)v * 1000;
             break;
+        case 'A':
+            if ((v = parse_bool(optarg)) < 0)
+                return usage("--allocate-node-cidrs wants true or false, got", optarg);
+            o.no_allocate_node_cidrs = v == 0;
+            break;
+        case 'c': o.cluster_cidr = optarg; break;
+        case 'm':
+            if ((v = parse_count(optarg)) <= 0 || v > 32)
+                return usage("--node-cidr-mask-size wants a prefix length, got", optarg);
+            o.node_cidr_mask_size = (unsigned)v;
+            break;
         case 'v': log_set_verbosity(atoi(optarg)); break;
         case 'h': printf("%s\n", USAGE); return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
@@ -151,6 +171,11 @@ int controllers_cli_main(int argc, char **argv)
     if (kubeconfig == NULL)
         return usage("missing flag", "--kubeconfig");
     _cleanup_err_ struct k8c_err *err = NULL;
+    if (controllers_node_cidr_check(o.cluster_cidr ? o.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT,
+                                    o.node_cidr_mask_size ? o.node_cidr_mask_size : 24, &err) < 0) {
+        fprintf(stderr, "k8c: controller-manager: %s\n", err->msg);
+        return 2;
+    }
     struct client_config cfg = {0};
     if (client_config_load(kubeconfig, &cfg, &err) < 0) {
         _cleanup_free_ char *t = k8c_err_text(err);

@@ -132,6 +132,7 @@ void ctl__namespace_setup(struct ctl *ctl);
 void ctl__serviceaccount_setup(struct ctl *ctl);
 void ctl__podgc_setup(struct ctl *ctl);
 void ctl__nodelifecycle_setup(struct ctl *ctl);
+void ctl__nodeipam_setup(struct ctl *ctl);
 
 /* --- endpoints.c, shared with endpointslice.c --- */
 /* Enqueues on cc every Service of pod's namespace whose selector matches pod's labels. */

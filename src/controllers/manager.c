@@ -179,6 +179,8 @@ static struct ctl *ctl_new(struct client *c, const struct controllers_options *o
     ctl__serviceaccount_setup(ctl);
     ctl__podgc_setup(ctl);
     ctl__nodelifecycle_setup(ctl);
+    if (!opts->no_allocate_node_cidrs)
+        ctl__nodeipam_setup(ctl);
     return ctl;
 }
 

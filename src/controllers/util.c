@@ -317,9 +317,15 @@ void ctl__event(struct ctl *ctl, const json_t *obj, const char *type, const char
         kjson_path_str(obj, "metadata.resourceVersion") ?: "", "type", type, "reason", reason,
         "message", msg, "source", "component", "k8c-controller-manager", "firstTimestamp", now,
         "lastTimestamp", now, "reportingComponent", "k8c-controller-manager", "count", 1);
-    /* generateName needs a separator, as Kubernetes' recorder names "<obj>.<hex>". */
-    _cleanup_free_ char *gen = xasprintf("%s.", name);
-    json_object_set_new(json_object_get(ev, "metadata"), "generateName", json_string(gen));
+    /* Named as Kubernetes' recorder names them, "<obj>.<hex of now in ns>": a generateName of
+     * "<obj>." is refused (a prefix ending in '.' is not a valid name start). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    _cleanup_free_ char *ev_name =
+        xasprintf("%s.%llx", name, (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+    json_t *md = json_object_get(ev, "metadata");
+    json_object_del(md, "generateName");
+    json_object_set_new(md, "name", json_string(ev_name));
     _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/events", ns);
     _cleanup_err_ struct k8c_err *err = NULL;
     _cleanup_json_ json_t *out = client_create(ctl->client, path, ev, &err);

@@ -30,7 +30,9 @@ static int usage(const char *what, const char *arg)
     fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
     fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                     "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
-                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] [-v N])\n");
+                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
+                    "[--cluster-cidr CIDR] [--node-cidr-mask-size N] "
+                    "[--service-node-port-range MIN-MAX] [-v N])\n");
     return 2;
 }
 
@@ -40,6 +42,7 @@ struct component {
     struct client *client;
     const atomic_bool *stop;
     int (*run)(struct component *self, struct k8c_err **err);
+    const struct controllers_options *ctl_opts; /* for the controllers */
     pthread_t thread;
     bool started;
 };
@@ -51,8 +54,7 @@ static int run_scheduler(struct component *self, struct k8c_err **err)
 
 static int run_controllers(struct component *self, struct k8c_err **err)
 {
-    struct controllers_options opts = {0};
-    return controllers_run(self->client, &opts, self->stop, err);
+    return controllers_run(self->client, self->ctl_opts, self->stop, err);
 }
 
 static void *component_main(void *opaque)
@@ -98,6 +100,9 @@ int server_cli_main(int argc, char **argv)
     const char *store_url = NULL;
     bool no_agent = false, no_scheduler = false, no_controllers = false;
     unsigned long max_ro = 0, max_mut = 0;
+    struct controllers_options ctl_opts = {0};
+    unsigned np_min = 0, np_max = 0;
+    int np_len = 0;
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -109,6 +114,9 @@ int server_cli_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"max-requests-inflight", required_argument, NULL, 'r'},
         {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
+        {"cluster-cidr", required_argument, NULL, 'c'},
+        {"node-cidr-mask-size", required_argument, NULL, 'M'},
+        {"service-node-port-range", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -132,11 +140,29 @@ int server_cli_main(int argc, char **argv)
             *(c == 'r' ? &max_ro : &max_mut) = v;
             break;
         }
+        case 'c': ctl_opts.cluster_cidr = optarg; break;
+        case 'P':
+            if (sscanf(optarg, "%u-%u%n", &np_min, &np_max, &np_len) != 2 ||
+                (size_t)np_len != strlen(optarg) || np_min == 0 || np_max > 65535 ||
+                np_min > np_max)
+                return usage("--service-node-port-range wants MIN-MAX (1-65535), got", optarg);
+            break;
+        case 'M': {
+            char *end = NULL;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v == 0 || v > 32)
+                return usage("--node-cidr-mask-size wants a prefix length, got", optarg);
+            ctl_opts.node_cidr_mask_size = (unsigned)v;
+            break;
+        }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
                    "[--max-requests-inflight N (400)] "
-                   "[--max-mutating-requests-inflight N (200)] [-v N]\n");
+                   "[--max-mutating-requests-inflight N (200)] "
+                   "[--cluster-cidr CIDR (" CTL_CLUSTER_CIDR_DEFAULT ")] "
+                   "[--node-cidr-mask-size N (24)] "
+                   "[--service-node-port-range MIN-MAX (30000-32767)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -144,6 +170,10 @@ int server_cli_main(int argc, char **argv)
     if (optind < argc)
         return usage("unexpected argument", argv[optind]);
     _cleanup_err_ struct k8c_err *err = NULL;
+    if (controllers_node_cidr_check(
+            ctl_opts.cluster_cidr ? ctl_opts.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT,
+            ctl_opts.node_cidr_mask_size ? ctl_opts.node_cidr_mask_size : 24, &err) < 0)
+        return usage(err->msg, ctl_opts.cluster_cidr ? ctl_opts.cluster_cidr : "");
     if (file_mkdir_p(data_dir, 0700, &err) < 0) {
         _cleanup_free_ char *t = k8c_err_text(err);
         fprintf(stderr, "k8c: server: data dir `%s`: %s\n", data_dir, t);
@@ -182,7 +212,9 @@ int server_cli_main(int argc, char **argv)
                                    .listen = listen,
                                    .store = st,
                                    .max_readonly_inflight = (unsigned)max_ro,
-                                   .max_mutating_inflight = (unsigned)max_mut};
+                                   .max_mutating_inflight = (unsigned)max_mut,
+                                   .node_port_min = np_min,
+                                   .node_port_max = np_max};
     struct apiserver *srv = apiserver_start(&cfg, &err);
     if (!srv) {
         _cleanup_free_ char *t = k8c_err_text(err);
@@ -201,8 +233,10 @@ int server_cli_main(int argc, char **argv)
         comps[n_comps++] =
             (struct component){.name = "scheduler", .stop = &stop_components, .run = run_scheduler};
     if (!no_controllers)
-        comps[n_comps++] = (struct component){
-            .name = "controllers", .stop = &stop_components, .run = run_controllers};
+        comps[n_comps++] = (struct component){.name = "controllers",
+                                              .stop = &stop_components,
+                                              .run = run_controllers,
+                                              .ctl_opts = &ctl_opts};
     struct client *client = NULL;
     if (n_comps > 0) {
         client = start_components(apiserver_kubeconfig_path(srv), comps, n_comps, &err);
