@@ -166,12 +166,8 @@ int server_cli_main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* The watch window serves watches that resume from an older revision (kubectl and
-     * informers resume from the last event they saw, seconds old): 20,000 events or 64 MiB
-     * is minutes of history at this scale and bounds the server's memory below the store's
-     * default (100,000 events / 256 MiB). */
-    struct store_options sopts = {.watch_window_events = 20000,
-                                  .watch_window_bytes = 64u * 1024 * 1024};
+    /* The store's defaults size the watch window per backend (store.h). */
+    struct store_options sopts = {0};
     struct store *st = store_open(store_url, &sopts, &err);
     if (!st) {
         _cleanup_free_ char *t = k8c_err_text(err);

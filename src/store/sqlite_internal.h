@@ -53,7 +53,7 @@ struct sqlite_op {
 struct sqlite_reader {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback, *rev, *get;
-    sqlite3_stmt *list_cur, *count_cur, *list_hist, *count_hist;
+    sqlite3_stmt *list_cur, *count_cur, *list_hist, *count_hist, *events;
     struct sqlite_reader *next;
 };
 

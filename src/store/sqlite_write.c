@@ -20,9 +20,10 @@
 #include "store/sqlite_internal.h"
 
 /* Bounds on one group commit: enough to amortise the fsync, small enough that one batch's
- * transaction stays in SQLite's page cache. */
+ * transaction mostly stays in SQLite's page cache (a bigger one spills pages to the WAL
+ * before the commit, which is correct, only slower). */
 #define BATCH_MAX_OPS 1024
-#define BATCH_MAX_BYTES (16u * 1024 * 1024)
+#define BATCH_MAX_BYTES (4u * 1024 * 1024)
 /* Compaction works through ids in chunks, one transaction each, so writes interleave. */
 #define COMPACT_CHUNK_IDS 10000
 #define VACUUM_PAGES 2048
@@ -415,7 +416,7 @@ int store__sqlite_writer_start(struct sqlite_backend *b, struct k8c_err **err)
 {
     if (store__sqlite_exec(b, b->wdb,
                            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;"
-                           "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16384",
+                           "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -4096",
                            err) < 0)
         return -1;
     struct {
