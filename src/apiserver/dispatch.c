@@ -193,6 +193,8 @@ struct apiserver_core *apiserver_core_new(struct store *store, struct k8c_err **
     core->metrics = apiserver__metrics_new();
     core->max_mutating = 200;
     core->max_readonly = 400;
+    core->request_timeout_ns = 60ull * 1000000000ull;
+    core->min_request_timeout_s = 1800;
     pthread_mutex_init(&core->service_lock, NULL);
     core->events = apiserver__event_cache_new();
     if (apiserver__bootstrap(core, err) < 0) {

@@ -552,7 +552,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         apiserver__resp_status(&resp, 400, "BadRequest", "too many query parameters", NULL, NULL,
                                NULL);
     else
-        apiserver__dispatch(srv->core, &req, &resp);
+        apiserver__serve_with_deadline(srv->core, &req, &resp);
     apiserver__req_clear(&req);
     buf_free(&fwd);
     rc->big_answer = resp.out.body.len >= BIG_ANSWER;
@@ -646,6 +646,11 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         srv->core->max_mutating = (int)cfg->max_mutating_inflight;
     if (cfg->max_readonly_inflight)
         srv->core->max_readonly = (int)cfg->max_readonly_inflight;
+    if (cfg->request_timeout_s)
+        srv->core->request_timeout_ns = (uint64_t)cfg->request_timeout_s * 1000000000ull;
+    if (cfg->min_request_timeout_s)
+        srv->core->min_request_timeout_s = cfg->min_request_timeout_s;
+    srv->core->pool = apiserver__pool_new();
     raise_nofile();
     /* A fixed threshold also stops glibc from raising it after the first big free. */
     mallopt(M_MMAP_THRESHOLD, BIG_ANSWER);
@@ -685,6 +690,8 @@ void apiserver_stop(struct apiserver *srv)
         atomic_store(&srv->core->stopping, true);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon); /* open watches notice `stopping` within a second */
+    if (srv->core)
+        apiserver__pool_free(srv->core->pool);
     apiserver_core_free(srv->core);
     apiserver__certs_clear(&srv->certs);
     free(srv->token);

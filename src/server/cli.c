@@ -30,7 +30,8 @@ static int usage(const char *what, const char *arg)
     fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
     fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                     "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
-                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] [-v N])\n");
+                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
+                    "[--request-timeout DURATION] [--min-request-timeout SECONDS] [-v N])\n");
     return 2;
 }
 
@@ -97,7 +98,8 @@ int server_cli_main(int argc, char **argv)
     const char *listen = DEFAULT_LISTEN;
     const char *store_url = NULL;
     bool no_agent = false, no_scheduler = false, no_controllers = false;
-    unsigned long max_ro = 0, max_mut = 0;
+    unsigned long max_ro = 0, max_mut = 0, min_req_timeout = 0;
+    uint64_t req_timeout_ns = 0;
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -109,6 +111,8 @@ int server_cli_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"max-requests-inflight", required_argument, NULL, 'r'},
         {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
+        {"request-timeout", required_argument, NULL, 't'},
+        {"min-request-timeout", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -132,11 +136,24 @@ int server_cli_main(int argc, char **argv)
             *(c == 'r' ? &max_ro : &max_mut) = v;
             break;
         }
+        case 't':
+            if (apiserver_parse_duration(optarg, &req_timeout_ns) < 0 ||
+                req_timeout_ns < 1000000000ull || req_timeout_ns > 86400ull * 1000000000ull)
+                return usage("request timeout must be a duration of 1s-24h, got", optarg);
+            break;
+        case 'T': {
+            char *end = NULL;
+            min_req_timeout = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || min_req_timeout == 0 || min_req_timeout > 86400)
+                return usage("min request timeout must be 1-86400 seconds, got", optarg);
+            break;
+        }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
                    "[--max-requests-inflight N (400)] "
-                   "[--max-mutating-requests-inflight N (200)] [-v N]\n");
+                   "[--max-mutating-requests-inflight N (200)] [--request-timeout DURATION (1m0s)] "
+                   "[--min-request-timeout SECONDS (1800)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -178,7 +195,9 @@ int server_cli_main(int argc, char **argv)
                                    .listen = listen,
                                    .store = st,
                                    .max_readonly_inflight = (unsigned)max_ro,
-                                   .max_mutating_inflight = (unsigned)max_mut};
+                                   .max_mutating_inflight = (unsigned)max_mut,
+                                   .request_timeout_s = (unsigned)(req_timeout_ns / 1000000000ull),
+                                   .min_request_timeout_s = (unsigned)min_req_timeout};
     struct apiserver *srv = apiserver_start(&cfg, &err);
     if (!srv) {
         _cleanup_free_ char *t = k8c_err_text(err);
