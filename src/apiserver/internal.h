@@ -214,6 +214,21 @@ struct apiserver_core {
     unsigned min_request_timeout_s;       /* --min-request-timeout: default watch length */
 };
 
+/* ---- read deadlines on connections, against slowloris clients (guard.c) ---- */
+
+struct apiserver_guard;
+struct apiserver_guarded;
+struct apiserver_guard *apiserver__guard_new(void);
+void apiserver__guard_free(struct apiserver_guard *g);
+/* Watches socket fd: shut down once deadline_ns (monotonic, 0: none) passes. NULL if fd is
+ * not open. */
+struct apiserver_guarded *apiserver__guard_add(struct apiserver_guard *g, int fd,
+                                               uint64_t deadline_ns);
+/* A new deadline; exempt takes the socket out for good (it became a pipe). c may be NULL. */
+void apiserver__guard_set(struct apiserver_guard *g, struct apiserver_guarded *c,
+                          uint64_t deadline_ns, bool exempt);
+void apiserver__guard_remove(struct apiserver_guard *g, struct apiserver_guarded *c);
+
 /* ---- request deadlines (deadline.c) ---- */
 
 struct apiserver_pool *apiserver__pool_new(void);

@@ -5,7 +5,10 @@ store file (BEGIN IMMEDIATE), so the server's writer waits inside SQLite's busy 
 the request stays in flight until the lock is released. Reads keep working meanwhile (WAL)."""
 import json
 import os
+import select
+import socket
 import sqlite3
+import ssl
 import subprocess
 import threading
 import time
@@ -119,6 +122,65 @@ def test_watches_end_at_their_timeout(deadline_server):
         lengths.append(time.monotonic() - t0)
         assert status == 200 and b'"watched"' in data
     assert all(0.9 < x < 2.6 for x in lengths), lengths
+
+
+def seconds_until_cut(srv, head, trickle, tls=True, every=0.2, limit=12.0):
+    """Connects, sends head at once, then trickle one byte per `every` seconds; returns the
+    seconds until the server closed the connection, or None if it was still open at limit."""
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    t0 = time.monotonic()
+    try:
+        if tls:
+            sock = srv.ssl_context().wrap_socket(sock, server_hostname="127.0.0.1")
+        if head:
+            sock.sendall(head)
+        i = 0
+        while time.monotonic() - t0 < limit:
+            if i < len(trickle):
+                sock.sendall(trickle[i:i + 1])
+                i += 1
+            readable, _, _ = select.select([sock], [], [], every)
+            if readable:
+                try:
+                    data = sock.recv(4096)
+                except (ssl.SSLError, OSError):
+                    data = b""
+                assert data == b"", data  # no answer to an incomplete request
+                return time.monotonic() - t0
+        return None
+    except (ssl.SSLError, OSError):
+        return time.monotonic() - t0
+    finally:
+        sock.close()
+
+
+def test_slowloris_clients_are_cut_off(deadline_server):
+    """Headers or a body trickled byte by byte (which resets libmicrohttpd's idle timer each
+    time) are cut at the deadline: --request-timeout 2s here, 32 s by default."""
+    srv = deadline_server
+    cases = {
+        "headers": (b"GET /api/v1/namespaces HTTP/1.1\r\n", b"Host: x\r\nX-Slow: " + b"a" * 200,
+                    True),
+        "body": (b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n",
+                 b"{" + b" " * 400, True),
+        "no-tls-handshake": (b"", b"", False),
+    }
+    results = {}
+    threads = [threading.Thread(target=lambda k=k, v=v: results.__setitem__(
+        k, seconds_until_cut(srv, v[0], v[1], tls=v[2]))) for k, v in cases.items()]
+    for t in threads:
+        t.start()
+    # The server keeps serving everyone else meanwhile.
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    status, _ = srv.json("GET", "/api/v1/namespaces")
+    assert status == 200 and time.monotonic() - t0 < 1.5
+    for t in threads:
+        t.join(30)
+    for k, took in results.items():
+        assert took is not None and 1.5 < took < 5, (k, results)
+    assert "did not send its request in time" in srv.log()
 
 
 @pytest.fixture(scope="module")
