@@ -24,7 +24,8 @@ struct apiserver_config {
 struct apiserver;
 
 /* Go's time.ParseDuration for the forms Kubernetes flags and clients use ("60s", "1m30s",
- * "250ms"), into nanoseconds. Returns 0, or -1 when s is not a duration. */
+ * "250ms"), into nanoseconds (a negative one gives 0). Returns 0, or -1 when s is not a
+ * duration. */
 int apiserver_parse_duration(const char *s, uint64_t *ns);
 
 /* Makes or loads the certificates and the node token, writes <data-dir>/admin.kubeconfig,

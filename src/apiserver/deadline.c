@@ -198,7 +198,8 @@ int apiserver_parse_duration(const char *s, uint64_t *ns)
                  {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
     const char *p = s;
     double total = 0;
-    if (*p == '+')
+    bool negative = *p == '-';
+    if (*p == '+' || *p == '-')
         p++;
     if (*p == '\0')
         return -1;
@@ -207,13 +208,16 @@ int apiserver_parse_duration(const char *s, uint64_t *ns)
         return 0;
     }
     while (*p) {
-        char *end = NULL;
-        if (!((*p >= '0' && *p <= '9') || *p == '.'))
+        /* Digits and one dot only: strtod alone would also take "1e3", "inf" or "0x1p3". */
+        size_t n = strspn(p, "0123456789."), digits = strspn(p, "0123456789");
+        char num[64];
+        if (n == 0 || n >= sizeof(num) || (n == 1 && *p == '.') ||
+            memchr(p + digits + 1, '.', n > digits + 1 ? n - digits - 1 : 0))
             return -1;
-        double v = strtod(p, &end);
-        if (end == p)
-            return -1;
-        p = end;
+        memcpy(num, p, n);
+        num[n] = '\0';
+        double v = strtod(num, NULL);
+        p += n;
         size_t best = 0, best_len = 0;
         for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
             size_t l = strlen(units[i].unit);
@@ -229,7 +233,7 @@ int apiserver_parse_duration(const char *s, uint64_t *ns)
     }
     if (total > 9.2e18)
         return -1;
-    *ns = (uint64_t)total;
+    *ns = negative ? 0 : (uint64_t)total; /* a negative timeout means none */
     return 0;
 }
 
@@ -260,7 +264,7 @@ static bool long_running(const struct apiserver_req *req)
 void apiserver__serve_with_deadline(struct apiserver_core *core, struct apiserver_req *req,
                                     struct apiserver_resp *resp)
 {
-    if (!core->pool || long_running(req)) {
+    if (long_running(req)) {
         apiserver__dispatch(core, req, resp);
         return;
     }
@@ -277,6 +281,10 @@ void apiserver__serve_with_deadline(struct apiserver_core *core, struct apiserve
         }
         if (asked > 0 && asked < timeout_ns)
             timeout_ns = asked;
+    }
+    if (!core->pool) {
+        apiserver__dispatch(core, req, resp);
+        return;
     }
     struct apiserver_pool *p = core->pool;
     struct apiserver_job *j = job_new(core, req);

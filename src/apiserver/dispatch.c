@@ -239,7 +239,7 @@ void apiserver_core_serve(struct apiserver_core *core, const struct apiserver_re
     } else if (apiserver__query_parse(&req, in->query, &e) < 0) {
         apiserver__resp_err(&resp, e);
     } else {
-        apiserver__dispatch(core, &req, &resp);
+        apiserver__serve_with_deadline(core, &req, &resp);
     }
     if (resp.watch) {
         char chunk[16384];
