@@ -209,7 +209,6 @@ struct apiserver_core {
     struct apiserver_tokens *tokens;      /* NULL in-process: no token signing */
     const struct apiserver_certs *certs;  /* NULL in-process: no agent connections */
     struct apiserver_event_cache *events; /* encoded watch objects shared by watchers */
-    struct apiserver_pool *pool;          /* NULL in-process: no request deadlines */
     uint64_t request_timeout_ns;          /* --request-timeout */
     unsigned min_request_timeout_s;       /* --min-request-timeout: default watch length */
 };
@@ -231,14 +230,15 @@ void apiserver__guard_remove(struct apiserver_guard *g, struct apiserver_guarded
 
 /* ---- request deadlines (deadline.c) ---- */
 
-struct apiserver_pool *apiserver__pool_new(void);
-/* Waits for every handler still running (abandoned after their deadline), then frees p. */
-void apiserver__pool_free(struct apiserver_pool *p);
-/* Serves req like apiserver__dispatch, but a request that is not long-running answers 504
- * Timeout when it outlives its deadline (--request-timeout, or `?timeout=` if shorter) while
- * its handler finishes on a worker thread. Moves req->params into the job. */
-void apiserver__serve_with_deadline(struct apiserver_core *core, struct apiserver_req *req,
-                                    struct apiserver_resp *resp);
+/* Whether a subresource streams (log, exec, attach, portforward, proxy): long-running, as a
+ * watch, so neither deadline nor in-flight limit applies. */
+bool apiserver__streaming(const char *subresource);
+/* The request's deadline (monotonic ns; 0: none): --request-timeout, or `?timeout=` when
+ * shorter. -1 with a 400 Status in resp when `timeout` is not a duration. */
+int apiserver__deadline(const struct apiserver_core *core, const struct apiserver_req *req,
+                        uint64_t *deadline_ns, struct apiserver_resp *resp);
+/* Replaces whatever resp holds with kube-apiserver's 504 Timeout Status. */
+void apiserver__resp_timeout(const struct apiserver_req *req, struct apiserver_resp *resp);
 
 /* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
 void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,

@@ -589,7 +589,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         apiserver__resp_status(&resp, 400, "BadRequest", "too many query parameters", NULL, NULL,
                                NULL);
     else
-        apiserver__serve_with_deadline(srv->core, &req, &resp);
+        apiserver__dispatch(srv->core, &req, &resp);
     apiserver__req_clear(&req);
     buf_free(&fwd);
     rc->big_answer = resp.out.body.len >= BIG_ANSWER;
@@ -689,7 +689,6 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         srv->core->request_timeout_ns = (uint64_t)cfg->request_timeout_s * 1000000000ull;
     if (cfg->min_request_timeout_s)
         srv->core->min_request_timeout_s = cfg->min_request_timeout_s;
-    srv->core->pool = apiserver__pool_new();
     srv->header_timeout_ns = (uint64_t)HEADER_TIMEOUT_S * 1000000000ull;
     if (srv->core->request_timeout_ns < srv->header_timeout_ns)
         srv->header_timeout_ns = srv->core->request_timeout_ns;
@@ -734,8 +733,6 @@ void apiserver_stop(struct apiserver *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon); /* open watches notice `stopping` within a second */
     apiserver__guard_free(srv->guard);
-    if (srv->core)
-        apiserver__pool_free(srv->core->pool);
     apiserver_core_free(srv->core);
     apiserver__certs_clear(&srv->certs);
     free(srv->token);

@@ -80,6 +80,9 @@ struct store {
     bool closing;
 };
 
+/* store_set_thread_deadline's value for the calling thread (0: none). */
+extern _Thread_local uint64_t store__thread_deadline_ns;
+
 extern const struct store_driver store__sqlite_driver;
 extern const struct store_driver store__etcd_driver;
 

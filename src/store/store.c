@@ -240,6 +240,13 @@ void store_close(struct store *s)
 
 /* ---- reads and writes ---- */
 
+_Thread_local uint64_t store__thread_deadline_ns;
+
+void store_set_thread_deadline(uint64_t deadline_ns)
+{
+    store__thread_deadline_ns = deadline_ns;
+}
+
 int64_t store_revision(struct store *s)
 {
     return atomic_load(&s->revision);

@@ -42,6 +42,12 @@ struct store_options {
  * `k8c server` and `k8c store` use). Returns a new string; caller frees. */
 char *store_path_from_data_dir(const char *data_dir);
 
+/* A deadline (CLOCK_MONOTONIC nanoseconds; 0: none) for the calling thread's writes: a write
+ * still waiting for the backend at the deadline returns TIMEOUT at once, and may still be
+ * applied afterwards (as a Kubernetes request that timed out "may still be processing").
+ * The SQLite backend honours it; the etcd backend's requests have their own timeouts. */
+void store_set_thread_deadline(uint64_t deadline_ns);
+
 /* One key's value as of some revision. Owned by whoever filled it: free with store_kv_clear. */
 struct store_kv {
     char *key;
