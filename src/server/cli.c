@@ -32,7 +32,8 @@ static int usage(const char *what, const char *arg)
                     "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
                     "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
                     "[--cluster-cidr CIDR] [--node-cidr-mask-size N] "
-                    "[--service-node-port-range MIN-MAX] [-v N])\n");
+                    "[--service-node-port-range MIN-MAX] "
+                    "[--request-timeout DURATION] [--min-request-timeout SECONDS] [-v N])\n");
     return 2;
 }
 
@@ -99,10 +100,11 @@ int server_cli_main(int argc, char **argv)
     const char *listen = DEFAULT_LISTEN;
     const char *store_url = NULL;
     bool no_agent = false, no_scheduler = false, no_controllers = false;
-    unsigned long max_ro = 0, max_mut = 0;
     struct controllers_options ctl_opts = {0};
     unsigned np_min = 0, np_max = 0;
     int np_len = 0;
+    unsigned long max_ro = 0, max_mut = 0, min_req_timeout = 0;
+    uint64_t req_timeout_ns = 0;
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -117,6 +119,8 @@ int server_cli_main(int argc, char **argv)
         {"cluster-cidr", required_argument, NULL, 'c'},
         {"node-cidr-mask-size", required_argument, NULL, 'M'},
         {"service-node-port-range", required_argument, NULL, 'P'},
+        {"request-timeout", required_argument, NULL, 't'},
+        {"min-request-timeout", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -155,6 +159,18 @@ int server_cli_main(int argc, char **argv)
             ctl_opts.node_cidr_mask_size = (unsigned)v;
             break;
         }
+        case 't':
+            if (apiserver_parse_duration(optarg, &req_timeout_ns) < 0 ||
+                req_timeout_ns < 1000000000ull || req_timeout_ns > 86400ull * 1000000000ull)
+                return usage("request timeout must be a duration of 1s-24h, got", optarg);
+            break;
+        case 'T': {
+            char *end = NULL;
+            min_req_timeout = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || min_req_timeout == 0 || min_req_timeout > 86400)
+                return usage("min request timeout must be 1-86400 seconds, got", optarg);
+            break;
+        }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
@@ -162,7 +178,9 @@ int server_cli_main(int argc, char **argv)
                    "[--max-mutating-requests-inflight N (200)] "
                    "[--cluster-cidr CIDR (" CTL_CLUSTER_CIDR_DEFAULT ")] "
                    "[--node-cidr-mask-size N (24)] "
-                   "[--service-node-port-range MIN-MAX (30000-32767)] [-v N]\n");
+                   "[--service-node-port-range MIN-MAX (30000-32767)] "
+                   "[--request-timeout DURATION (1m0s)] "
+                   "[--min-request-timeout SECONDS (1800)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -196,12 +214,8 @@ int server_cli_main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* The watch window serves watches that resume from an older revision (kubectl and
-     * informers resume from the last event they saw, seconds old): 20,000 events or 64 MiB
-     * is minutes of history at this scale and bounds the server's memory below the store's
-     * default (100,000 events / 256 MiB). */
-    struct store_options sopts = {.watch_window_events = 20000,
-                                  .watch_window_bytes = 64u * 1024 * 1024};
+    /* The store's defaults size the watch window per backend (store.h). */
+    struct store_options sopts = {0};
     struct store *st = store_open(store_url, &sopts, &err);
     if (!st) {
         _cleanup_free_ char *t = k8c_err_text(err);
@@ -214,7 +228,9 @@ int server_cli_main(int argc, char **argv)
                                    .max_readonly_inflight = (unsigned)max_ro,
                                    .max_mutating_inflight = (unsigned)max_mut,
                                    .node_port_min = np_min,
-                                   .node_port_max = np_max};
+                                   .node_port_max = np_max,
+                                   .request_timeout_s = (unsigned)(req_timeout_ns / 1000000000ull),
+                                   .min_request_timeout_s = (unsigned)min_req_timeout};
     struct apiserver *srv = apiserver_start(&cfg, &err);
     if (!srv) {
         _cleanup_free_ char *t = k8c_err_text(err);
