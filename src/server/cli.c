@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "apiserver/apiserver.h"
+#include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -30,15 +31,24 @@ static int usage(const char *what, const char *arg)
     fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
     fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                     "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
-                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] [-v N])\n");
+                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
+                    "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "
+                    "[--leader-elect-retry-period D] [-v N])\n");
     return 2;
 }
+
+/* Leader election of the embedded scheduler and controllers (kube's flag names): several
+ * servers on one etcd act through one elected scheduler and controller manager. */
+struct election {
+    unsigned lease_s, renew_s, retry_ms;
+};
 
 /* One embedded component: a thread running a blocking *_run function until stop. */
 struct component {
     const char *name;
     struct client *client;
     const atomic_bool *stop;
+    const struct election *election;
     int (*run)(struct component *self, struct k8c_err **err);
     pthread_t thread;
     bool started;
@@ -46,12 +56,18 @@ struct component {
 
 static int run_scheduler(struct component *self, struct k8c_err **err)
 {
-    return scheduler_run(self->client, NULL, self->stop, NULL, err);
+    struct scheduler_options opts = {.leader_elect = true,
+                                     .lease_duration_seconds = self->election->lease_s,
+                                     .renew_deadline_seconds = self->election->renew_s,
+                                     .retry_period_ms = self->election->retry_ms};
+    return scheduler_run(self->client, &opts, self->stop, NULL, err);
 }
 
 static int run_controllers(struct component *self, struct k8c_err **err)
 {
-    struct controllers_options opts = {0};
+    struct controllers_options opts = {.lease_duration_seconds = self->election->lease_s,
+                                       .renew_deadline_seconds = self->election->renew_s,
+                                       .retry_period_ms = self->election->retry_ms};
     return controllers_run(self->client, &opts, self->stop, err);
 }
 
@@ -98,6 +114,7 @@ int server_cli_main(int argc, char **argv)
     const char *store_url = NULL;
     bool no_agent = false, no_scheduler = false, no_controllers = false;
     unsigned long max_ro = 0, max_mut = 0;
+    struct election election = {0};
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -109,6 +126,9 @@ int server_cli_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"max-requests-inflight", required_argument, NULL, 'r'},
         {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
+        {"leader-elect-lease-duration", required_argument, NULL, 'L'},
+        {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
+        {"leader-elect-retry-period", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -132,11 +152,27 @@ int server_cli_main(int argc, char **argv)
             *(c == 'r' ? &max_ro : &max_mut) = v;
             break;
         }
+        case 'L':
+        case 'R':
+        case 'P': {
+            long v = clock_parse_seconds(optarg);
+            if (v <= 0 || v > 3600)
+                return usage("leader election wants a duration like 15s, got", optarg);
+            if (c == 'L')
+                election.lease_s = (unsigned)v;
+            else if (c == 'R')
+                election.renew_s = (unsigned)v;
+            else
+                election.retry_ms = (unsigned)v * 1000;
+            break;
+        }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
                    "[--max-requests-inflight N (400)] "
-                   "[--max-mutating-requests-inflight N (200)] [-v N]\n");
+                   "[--max-mutating-requests-inflight N (200)] "
+                   "[--leader-elect-lease-duration D (15s)] [--leader-elect-renew-deadline D "
+                   "(10s)] [--leader-elect-retry-period D (2s)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -198,11 +234,15 @@ int server_cli_main(int argc, char **argv)
     struct component comps[2];
     size_t n_comps = 0;
     if (!no_scheduler)
-        comps[n_comps++] =
-            (struct component){.name = "scheduler", .stop = &stop_components, .run = run_scheduler};
+        comps[n_comps++] = (struct component){.name = "scheduler",
+                                              .stop = &stop_components,
+                                              .election = &election,
+                                              .run = run_scheduler};
     if (!no_controllers)
-        comps[n_comps++] = (struct component){
-            .name = "controllers", .stop = &stop_components, .run = run_controllers};
+        comps[n_comps++] = (struct component){.name = "controllers",
+                                              .stop = &stop_components,
+                                              .election = &election,
+                                              .run = run_controllers};
     struct client *client = NULL;
     if (n_comps > 0) {
         client = start_components(apiserver_kubeconfig_path(srv), comps, n_comps, &err);
