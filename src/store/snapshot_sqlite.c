@@ -46,7 +46,9 @@ static char *dir_of(const char *path)
 int store__snap_sqlite_backup(const char *db_path, const char *out_path, struct k8c_err **err)
 {
     _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", out_path, (int)getpid());
+    _cleanup_free_ char *dir = dir_of(out_path);
     sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b = NULL;
     int rc = sqlite3_open_v2(db_path, &src, SQLITE_OPEN_READONLY, NULL);
     if (rc != SQLITE_OK) {
         sqlite_fail(src, rc, "open the store", db_path, err);
@@ -62,7 +64,7 @@ int store__snap_sqlite_backup(const char *db_path, const char *out_path, struct 
     }
     /* One step over every page: a single read transaction on the source, so the copy is one
      * WAL snapshot (the server's writer never waits for it). */
-    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    b = sqlite3_backup_init(dst, "main", src, "main");
     if (b == NULL) {
         sqlite_fail(dst, 0, "back up", db_path, err);
         goto fail;
@@ -87,7 +89,6 @@ int store__snap_sqlite_backup(const char *db_path, const char *out_path, struct 
         goto fail;
     }
     dst = NULL;
-    _cleanup_free_ char *dir = dir_of(out_path);
     if (sync_path(tmp, false, err) < 0)
         goto fail;
     if (rename(tmp, out_path) < 0) {
