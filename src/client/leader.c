@@ -27,6 +27,7 @@ struct client_leader {
     unsigned duration_s;
     char *observed_rv;    /* the record last seen */
     uint64_t observed_at; /* when it last changed, monotonic ns */
+    uint64_t expires_at;  /* when another's record seen unchanged since observed_at expires */
     bool held;
 };
 
@@ -141,11 +142,13 @@ bool client_leader_try(struct client_leader *l)
     json_int_t dur = json_integer_value(json_object_get(spec, "leaseDurationSeconds"));
     if (dur <= 0)
         dur = l->duration_s;
-    bool expired = now - l->observed_at > (uint64_t)dur * 1000000000u;
+    l->expires_at = l->observed_at + (uint64_t)dur * 1000000000u;
+    bool expired = now > l->expires_at;
     if (!mine && holder && *holder && !expired) {
         l->held = false;
         return false;
     }
+    l->expires_at = 0;
     json_t *new_spec = lease_spec(l, spec);
     json_object_set_new(lease, "spec", new_spec);
     _cleanup_json_ json_t *out = client_update(l->client, l->lease_path, lease, &err);
@@ -222,7 +225,13 @@ int client_leader_run(struct client *c, const struct client_leader_options *opts
         client_leader_new(c, o.lease_namespace, o.lease_name, o.identity, o.lease_duration_seconds);
     while (!atomic_load(stop)) {
         if (!client_leader_try(l)) {
-            sleep_ms_unless(stop, o.retry_period_ms);
+            /* Try again a retry period later, or right when the holder's record expires if
+             * that comes first: a dead leader is replaced as soon as its lease allows. */
+            unsigned ms = o.retry_period_ms;
+            uint64_t now = clock_mono_ns();
+            if (l->expires_at > now && (l->expires_at - now) / 1000000u + 10 < ms)
+                ms = (unsigned)((l->expires_at - now) / 1000000u + 10);
+            sleep_ms_unless(stop, ms);
             continue;
         }
         LOG_INFO("%s became leader identity=%s", o.lease_name, l->identity);
