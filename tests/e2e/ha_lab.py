@@ -14,6 +14,22 @@ from conftest import K8C, ApiServer, _free_port, _wait_ready
 ETCD = "/usr/bin/etcd"
 
 
+def wait_etcd_healthy(proc, client_url, log_path, deadline):
+    """Waits until the etcd member answers /health with true (by the monotonic deadline)."""
+    while True:
+        if proc.poll() is not None:
+            with open(log_path, errors="replace") as f:
+                raise AssertionError(f"etcd exited:\n{f.read()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{client_url}/health", timeout=2) as r:
+                if b'"true"' in r.read():
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "etcd did not become healthy"
+        time.sleep(0.05)
+
+
 class Lab:
     def __init__(self, name="ha"):
         self.dir = tempfile.mkdtemp(prefix=f"k8c-{name}-")
@@ -39,20 +55,7 @@ class Lab:
             self.etcd.append((proc, curl))
         deadline = time.monotonic() + 30
         for i, (proc, curl) in enumerate(self.etcd):
-            while True:
-                assert proc.poll() is None, self.etcd_log(i)
-                try:
-                    with urllib.request.urlopen(f"{curl}/health", timeout=2) as r:
-                        if b'"true"' in r.read():
-                            break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, "etcd cluster did not become healthy"
-                time.sleep(0.05)
-
-    def etcd_log(self, i):
-        with open(os.path.join(self.dir, f"etcd{i}.log"), errors="replace") as f:
-            return f.read()[-4000:]
+            wait_etcd_healthy(proc, curl, os.path.join(self.dir, f"etcd{i}.log"), deadline)
 
     def store_url(self, prefix):
         hosts = ",".join(url[len("http://"):] for _, url in self.etcd)
