@@ -110,9 +110,10 @@ struct client_leader_options {
 };
 
 /* Runs lead(term_stop, opaque) on its own thread for each term this process holds the Lease:
- * campaigns every retry period, renews while leading, sets *term_stop (and waits for lead to
- * return) when a renewal has failed for the renew deadline, then campaigns again. Returns 0
- * once *stop is set (the Lease released), or -1 with *err for unusable options. */
+ * campaigns every half retry period (and when the holder's lease expires), renews while leading,
+ * sets *term_stop (and waits for lead to return) when a renewal has failed for the renew deadline,
+ * then campaigns again. Returns 0 once *stop is set (the Lease released), or -1 with *err for
+ * unusable options. */
 typedef void (*client_leader_fn)(const atomic_bool *term_stop, void *opaque);
 int client_leader_run(struct client *c, const struct client_leader_options *opts,
                       const atomic_bool *stop, client_leader_fn lead, void *opaque,

@@ -225,9 +225,11 @@ int client_leader_run(struct client *c, const struct client_leader_options *opts
         client_leader_new(c, o.lease_namespace, o.lease_name, o.identity, o.lease_duration_seconds);
     while (!atomic_load(stop)) {
         if (!client_leader_try(l)) {
-            /* Try again a retry period later, or right when the holder's record expires if
-             * that comes first: a dead leader is replaced as soon as its lease allows. */
-            unsigned ms = o.retry_period_ms;
+            /* Look again half a retry period later (the holder renews every retry period,
+             * so a candidate sees its last renewal at most that late, and the lease counts
+             * from when it was seen), or right when the holder's record expires if that
+             * comes first: a dead leader is replaced as soon as its lease allows. */
+            unsigned ms = o.retry_period_ms / 2 ? o.retry_period_ms / 2 : 1;
             uint64_t now = clock_mono_ns();
             if (l->expires_at > now && (l->expires_at - now) / 1000000u + 10 < ms)
                 ms = (unsigned)((l->expires_at - now) / 1000000u + 10);
