@@ -98,7 +98,11 @@ class Lab:
             return f.read()
 
     def stop(self):
-        """Kills everything started here by PID and removes the lab's directory."""
+        """Kills everything started here by PID and removes the lab's directory. Fails when a
+        server still running did not stop cleanly on SIGTERM, or any server's log has a
+        sanitizer report (run with K8C_BIN=build/asan/k8c)."""
+        problems = []
+        running = [s for s in self.servers if s.proc.poll() is None]
         for proc in self.procs + [s.proc for s in self.servers]:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -108,11 +112,18 @@ class Lab:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
+        for s in self.servers:
+            log = s.log()
+            if s in running and s.proc.returncode != 0:
+                problems.append(f"{s.data_dir}: exited {s.proc.returncode}:\n{log[-4000:]}")
+            if "Sanitizer" in log or "runtime error:" in log:
+                problems.append(f"{s.data_dir}: sanitizer report:\n{log[-8000:]}")
         for proc, _ in self.etcd:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=15)
         shutil.rmtree(self.dir, ignore_errors=True)
+        assert not problems, "\n".join(problems)
 
 
 def wait_until(what, fn, seconds=60, step=0.2):
