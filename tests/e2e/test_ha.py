@@ -178,3 +178,20 @@ def test_member_killed_under_load_and_snapshot_restore(lab):
                        timeout=60)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "snapshot" in r.stderr and not os.path.exists(os.path.join(lab.dir, "never"))
+
+    # Migrated from that SQLite store into etcd (another prefix), a server on it serves them.
+    to = lab.store_url("ha-migrated")
+    out = ok(subprocess.run([K8C, "store", "migrate", "--from",
+                             f"sqlite:{data}/db/state.db", "--to", to],
+                            capture_output=True, text=True, timeout=120))
+    assert f"migrated {len(want)} keys" in out
+    mig_ls = subprocess.run([K8C, "store", "ls", "--store", to], capture_output=True, text=True,
+                            timeout=60)
+    assert sorted(line.split()[-1] for line in ok(mig_ls).splitlines()[1:]) == want
+    r = subprocess.run([K8C, "store", "migrate", "--from", f"sqlite:{data}/db/state.db",
+                        "--to", to], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "not empty" in r.stderr
+    migrated = lab.start_server("--store", to, "--disable-scheduler",
+                                "--disable-controller-manager", like=srv, name="migrated")
+    cms = json.loads(ok(migrated.kubectl("get", "configmaps", "-o", "json")))["items"]
+    assert len(cms) == len([k for k in want if k.startswith("/registry/configmaps/default/")])
