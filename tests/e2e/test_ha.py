@@ -86,6 +86,12 @@ def test_leader_killed_during_scale(lab):
     assert took < 4 + 1 + 3, f"takeover took {took:.1f} s with a 4 s lease"
     wait_until("6 bound pods", lambda: len([p for p in live_pods(b, "app=web")
                                              if p["spec"].get("nodeName")]) == 6, seconds=60)
+    # The hollow nodes' informer lost its watch on a and re-listed/re-watched on b: the new
+    # pods are reported Running through b.
+    wait_until("6 running pods", lambda: len([p for p in live_pods(b, "app=web")
+                                               if p["status"].get("phase") == "Running"]) == 6,
+               seconds=60)
+    assert "switching server" in lab.log("hollow")
     time.sleep(3)  # nothing more may come: no duplicates from two managers
     pods = live_pods(b, "app=web")
     assert len(pods) == 6, [p["metadata"]["name"] for p in pods]
