@@ -148,15 +148,6 @@ bool ctl__pod_in_endpoints(const json_t *pod, bool publish_not_ready, bool inclu
  * pod lacks (a named targetPort no container declares) are left out. New array. */
 json_t *ctl__endpoint_ports(const json_t *svc, const json_t *pod);
 
-/* --- leader.c --- */
-struct ctl_leader;
-struct ctl_leader *ctl__leader_new(struct client *c, const struct controllers_options *opts);
-void ctl__leader_free(struct ctl_leader *l);
-/* One acquire-or-renew attempt: true when this process holds the Lease afterwards. */
-bool ctl__leader_try(struct ctl_leader *l);
-/* Gives the Lease up (holder cleared) so another manager takes over at once. */
-void ctl__leader_release(struct ctl_leader *l);
-
 /* --- util.c --- */
 /* "/api/v1/namespaces/<ns>/pods[/<name>[/<sub>]]" for res (ns NULL for cluster-scoped or
  * all namespaces). Caller frees. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "apiserver/apiserver.h"
+#include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -33,15 +34,24 @@ static int usage(const char *what, const char *arg)
                     "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
                     "[--cluster-cidr CIDR] [--node-cidr-mask-size N] "
                     "[--service-node-port-range MIN-MAX] "
-                    "[--request-timeout DURATION] [--min-request-timeout SECONDS] [-v N])\n");
+                    "[--request-timeout DURATION] [--min-request-timeout SECONDS] "
+                    "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "
+                    "[--leader-elect-retry-period D] [-v N])\n");
     return 2;
 }
+
+/* Leader election of the embedded scheduler and controllers (kube's flag names): several
+ * servers on one etcd act through one elected scheduler and controller manager. */
+struct election {
+    unsigned lease_s, renew_s, retry_ms;
+};
 
 /* One embedded component: a thread running a blocking *_run function until stop. */
 struct component {
     const char *name;
     struct client *client;
     const atomic_bool *stop;
+    const struct election *election;
     int (*run)(struct component *self, struct k8c_err **err);
     const struct controllers_options *ctl_opts; /* for the controllers */
     pthread_t thread;
@@ -50,12 +60,20 @@ struct component {
 
 static int run_scheduler(struct component *self, struct k8c_err **err)
 {
-    return scheduler_run(self->client, NULL, self->stop, NULL, err);
+    struct scheduler_options opts = {.leader_elect = true,
+                                     .lease_duration_seconds = self->election->lease_s,
+                                     .renew_deadline_seconds = self->election->renew_s,
+                                     .retry_period_ms = self->election->retry_ms};
+    return scheduler_run(self->client, &opts, self->stop, NULL, err);
 }
 
 static int run_controllers(struct component *self, struct k8c_err **err)
 {
-    return controllers_run(self->client, self->ctl_opts, self->stop, err);
+    struct controllers_options opts = *self->ctl_opts;
+    opts.lease_duration_seconds = self->election->lease_s;
+    opts.renew_deadline_seconds = self->election->renew_s;
+    opts.retry_period_ms = self->election->retry_ms;
+    return controllers_run(self->client, &opts, self->stop, err);
 }
 
 static void *component_main(void *opaque)
@@ -105,6 +123,7 @@ int server_cli_main(int argc, char **argv)
     int np_len = 0;
     unsigned long max_ro = 0, max_mut = 0, min_req_timeout = 0;
     uint64_t req_timeout_ns = 0;
+    struct election election = {0};
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -121,6 +140,9 @@ int server_cli_main(int argc, char **argv)
         {"service-node-port-range", required_argument, NULL, 'P'},
         {"request-timeout", required_argument, NULL, 't'},
         {"min-request-timeout", required_argument, NULL, 'T'},
+        {"leader-elect-lease-duration", required_argument, NULL, 'L'},
+        {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
+        {"leader-elect-retry-period", required_argument, NULL, 'Y'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -171,6 +193,20 @@ int server_cli_main(int argc, char **argv)
                 return usage("min request timeout must be 1-86400 seconds, got", optarg);
             break;
         }
+        case 'L':
+        case 'R':
+        case 'Y': {
+            long v = clock_parse_seconds(optarg);
+            if (v <= 0 || v > 3600)
+                return usage("leader election wants a duration like 15s, got", optarg);
+            if (c == 'L')
+                election.lease_s = (unsigned)v;
+            else if (c == 'R')
+                election.renew_s = (unsigned)v;
+            else
+                election.retry_ms = (unsigned)v * 1000;
+            break;
+        }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
@@ -180,7 +216,10 @@ int server_cli_main(int argc, char **argv)
                    "[--node-cidr-mask-size N (24)] "
                    "[--service-node-port-range MIN-MAX (30000-32767)] "
                    "[--request-timeout DURATION (1m0s)] "
-                   "[--min-request-timeout SECONDS (1800)] [-v N]\n");
+                   "[--min-request-timeout SECONDS (1800)] "
+
+                   "[--leader-elect-lease-duration D (15s)] [--leader-elect-renew-deadline D "
+                   "(10s)] [--leader-elect-retry-period D (2s)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -246,13 +285,16 @@ int server_cli_main(int argc, char **argv)
     struct component comps[2];
     size_t n_comps = 0;
     if (!no_scheduler)
-        comps[n_comps++] =
-            (struct component){.name = "scheduler", .stop = &stop_components, .run = run_scheduler};
+        comps[n_comps++] = (struct component){.name = "scheduler",
+                                              .stop = &stop_components,
+                                              .election = &election,
+                                              .run = run_scheduler};
     if (!no_controllers)
         comps[n_comps++] = (struct component){.name = "controllers",
                                               .stop = &stop_components,
                                               .run = run_controllers,
-                                              .ctl_opts = &ctl_opts};
+                                              .ctl_opts = &ctl_opts,
+                                              .election = &election};
     struct client *client = NULL;
     if (n_comps > 0) {
         client = start_components(apiserver_kubeconfig_path(srv), comps, n_comps, &err);
