@@ -42,6 +42,7 @@ static int usage(const char *what, const char *arg)
 struct election {
     unsigned lease_s, renew_s, retry_ms;
 };
+enum { LEASE_DURATION = 0x100, RENEW_DEADLINE, RETRY_PERIOD };
 
 /* One embedded component: a thread running a blocking *_run function until stop. */
 struct component {
@@ -126,9 +127,10 @@ int server_cli_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"max-requests-inflight", required_argument, NULL, 'r'},
         {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
-        {"leader-elect-lease-duration", required_argument, NULL, 'L'},
-        {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
-        {"leader-elect-retry-period", required_argument, NULL, 'P'},
+        /* Values past the letters, so other flags' single-letter codes never collide. */
+        {"leader-elect-lease-duration", required_argument, NULL, LEASE_DURATION},
+        {"leader-elect-renew-deadline", required_argument, NULL, RENEW_DEADLINE},
+        {"leader-elect-retry-period", required_argument, NULL, RETRY_PERIOD},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -152,15 +154,15 @@ int server_cli_main(int argc, char **argv)
             *(c == 'r' ? &max_ro : &max_mut) = v;
             break;
         }
-        case 'L':
-        case 'R':
-        case 'P': {
+        case LEASE_DURATION:
+        case RENEW_DEADLINE:
+        case RETRY_PERIOD: {
             long v = clock_parse_seconds(optarg);
             if (v <= 0 || v > 3600)
                 return usage("leader election wants a duration like 15s, got", optarg);
-            if (c == 'L')
+            if (c == LEASE_DURATION)
                 election.lease_s = (unsigned)v;
-            else if (c == 'R')
+            else if (c == RENEW_DEADLINE)
                 election.renew_s = (unsigned)v;
             else
                 election.retry_ms = (unsigned)v * 1000;
