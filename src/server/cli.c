@@ -42,7 +42,6 @@ static int usage(const char *what, const char *arg)
 struct election {
     unsigned lease_s, renew_s, retry_ms;
 };
-enum { LEASE_DURATION = 0x100, RENEW_DEADLINE, RETRY_PERIOD };
 
 /* One embedded component: a thread running a blocking *_run function until stop. */
 struct component {
@@ -127,10 +126,9 @@ int server_cli_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"max-requests-inflight", required_argument, NULL, 'r'},
         {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
-        /* Values past the letters, so other flags' single-letter codes never collide. */
-        {"leader-elect-lease-duration", required_argument, NULL, LEASE_DURATION},
-        {"leader-elect-renew-deadline", required_argument, NULL, RENEW_DEADLINE},
-        {"leader-elect-retry-period", required_argument, NULL, RETRY_PERIOD},
+        {"leader-elect-lease-duration", required_argument, NULL, 'L'},
+        {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
+        {"leader-elect-retry-period", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -154,15 +152,15 @@ int server_cli_main(int argc, char **argv)
             *(c == 'r' ? &max_ro : &max_mut) = v;
             break;
         }
-        case LEASE_DURATION:
-        case RENEW_DEADLINE:
-        case RETRY_PERIOD: {
+        case 'L':
+        case 'R':
+        case 'P': {
             long v = clock_parse_seconds(optarg);
             if (v <= 0 || v > 3600)
                 return usage("leader election wants a duration like 15s, got", optarg);
-            if (c == LEASE_DURATION)
+            if (c == 'L')
                 election.lease_s = (unsigned)v;
-            else if (c == RENEW_DEADLINE)
+            else if (c == 'R')
                 election.renew_s = (unsigned)v;
             else
                 election.retry_ms = (unsigned)v * 1000;
