@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "agent/probe.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -148,6 +149,7 @@ static int agent_run(struct agent *a, struct k8c_err **err)
     }
     LOG_INFO("node registered node=%s agent-url=%s", a->node_name, a->agent_url);
     a->queue = workqueue_new(200, 10000);
+    agent__prober_init(a);
     _cleanup_free_ char *sel = xasprintf("spec.nodeName=%s", a->node_name);
     struct informer_options opts = {
         .path = "/api/v1/pods",
@@ -171,10 +173,12 @@ static int agent_run(struct agent *a, struct k8c_err **err)
             resync(a);
         }
         pthread_join(lease, NULL);
+        agent__prober_shutdown(a);
         workqueue_shutdown(a->queue);
         for (int t = 0; t < WORKERS; t++)
             pthread_join(workers[t], NULL);
     }
+    agent__prober_shutdown(a);
     agent__http_stop(a);
     informer_free(a->informer);
     workqueue_free(a->queue);
@@ -304,6 +308,7 @@ out:
             free(p->ctrs[i].image_id);
             free(p->ctrs[i].waiting_reason);
             free(p->ctrs[i].waiting_msg);
+            free(p->ctrs[i].term_msg), free(p->ctrs[i].last_term_msg);
         }
         free(p->ctrs);
         free(p->uid), free(p->key), free(p->ns), free(p->name), free(p->dir);
