@@ -173,12 +173,11 @@ static int agent_run(struct agent *a, struct k8c_err **err)
             resync(a);
         }
         pthread_join(lease, NULL);
-        agent__prober_shutdown(a);
         workqueue_shutdown(a->queue);
         for (int t = 0; t < WORKERS; t++)
             pthread_join(workers[t], NULL);
     }
-    agent__prober_shutdown(a);
+    agent__prober_shutdown(a); /* after the workers: they start probes and stops */
     agent__http_stop(a);
     informer_free(a->informer);
     workqueue_free(a->queue);

@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/proc.h"
 
 #define MESSAGE_MAX 4096  /* state.terminated.message cap */
 #define LOG_TAIL_LINES 80 /* FallbackToLogsOnError: kubelet's tail */
@@ -220,6 +221,39 @@ void agent__lifecycle_exited(struct agent_pod *p, struct agent_ctr *c)
 
 /* ---- hooks and the graceful stop ---- */
 
+static bool runtime_status_running(const struct agent *a, const char *cid)
+{
+    if (!agent__runtime_has(a, cid))
+        return false; /* not created yet: spare the runtime's "does not exist" */
+    const char *argv[16];
+    size_t n;
+    agent__runtime_argv(a, "state", argv, &n);
+    argv[n++] = cid;
+    argv[n] = NULL;
+    struct buf out = BUF_INIT;
+    struct proc_result r = {0};
+    int rc = proc_run((char *const *)argv, NULL, 0, &out, &r, NULL);
+    _cleanup_json_ json_t *st =
+        rc == 0 && r.exit_code == 0 && out.data ? kjson_parse(out.data, out.len, NULL) : NULL;
+    buf_free(&out);
+    const char *status = kjson_path_str(st, "status");
+    return status && strcmp(status, "running") == 0;
+}
+
+bool agent__ctr_wait_running(const struct agent *a, const char *cid, const char *exitp,
+                             double timeout_s)
+{
+    uint64_t deadline = clock_mono_ns() + (uint64_t)(timeout_s * 1e9);
+    for (unsigned i = 0;; i++) {
+        if (runtime_status_running(a, cid))
+            return true;
+        if (access(exitp, F_OK) == 0 || clock_mono_ns() >= deadline || atomic_load(a->stop))
+            return false;
+        struct timespec ts = {0, i < 10 ? 20000000 : 100000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 struct stop_job {
     struct agent *a;
     char *key, *cid, *ctr, *exitp, *netns, *pod_ip, *podfmt;
@@ -291,6 +325,8 @@ static void *stop_main(void *opaque)
     struct agent *a = j->a;
     bool stop = true;
     if (j->post_start) {
+        /* the shim has only just been forked: the hook needs the container's process */
+        agent__ctr_wait_running(a, j->cid, j->exitp, 10);
         stop = !run_hook(j, j->post_start, HOOK_TIMEOUT_S, "FailedPostStartHook");
         if (stop && !atomic_load(a->stop))
             agent__event(a, j->meta, "Normal", "Killing", "FailedPostStartHook");

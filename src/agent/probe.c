@@ -23,7 +23,7 @@ static const char *const kind_word[K_N] = {"Startup", "Liveness", "Readiness"};
 
 struct pentry {
     struct agent *a;
-    char *uid, *ctr, *key, *cid, *netns, *pod_ip;
+    char *uid, *ctr, *key, *cid, *netns, *pod_ip, *exitp;
     time_t started_at; /* which run of the container this is */
     json_t *spec;      /* the container's spec (a copy) */
     json_t *meta;      /* {"metadata": {namespace, name, uid}} for Events */
@@ -108,6 +108,7 @@ void agent__prober_thread_leave(struct agent *a)
 static void pentry_free(struct pentry *e)
 {
     free(e->uid), free(e->ctr), free(e->key), free(e->cid), free(e->netns), free(e->pod_ip);
+    free(e->exitp);
     json_decref(e->spec);
     json_decref(e->meta);
     free(e);
@@ -174,6 +175,8 @@ static void *probe_main(void *opaque)
     time_t age = time(NULL) - e->started_at;
     uint64_t start = now - (uint64_t)(age > 0 ? age : 0) * 1000000000ull;
     int last[K_N] = {-1, -1, -1}, run[K_N] = {0};
+    /* probing starts once the runtime runs the container (the shim may have just started) */
+    agent__ctr_wait_running(e->a, e->cid, e->exitp, 10);
     bool hold[K_N] = {false};
     for (int k = 0; k < K_N; k++)
         due[k] = start + (uint64_t)e->timing[k].initial_delay * 1000000000ull;
@@ -214,7 +217,7 @@ static void *probe_main(void *opaque)
             e->failed[next] = changed = true;
             hold[next] = true;
         }
-        if (changed && !e->stop) {
+        if (changed && !e->stop && !atomic_load(e->a->stop)) {
             LOG_INFO("probe result changed pod=%s container=%s probe=%s result=%s", e->key, e->ctr,
                      kind_field[next], flip == 1 ? "success" : "failure");
             workqueue_add(e->a->queue, e->key);
@@ -246,6 +249,8 @@ static struct pentry *pentry_start(struct agent *a, struct agent_pod *p, struct 
     e->key = xstrdup(p->key);
     e->cid = agent__container_id(p->uid, c->name);
     e->netns = xasprintf("%s/ns/net", p->dir);
+    _cleanup_free_ char *dir = agent__ctr_dir(p, c);
+    e->exitp = xasprintf("%s/exit", dir);
     const char *ip = kjson_path_str(pod, "status.podIP");
     e->pod_ip = ip ? xstrdup(ip) : NULL;
     e->started_at = c->started_at;

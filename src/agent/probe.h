@@ -83,6 +83,10 @@ void agent__lifecycle_started(struct agent *a, struct agent_pod *p, struct agent
  * grace_s has passed since the call; the pod key is queued when it is done. */
 void agent__ctr_stop(struct agent *a, struct agent_pod *p, struct agent_ctr *c, const json_t *pod,
                      long grace_s);
+/* Waits (at most timeout_s) until the runtime reports container cid running. False when it
+ * exited (exitp exists) or the time ran out. */
+bool agent__ctr_wait_running(const struct agent *a, const char *cid, const char *exitp,
+                             double timeout_s);
 /* After an exit was seen: OOMKilled and the termination message into c. */
 void agent__lifecycle_exited(struct agent_pod *p, struct agent_ctr *c);
 
