@@ -97,7 +97,8 @@ bool agent__kmsg_is_oom(const char *rec, size_t len, const char *memcg, uint64_t
         end = msg + mlen;
     size_t vl = (size_t)(end - v), ml = strlen(memcg);
     /* the kernel prints the path from its cgroup root: ours may sit below a prefix */
-    return vl >= ml && memcmp(end - ml, memcg, ml) == 0 && (vl == ml || end[-(long)ml - 1] == '/');
+    return vl >= ml && memcmp(end - ml, memcg, ml) == 0 &&
+           (vl == ml || memcg[0] == '/' || end[-(long)ml - 1] == '/');
 }
 
 /* The oom_kill counter of the container's memory cgroup, when it still exists (v1
