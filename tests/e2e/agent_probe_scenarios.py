@@ -2,6 +2,7 @@
 tests/e2e/test_agent_probes.py runs this file with pytest inside private network, mount and PID
 namespaces, like agent_scenarios.py (whose cluster fixture it shares). Every pod is created at
 once by the first test so their waits overlap; each later test checks one of them."""
+import os
 import subprocess
 import time
 
@@ -92,6 +93,10 @@ def events(c, pod, reason):
 def test_create_all(cluster):
     for b in PODS.values():
         create(cluster, b)
+    # the outer test checks that these pods' cgroups are gone (other agents may run meanwhile)
+    with open(os.environ.get("K8C_AGENT_UIDS_FILE", os.devnull), "a") as f:
+        for name in PODS:
+            f.write(cluster.pod(name)["metadata"]["uid"] + "\n")
 
 
 def test_readiness_gates_ready(cluster):
