@@ -384,7 +384,7 @@ static void job_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setstacksize(&attr, 1024 * 1024); /* curl+TLS for Events */
     pthread_t th;
     agent__prober_thread_enter(a);
     if (pthread_create(&th, &attr, stop_main, j) != 0) {

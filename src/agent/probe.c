@@ -267,7 +267,7 @@ static struct pentry *pentry_start(struct agent *a, struct agent_pod *p, struct 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setstacksize(&attr, 1024 * 1024); /* curl+TLS for Events */
     pthread_t th;
     a->prober->threads++;
     if (pthread_create(&th, &attr, probe_main, e) != 0) {
