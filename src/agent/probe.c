@@ -223,6 +223,8 @@ static void *probe_main(void *opaque)
             workqueue_add(e->a->queue, e->key);
         }
     }
+    if (!e->stop)
+        pentry_stop(pr, e); /* ended by the agent's stop: unlink before freeing */
     pthread_mutex_unlock(&pr->lock);
     struct agent *a = e->a;
     pentry_free(e);
