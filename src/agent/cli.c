@@ -13,6 +13,7 @@
 #include "agent/agent.h"
 #include "agent/internal.h"
 #include "agent/network.h"
+#include "agent/probe.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -161,6 +162,7 @@ static int agent_run(struct agent *a, struct k8c_err **err)
         workqueue_free(a->queue);
         return -1;
     }
+    agent__prober_init(a);
     _cleanup_free_ char *sel = xasprintf("spec.nodeName=%s", a->node_name);
     struct informer_options opts = {
         .path = "/api/v1/pods",
@@ -188,6 +190,7 @@ static int agent_run(struct agent *a, struct k8c_err **err)
         for (int t = 0; t < WORKERS; t++)
             pthread_join(workers[t], NULL);
     }
+    agent__prober_shutdown(a); /* after the workers: they start probes and stops */
     agent__http_stop(a);
     agent__net_stop(a);
     informer_free(a->informer);
@@ -335,6 +338,7 @@ out:
             free(p->ctrs[i].image_id);
             free(p->ctrs[i].waiting_reason);
             free(p->ctrs[i].waiting_msg);
+            free(p->ctrs[i].term_msg), free(p->ctrs[i].last_term_msg);
         }
         free(p->ctrs);
         free(p->uid), free(p->key), free(p->ns), free(p->name), free(p->dir);

@@ -18,6 +18,7 @@
 
 #include "agent/bundle.h"
 #include "agent/internal.h"
+#include "agent/probe.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -158,6 +159,7 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     c->exit_code = atoi(text);
     struct stat st;
     c->finished_at = stat(exitp, &st) == 0 ? st.st_mtime : time(NULL);
+    agent__lifecycle_exited(p, c);
 }
 
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
@@ -208,7 +210,8 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     struct agent_bundle_in in = {pod, spec, img, p->dir, a->client};
     _cleanup_json_ json_t *cfg = NULL;
     if (file_mkdir_p(dir, 0755, &err) < 0 || agent_rootfs_mount(dir, img, &err) < 0 ||
-        !(cfg = agent_bundle_config(&in, &err))) {
+        !(cfg = agent_bundle_config(&in, &err)) ||
+        agent__lifecycle_prepare(p, c, spec, cfg, &err) < 0) {
         agent__ctr_set_waiting(c, "CreateContainerError", err->msg);
         agent__event(a, pod, "Warning", "Failed", "Error: %s", err->msg);
         return -1;
@@ -269,6 +272,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     agent__ctr_set_waiting(c, NULL, NULL);
     agent__ctr_save(p, c);
     agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
+    agent__lifecycle_started(a, p, c, pod);
     return 0;
 }
 

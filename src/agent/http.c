@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +159,13 @@ static int emit_lines(int fd, const char *text, size_t len, bool timestamps)
     return rc;
 }
 
+/* Whether the open file was removed (its pod torn down before a follower saw the exit). */
+static bool fstat_gone(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
 static void serve_logs(struct agent *a, int fd, const char *ns, const char *pod, const char *ctr,
                        const struct query *q)
 {
@@ -224,8 +232,8 @@ static void serve_logs(struct agent *a, int fd, const char *ns, const char *pod,
             all.len -= c;
             continue;
         }
-        if (access(exitp, F_OK) == 0) {
-            /* the container ended: drain what is left, then stop */
+        if (access(exitp, F_OK) == 0 || fstat_gone(lf)) {
+            /* the container ended (or its pod was torn down): drain what is left, stop */
             r = read(lf, chunk, sizeof(chunk));
             if (r > 0) {
                 buf_append(&all, chunk, (size_t)r);

@@ -35,6 +35,11 @@ struct agent_ctr {
     char *image_id;       /* config digest of the image it runs */
     char *waiting_reason; /* when not running: ContainerCreating, ErrImagePull, … */
     char *waiting_msg;
+    /* probe.c / lifecycle.c: health and the end of a run */
+    bool probe_started, probe_ready; /* from the prober (true without probes) */
+    bool oom_killed, last_oom_killed;
+    char *term_msg, *last_term_msg; /* state.terminated.message */
+    bool term_msg_from_logs;        /* FallbackToLogsOnError */
 };
 
 struct agent_pod {
@@ -68,6 +73,7 @@ struct agent {
     struct agent_pod *pods;
     char *cluster_cidr;    /* pods' whole network (egress masquerade beyond it) */
     struct agent_net *net; /* network.h: pod network and service proxy */
+    struct agent_prober *prober; /* probe.c */
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */

@@ -19,6 +19,7 @@
 #include "agent/bundle.h"
 #include "agent/internal.h"
 #include "agent/network.h"
+#include "agent/probe.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -78,7 +79,10 @@ static void pod_forget(struct agent *a, struct agent_pod *p)
             break;
         }
     pthread_mutex_unlock(&a->lock);
+    agent__probes_forget(a, p->uid);
     for (size_t i = 0; i < p->n_ctrs; i++) {
+        free(p->ctrs[i].term_msg);
+        free(p->ctrs[i].last_term_msg);
         free(p->ctrs[i].name);
         free(p->ctrs[i].image_id);
         free(p->ctrs[i].waiting_reason);
@@ -154,9 +158,7 @@ static int pod_kill(struct agent *a, struct agent_pod *p, const json_t *pod)
             if (!p->ctrs[i].running)
                 continue;
             agent__event(a, pod, "Normal", "Killing", "Stopping container %s", p->ctrs[i].name);
-            _cleanup_free_ char *id = agent__container_id(p->uid, p->ctrs[i].name);
-            const char *term[] = {id, "TERM", NULL};
-            agent__runtime_call(a, "kill", term);
+            agent__ctr_stop(a, p, &p->ctrs[i], pod, (long)grace); /* preStop, TERM, KILL */
         }
     }
     bool alive = false;
@@ -315,6 +317,7 @@ int agent__pod_sync(struct agent *a, const char *key)
             if (c->init)
                 continue;
             agent__ctr_poll(p, c);
+            agent__probes_sync(a, p, c, pod);
             if (c->running)
                 continue;
             if (!c->started_at && !c->exited)

@@ -56,6 +56,8 @@ static void emit(int log_fd, const char *stream, const char *data, size_t len, b
 static void drain(int log_fd, const char *stream, struct buf *pending, bool eof)
 {
     size_t start = 0;
+    if (pending->len == 0)
+        return; /* nothing buffered (data may still be NULL) */
     for (;;) {
         char *nl = memchr(pending->data + start, '\n', pending->len - start);
         if (!nl)
