@@ -1,6 +1,7 @@
 /* Per-request deadlines, as kube-apiserver's timeout filter: a request that is not
  * long-running (watches and the streaming subresources are) gets --request-timeout (60 s),
- * or less when the client asks with `?timeout=` (client-go sends its own timeout there), and
+ * or less when the client asks with `?timeout=` (client-go sends its own timeout there) or,
+ * for a list, `timeoutSeconds`, and
  * the client gets 504 Timeout once it passes, while the work may still complete ("may still
  * be processing the request": a write that was queued still lands).
  *
@@ -94,6 +95,20 @@ int apiserver__deadline(const struct apiserver_core *core, const struct apiserve
         }
         if (asked > 0 && asked < timeout_ns)
             timeout_ns = asked;
+    }
+    /* A list's own bound ("limits the duration of the call"); a watch reads it itself. */
+    const char *ts = apiserver__param(req, "timeoutSeconds");
+    if (ts && *ts) {
+        int64_t secs = 0;
+        if (apiserver__parse_rv(ts, &secs, NULL) < 0) {
+            _cleanup_free_ char *m = xasprintf("timeoutSeconds must be a non-negative integer, "
+                                               "got \"%s\"",
+                                               ts);
+            apiserver__resp_status(resp, 400, "BadRequest", m, NULL, NULL, NULL);
+            return -1;
+        }
+        if (secs > 0 && (uint64_t)secs < timeout_ns / 1000000000ull)
+            timeout_ns = (uint64_t)secs * 1000000000ull;
     }
     *deadline_ns = timeout_ns ? clock_mono_ns() + timeout_ns : 0;
     return 0;

@@ -234,8 +234,8 @@ void apiserver__guard_remove(struct apiserver_guard *g, struct apiserver_guarded
 /* Whether a subresource streams (log, exec, attach, portforward, proxy): long-running, as a
  * watch, so neither deadline nor in-flight limit applies. */
 bool apiserver__streaming(const char *subresource);
-/* The request's deadline (monotonic ns; 0: none): --request-timeout, or `?timeout=` when
- * shorter. -1 with a 400 Status in resp when `timeout` is not a duration. */
+/* The request's deadline (monotonic ns; 0: none): --request-timeout, or `?timeout=` or
+ * `timeoutSeconds` when shorter. -1 with a 400 Status in resp when either is malformed. */
 int apiserver__deadline(const struct apiserver_core *core, const struct apiserver_req *req,
                         uint64_t *deadline_ns, struct apiserver_resp *resp);
 /* Replaces whatever resp holds with kube-apiserver's 504 Timeout Status. */

@@ -479,6 +479,27 @@ static int sqlite_get(struct store *s, const char *key, struct store_kv *out, st
     return ret;
 }
 
+/* A read transaction on r: one WAL snapshot for everything read until read_end. */
+static int read_begin(struct sqlite_backend *b, struct sqlite_reader *r, struct k8c_err **err)
+{
+    int rc = step(r->begin);
+    sqlite3_reset(r->begin);
+    if (rc != SQLITE_DONE)
+        return store__sqlite_err(b, r->db, rc, err, "begin a read");
+    return 0;
+}
+
+static void read_end(struct sqlite_reader *r)
+{
+    int rc = step(r->commit);
+    sqlite3_reset(r->commit);
+    if (rc != SQLITE_DONE) {
+        /* A read transaction that cannot end cleanly: roll it back; the rows are read. */
+        step(r->rollback);
+        sqlite3_reset(r->rollback);
+    }
+}
+
 /* The body of a list, inside the reader's read transaction. */
 static int list_in_snapshot(struct sqlite_backend *b, struct sqlite_reader *r, const char *lower,
                             const char *upper, int64_t revision, size_t limit,
@@ -558,20 +579,10 @@ static int sqlite_list(struct store *s, const char *prefix, int64_t revision, co
     struct sqlite_reader *r = reader_get(b, err);
     if (r == NULL)
         return -1;
-    int ret;
-    int rc = step(r->begin);
-    sqlite3_reset(r->begin);
-    if (rc != SQLITE_DONE) {
-        ret = store__sqlite_err(b, r->db, rc, err, "begin a read");
-    } else {
+    int ret = read_begin(b, r, err);
+    if (ret == 0) {
         ret = list_in_snapshot(b, r, lower, upper, revision, limit, out, err);
-        rc = step(r->commit);
-        sqlite3_reset(r->commit);
-        if (rc != SQLITE_DONE) {
-            /* A read transaction that cannot end cleanly: roll it back; the rows are read. */
-            step(r->rollback);
-            sqlite3_reset(r->rollback);
-        }
+        read_end(r);
     }
     reader_put(b, r);
     if (ret < 0)
@@ -646,19 +657,10 @@ static int sqlite_history(struct store *s, const char *prefix, int64_t after, in
     struct sqlite_reader *r = reader_get(b, err);
     if (r == NULL)
         return -1;
-    int ret;
-    int rc = step(r->begin);
-    sqlite3_reset(r->begin);
-    if (rc != SQLITE_DONE) {
-        ret = store__sqlite_err(b, r->db, rc, err, "begin a read");
-    } else {
+    int ret = read_begin(b, r, err);
+    if (ret == 0) {
         ret = events_in_snapshot(b, r, lower, upper, after, upto, limit, out, n, err);
-        rc = step(r->commit);
-        sqlite3_reset(r->commit);
-        if (rc != SQLITE_DONE) {
-            step(r->rollback);
-            sqlite3_reset(r->rollback);
-        }
+        read_end(r);
     }
     reader_put(b, r);
     if (ret < 0) {

@@ -37,6 +37,23 @@ static bool is_write(const struct sqlite_op *op)
            op->kind == SQLITE_OP_DELETE;
 }
 
+/* Appends op to the writer's queue; called with qlock held, which is released on failure
+ * (the store is closing). */
+static int enqueue(struct sqlite_backend *b, struct sqlite_op *op, struct k8c_err **err)
+{
+    if (b->stopping || !b->writer_running) {
+        pthread_mutex_unlock(&b->qlock);
+        return k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "the store is closing");
+    }
+    if (b->qtail)
+        b->qtail->next = op;
+    else
+        b->qhead = op;
+    b->qtail = op;
+    pthread_cond_signal(&b->qwake);
+    return 0;
+}
+
 static void op_free_abandoned(struct sqlite_op *op)
 {
     k8c_err_free(op->err);
@@ -70,17 +87,10 @@ static int submit_by(struct sqlite_backend *b, struct sqlite_op *orig, uint64_t 
     struct timespec until = {.tv_sec = (time_t)(deadline_ns / 1000000000ull),
                              .tv_nsec = (long)(deadline_ns % 1000000000ull)};
     pthread_mutex_lock(&b->qlock);
-    if (b->stopping || !b->writer_running) {
-        pthread_mutex_unlock(&b->qlock);
+    if (enqueue(b, op, err) < 0) {
         op_free_abandoned(op);
-        return k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "the store is closing");
+        return -1;
     }
-    if (b->qtail)
-        b->qtail->next = op;
-    else
-        b->qhead = op;
-    b->qtail = op;
-    pthread_cond_signal(&b->qwake);
     while (!op->done)
         if (pthread_cond_timedwait(&op->done_cond, &b->qlock, &until) == ETIMEDOUT)
             break;
@@ -120,17 +130,10 @@ static int submit(struct sqlite_backend *b, struct sqlite_op *op, struct k8c_err
     pthread_cond_init(&op->done_cond, NULL);
     op->next = NULL;
     pthread_mutex_lock(&b->qlock);
-    if (b->stopping || !b->writer_running) {
-        pthread_mutex_unlock(&b->qlock);
+    if (enqueue(b, op, err) < 0) {
         pthread_cond_destroy(&op->done_cond);
-        return k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "the store is closing");
+        return -1;
     }
-    if (b->qtail)
-        b->qtail->next = op;
-    else
-        b->qhead = op;
-    b->qtail = op;
-    pthread_cond_signal(&b->qwake);
     while (!op->done)
         pthread_cond_wait(&op->done_cond, &b->qlock);
     pthread_mutex_unlock(&b->qlock);

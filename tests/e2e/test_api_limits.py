@@ -93,6 +93,12 @@ def test_bad_timeout_parameter_is_400(deadline_server):
     assert status == 400
     assert st["message"] == ('invalid timeout specified in the request URL - time: invalid '
                              'duration "soon"')
+    status, body = deadline_server.json("GET", "/api/v1/namespaces?timeoutSeconds=soon")
+    assert status == 400
+    assert status_of(body, 400, "BadRequest")["message"] == (
+        'timeoutSeconds must be a non-negative integer, got "soon"')
+    status, body = deadline_server.json("GET", "/api/v1/namespaces?timeoutSeconds=1&timeout=1s")
+    assert status == 200 and body["kind"] == "NamespaceList"
 
 
 def test_watches_end_at_their_timeout(deadline_server):
