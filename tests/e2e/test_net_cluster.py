@@ -257,9 +257,15 @@ def test_cluster(world):
     client = pods["client"]["metadata"]["uid"]
 
     # 3. pod to pod across nodes (node 1 -> nodes 2 and 3), through the host-gw routes
+    # (Running means the container started; its httpd listens a moment later: no probes here)
     for i in (2, 3):
-        r = w.in_pod(client, fetch_loop(1, f"http://{ips[f'web-{i}']}:8080/"))
-        assert r.stdout.split() == [f"web-{i}"], r
+        url = f"http://{ips[f'web-{i}']}:8080/"
+        wait_for(lambda: w.in_pod(client, fetch_loop(1, url)).stdout.split() == [f"web-{i}"],
+                 10, f"web-{i} from the client pod")
+
+    url = f"http://{ips['web-1']}:8080/"
+    wait_for(lambda: w.in_pod(client, fetch_loop(1, url)).stdout.split() == ["web-1"], 10,
+             "web-1 from the client pod")
 
     # 4. the ClusterIP balances over the three nodes' pods, each a fair share
     cip = w.get("service", "web")["spec"]["clusterIP"]
@@ -351,3 +357,5 @@ def test_cluster(world):
     links = w.lab.run(n3, "ip", "-o", "link").stdout
     assert not re.search(r"^\d+: k8c", links, re.M), links  # bridge k8c0, veths k8c<hex>
     assert "10.42." not in w.lab.run(n3, "ip", "route").stdout
+    r = w.lab.run(n3, K8C, "agent", "--cleanup", "--data-dir", os.path.join(w.tmp, "agent3"))
+    assert r.returncode == 0, f"a second cleanup: {r.stderr}"
