@@ -224,10 +224,17 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     const char *rargv[32];
     size_t n;
     agent__runtime_argv(a, "run", rargv, &n);
-    const char *argv[40];
+    const char *argv[48];
     size_t k = 0;
     argv[k++] = a->self_exe;
     argv[k++] = "shim";
+    char max_size[32], max_files[16];
+    snprintf(max_size, sizeof(max_size), "%lld", a->log_max_size);
+    snprintf(max_files, sizeof(max_files), "%d", a->log_max_files);
+    argv[k++] = "--log-max-size";
+    argv[k++] = max_size;
+    argv[k++] = "--log-max-files";
+    argv[k++] = max_files;
     argv[k++] = logp;
     argv[k++] = exitp;
     argv[k++] = "--";

@@ -4,8 +4,9 @@
  * close (v5: [255,0] is stdin EOF). Pings get pongs; the session ends with the Status and a
  * close frame (1000), as kubelet does.
  *
- * exec runs the runtime's `exec` (with ?tty: `--tty --console-socket`, the terminal's master
- * received here, resized with TIOCSWINSZ). attach joins the shim's attach socket
+ * exec runs the runtime's `exec`; with ?tty the terminal's master is held here and resized
+ * with TIOCSWINSZ (see serve_exec_process for how each runtime gets its terminal). attach joins the
+ * shim's attach socket
  * (<ctr dir>/attach.sock, shim.c), which carries the same channels framed as
  * [channel][u32 length][payload]. */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <pty.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -259,7 +261,9 @@ static void pump(struct session *s, int out, int err, pid_t pid, const bool send
                 open_out--;
                 continue;
             }
-            if (send[i] && !s->client_gone && ws_send(s->c, 2, i + 1, chunk, (size_t)r) < 0)
+            /* a terminal has one output: the runtime's own stderr joins it */
+            int ch = s->tty ? 1 : i + 1;
+            if (send[i] && !s->client_gone && ws_send(s->c, 2, ch, chunk, (size_t)r) < 0)
                 s->client_gone = true;
         }
         if (pf[2].fd >= 0 && (pf[2].revents || sconn_pending(s->c))) {
@@ -293,8 +297,13 @@ static void serve_exec_process(struct session *s, struct sreq *r, const char *ui
     const char *argv[MAX_ARGS + 16];
     size_t n;
     agent__runtime_argv(a, "exec", argv, &n);
-    int lfd = -1;
-    if (s->tty) {
+    /* The terminal: the built-in runtime hands the container's pty master to a console
+     * socket in the foreground; runc and crun accept a console socket only with --detach
+     * (and the exit status would be lost), so they get a pty of ours as their stdio and copy
+     * to the container's own, passing our window size on at SIGWINCH. */
+    bool console = s->tty && strcmp(a->runtime, "builtin") == 0;
+    int lfd = -1, pty_slave = -1;
+    if (console) {
         if ((lfd = console_listen(sock)) < 0) {
             finish(s, 0, cmd[0], "cannot make the console socket for the terminal");
             return;
@@ -302,6 +311,18 @@ static void serve_exec_process(struct session *s, struct sreq *r, const char *ui
         argv[n++] = "--tty";
         argv[n++] = "--console-socket";
         argv[n++] = sock;
+    } else if (s->tty) {
+        if (openpty(&s->master, &pty_slave, NULL, NULL, NULL) < 0) {
+            finish(s, 0, cmd[0], "cannot allocate a terminal");
+            return;
+        }
+        fcntl(s->master, F_SETFD, FD_CLOEXEC);
+        struct termios t;
+        if (tcgetattr(pty_slave, &t) == 0) {
+            cfmakeraw(&t);
+            tcsetattr(pty_slave, TCSANOW, &t);
+        }
+        argv[n++] = "--tty";
     }
     argv[n++] = id;
     for (size_t i = 0; i < nc; i++)
@@ -320,19 +341,33 @@ static void serve_exec_process(struct session *s, struct sreq *r, const char *ui
     }
     pid_t pid = fork();
     if (pid == 0) {
-        dup2(in_p[0], 0);
-        dup2(out_p[1], 1);
-        dup2(err_p[1], 2);
+        if (pty_slave >= 0) {
+            /* our pty becomes the runtime's controlling terminal: SIGWINCH reaches it */
+            setsid();
+            ioctl(pty_slave, TIOCSCTTY, 0);
+            dup2(pty_slave, 0);
+            dup2(pty_slave, 1);
+            dup2(pty_slave, 2);
+        } else {
+            dup2(in_p[0], 0);
+            dup2(out_p[1], 1);
+            dup2(err_p[1], 2);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(in_p[0]);
     close(out_p[1]);
     close(err_p[1]);
-    if (s->tty) {
+    if (pty_slave >= 0)
+        close(pty_slave);
+    if (console) {
         /* the runtime's own stdin stays unused: the terminal carries the process's */
         close(in_p[1]);
         s->master = pid > 0 ? await_console(lfd, pid) : -1;
+        s->in_fd = want_in ? s->master : -1;
+    } else if (s->tty) {
+        close(in_p[1]);
         s->in_fd = want_in ? s->master : -1;
     } else {
         s->in_fd = in_p[1];
