@@ -235,6 +235,15 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     argv[k++] = max_size;
     argv[k++] = "--log-max-files";
     argv[k++] = max_files;
+    _cleanup_free_ char *attach = xasprintf("%s/attach.sock", dir);
+    argv[k++] = "--attach";
+    argv[k++] = attach;
+    if (json_is_true(json_object_get(spec, "stdin")))
+        argv[k++] = "--stdin";
+    if (json_is_true(json_object_get(spec, "stdinOnce")))
+        argv[k++] = "--stdin-once";
+    if (json_is_true(json_object_get(spec, "tty")))
+        argv[k++] = "--tty";
     argv[k++] = logp;
     argv[k++] = exitp;
     argv[k++] = "--";

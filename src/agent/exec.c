@@ -5,10 +5,9 @@
  * close frame (1000), as kubelet does.
  *
  * exec runs the runtime's `exec`; with ?tty the terminal's master is held here and resized
- * with TIOCSWINSZ (see serve_exec_process for how each runtime gets its terminal). attach joins the
- * shim's attach socket
- * (<ctr dir>/attach.sock, shim.c), which carries the same channels framed as
- * [channel][u32 length][payload]. */
+ * with TIOCSWINSZ (see serve_exec_process for how each runtime gets its terminal). attach joins
+ * the shim's attach socket (<ctr dir>/attach.sock, attach.c), which carries the same channels
+ * framed as [channel][u32 length][payload]. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,7 +17,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <pty.h>
 #include <termios.h>
@@ -80,16 +78,10 @@ static void resize(struct session *s, const char *json, size_t len)
     }
 }
 
-/* Sends to the shim one frame [ch][u32 len][data]. */
 static void shim_send(int fd, uint8_t ch, const void *data, size_t len)
 {
-    uint8_t h[5] = {ch, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                    (uint8_t)len};
-    struct iovec iov[2] = {{h, 5}, {(void *)data, len}};
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
-    if (sendmsg(fd, &m, MSG_NOSIGNAL) < 0) {
-        /* the shim is gone: its EOF ends the session */
-    }
+    /* a failure means the shim is gone: its EOF ends the session */
+    (void)agent__frame_send(fd, ch, data, len);
 }
 
 /* Acts on the complete messages in s->inb. -1 when the client closed or sent garbage. */
@@ -222,23 +214,6 @@ static int await_console(int lfd, pid_t pid)
     return -1;
 }
 
-static int console_listen(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -1;
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* The process side: outputs out/err (-1: none) copied to channels 1 and 2 (when send[i]; else
  * drained) until both end; the client's messages handled meanwhile. */
 static void pump(struct session *s, int out, int err, pid_t pid, const bool send[2])
@@ -304,7 +279,7 @@ static void serve_exec_process(struct session *s, struct sreq *r, const char *ui
     bool console = s->tty && strcmp(a->runtime, "builtin") == 0;
     int lfd = -1, pty_slave = -1;
     if (console) {
-        if ((lfd = console_listen(sock)) < 0) {
+        if ((lfd = agent__unix_socket(sock, true)) < 0) {
             finish(s, 0, cmd[0], "cannot make the console socket for the terminal");
             return;
         }
@@ -404,13 +379,16 @@ static void serve_attach(struct session *s, struct sreq *r, const char *uid)
 {
     struct agent *a = r->c->a;
     _cleanup_free_ char *path = xasprintf("%s/pods/%s/%s/attach.sock", a->data_dir, uid, r->ctr);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (strlen(path) < sizeof(sa.sun_path))
-        strcpy(sa.sun_path, path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        if (fd >= 0)
-            close(fd);
+    /* a container that just started may not have its shim's socket yet */
+    int fd = -1;
+    for (int tries = 0; tries < 50 && fd < 0; tries++) {
+        fd = agent__unix_socket(path, false);
+        if (fd < 0 && errno != ENOENT && errno != ECONNREFUSED)
+            break;
+        if (fd < 0)
+            usleep(100 * 1000);
+    }
+    if (fd < 0) {
         _cleanup_free_ char *m = xasprintf("container %s is not running", r->ctr);
         finish(s, 0, "attach", m);
         return;
@@ -430,15 +408,16 @@ static void serve_attach(struct session *s, struct sreq *r, const char *uid)
             if (n <= 0)
                 break;
             buf_append(&sb, chunk, (size_t)n);
-            while (sb.len >= 5) {
-                const uint8_t *h = (const uint8_t *)sb.data;
-                size_t len = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
-                if (sb.len < 5 + len)
-                    break;
-                if ((h[0] == 1 || h[0] == 2) && ws_send(r->c, 2, h[0], h + 5, len) < 0)
+            size_t used, len;
+            uint8_t ch;
+            while ((used = agent__frame_parse((uint8_t *)sb.data, sb.len, &ch, &len)) > 0 &&
+                   used != (size_t)-1) {
+                /* a terminal has one output channel */
+                int out = s->tty ? 1 : ch;
+                if ((ch == 1 || ch == 2) && ws_send(r->c, 2, out, sb.data + 5, len) < 0)
                     s->client_gone = true;
-                memmove(sb.data, sb.data + 5 + len, sb.len - 5 - len);
-                sb.len -= 5 + len;
+                memmove(sb.data, sb.data + used, sb.len - used);
+                sb.len -= used;
             }
             if (s->client_gone)
                 break;

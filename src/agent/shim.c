@@ -8,7 +8,12 @@
  * Log rotation, as kubelet's containerLogMaxSize / containerLogMaxFiles: before a line would
  * take LOG past the max size, LOG is renamed LOG.<UTC stamp> (names sort by age) and a new LOG
  * begun; rotated files beyond max files - 1 are removed, oldest first, so a container that
- * floods stdout uses at most about max size × max files on disk. */
+ * floods stdout uses at most about max size × max files on disk.
+ *
+ * With --attach SOCK the shim serves kubectl attach (attach.c): the container's output goes to
+ * attached clients too, and with --stdin the container's stdin is a pipe the shim holds for
+ * them (closed after the first client with --stdin-once); with --tty the runtime runs on a pty
+ * the shim holds (see below) and attach clients can resize it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,12 +24,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/stream.h"
 #include "base/buf.h"
 #include "base/file.h"
 #include "base/mem.h"
@@ -148,20 +157,32 @@ static void drain(struct logf *l, const char *stream, struct buf *pending, bool 
 int agent_shim_main(int argc, char **argv)
 {
     struct logf l = {.fd = -1, .max_files = 5};
+    const char *attach_path = NULL;
+    bool want_stdin = false, stdin_once = false, tty = false;
     int ai = 1;
-    for (; ai + 1 < argc && strncmp(argv[ai], "--log-max-", 10) == 0; ai += 2) {
-        if (strcmp(argv[ai], "--log-max-size") == 0)
-            l.max_size = atoll(argv[ai + 1]);
-        else if (strcmp(argv[ai], "--log-max-files") == 0)
-            l.max_files = atoi(argv[ai + 1]) < 2 ? 2 : atoi(argv[ai + 1]);
+    for (; ai < argc && strncmp(argv[ai], "--", 2) == 0 && argv[ai][2]; ai++) {
+        bool has_val = ai + 1 < argc;
+        if (strcmp(argv[ai], "--log-max-size") == 0 && has_val)
+            l.max_size = atoll(argv[++ai]);
+        else if (strcmp(argv[ai], "--log-max-files") == 0 && has_val)
+            l.max_files = atoi(argv[++ai]) < 2 ? 2 : atoi(argv[ai]);
+        else if (strcmp(argv[ai], "--attach") == 0 && has_val)
+            attach_path = argv[++ai];
+        else if (strcmp(argv[ai], "--stdin") == 0)
+            want_stdin = true;
+        else if (strcmp(argv[ai], "--stdin-once") == 0)
+            stdin_once = true;
+        else if (strcmp(argv[ai], "--tty") == 0)
+            tty = true;
         else
             break;
     }
     argc -= ai - 1;
     argv += ai - 1;
     if (argc < 5 || strcmp(argv[3], "--") != 0) {
-        fprintf(stderr, "k8c: shim: usage: k8c shim [--log-max-size BYTES] [--log-max-files N] "
-                        "LOG EXITFILE -- CMD...\n");
+        fprintf(stderr,
+                "k8c: shim: usage: k8c shim [--log-max-size BYTES] [--log-max-files N] "
+                "[--attach SOCK [--stdin [--stdin-once]] [--tty]] LOG EXITFILE -- CMD...\n");
         return 2;
     }
     const char *log_path = argv[1], *exit_path = argv[2];
@@ -174,12 +195,40 @@ int agent_shim_main(int argc, char **argv)
     struct stat st;
     if (fstat(l.fd, &st) == 0)
         l.size = st.st_size;
-    int out[2], errp[2];
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    /* A tty container (spec.tty): the runtime gets a pty of ours as its stdio and controlling
+     * terminal (runc and crun want one to relay the container's terminal to; our window size
+     * reaches them by SIGWINCH); its output is the master's. */
+    int out[2], errp[2], in[2] = {-1, -1}, master = -1, slave = -1;
+    if (tty) {
+        if (openpty(&master, &slave, NULL, NULL, NULL) < 0) {
+            fprintf(stderr, "k8c: shim: openpty: %s\n", strerror(errno));
+            return 1;
+        }
+        fcntl(master, F_SETFD, FD_CLOEXEC);
+        struct termios t;
+        if (tcgetattr(slave, &t) == 0) {
+            cfmakeraw(&t);
+            tcsetattr(slave, TCSANOW, &t);
+        }
+    }
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        (want_stdin && !tty && pipe2(in, O_CLOEXEC) < 0)) {
         fprintf(stderr, "k8c: shim: pipe: %s\n", strerror(errno));
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* the attach socket exists before the container starts, so an attach right after the
+     * agent reports it running finds it; the container's stdin (spec.stdin) stays open here
+     * for attach clients */
+    int stdin_w = tty ? (want_stdin ? dup(master) : -1) : in[1];
+    if (stdin_w >= 0)
+        fcntl(stdin_w, F_SETFD, FD_CLOEXEC);
+    struct shim_attach *att =
+        attach_path ? shim_attach_open(attach_path, stdin_w, stdin_once, master) : NULL;
+    if (!att && stdin_w >= 0)
+        close(stdin_w);
+    if (attach_path && !att)
+        fprintf(stderr, "k8c: shim: attach socket %s: %s\n", attach_path, strerror(errno));
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "k8c: shim: fork: %s\n", strerror(errno));
@@ -187,25 +236,42 @@ int agent_shim_main(int argc, char **argv)
     }
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
-        dup2(out[1], 1);
-        dup2(errp[1], 2);
+        if (slave >= 0) {
+            setsid();
+            ioctl(slave, TIOCSCTTY, 0);
+            dup2(slave, 0);
+            dup2(slave, 1);
+            dup2(slave, 2);
+        } else {
+            dup2(in[0] >= 0 ? in[0] : null, 0);
+            dup2(out[1], 1);
+            dup2(errp[1], 2);
+        }
         execv(argv[4], argv + 4);
         dprintf(2, "k8c shim: exec %s: %s\n", argv[4], strerror(errno));
         _exit(127);
     }
     close(out[1]);
     close(errp[1]);
-    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+    if (in[0] >= 0)
+        close(in[0]);
+    if (slave >= 0) {
+        close(slave);
+        close(out[0]); /* the terminal carries all output */
+        out[0] = master;
+    }
+    struct pollfd fds[2 + 17] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
     struct buf pend[2] = {BUF_INIT, BUF_INIT};
     const char *names[2] = {"stdout", "stderr"};
     int open_fds = 2;
     while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) {
+        size_t na = shim_attach_pollfds(att, fds + 2);
+        if (poll(fds, 2 + na, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        shim_attach_handle(att, fds + 2, na);
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || fds[i].revents == 0)
                 continue;
@@ -222,8 +288,10 @@ int agent_shim_main(int argc, char **argv)
             }
             buf_append(&pend[i], chunk, (size_t)r);
             drain(&l, names[i], &pend[i], false);
+            shim_attach_broadcast(att, i + 1, chunk, (size_t)r);
         }
     }
+    shim_attach_close(att, attach_path);
     int status = 0, code;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;

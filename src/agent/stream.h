@@ -73,6 +73,29 @@ void agent__cri_format_opts(const char *text, size_t len, bool timestamps, const
 /* portforward.c */
 void agent__serve_portforward(struct sreq *r);
 
+/* attach.c: a unix stream socket listening at, or connected to, path (paths too long for
+ * sun_path are reached through /proc/self/fd). -1 with errno. */
+int agent__unix_socket(const char *path, bool listening);
+/* One frame [ch][u32 BE len][data] on fd: 0 or -1. */
+int agent__frame_send(int fd, uint8_t ch, const void *data, size_t len);
+/* Parses one frame from in[0..n): bytes used (payload at in + 5, *len bytes), 0 when
+ * incomplete, (size_t)-1 for one over 1 MiB. */
+size_t agent__frame_parse(const uint8_t *in, size_t n, uint8_t *ch, size_t *len);
+
+/* The shim's side of the attach socket. stdin_fd: the container's stdin to write to (owned
+ * from now on), or -1; master: the terminal of a tty container (resizes), or -1. NULL when the
+ * socket cannot be made. */
+struct pollfd;
+struct shim_attach;
+struct shim_attach *shim_attach_open(const char *path, int stdin_fd, bool stdin_once, int master);
+/* Fills fds (room for 17) with what to poll; returns how many. */
+size_t shim_attach_pollfds(struct shim_attach *s, struct pollfd *fds);
+/* Accepts clients and acts on their frames after poll(fds, n). */
+void shim_attach_handle(struct shim_attach *s, const struct pollfd *fds, size_t n);
+/* Sends the container's output (ch 1 stdout, 2 stderr) to the clients that want it. */
+void shim_attach_broadcast(struct shim_attach *s, int ch, const void *data, size_t len);
+void shim_attach_close(struct shim_attach *s, const char *path);
+
 /* tlscert.c: loads <data-dir>/tls/agent.{crt,key} or makes a self-signed ECDSA P-256 pair for
  * hosts (IP literals become IP SANs); *crt_pem, *key_pem: caller frees. *sha256_hex: the hex
  * SHA-256 of the certificate's DER (what the API server pins), caller frees. */

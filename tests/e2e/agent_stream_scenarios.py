@@ -36,13 +36,23 @@ def cluster():
         yield c
         # the agent removes the pods' containers and cgroups (they outlive the namespace)
         c.kubectl("delete", "pods", "--all", "--grace-period=1", "--wait=false")
-        wait_for(lambda: not os.listdir(os.path.join(c.agent_dir, "pods")), timeout=60,
-                 what="the agent to clean up every pod")
+        pods_dir = os.path.join(c.agent_dir, "pods")
+        try:
+            wait_for(lambda: not os.listdir(pods_dir), timeout=60,
+                     what="the agent to clean up every pod")
+        except AssertionError:
+            left = c.kubectl("get", "pods", "-o", "wide", check=False).stdout
+            raise AssertionError(f"left: {os.listdir(pods_dir)}\n{left}\n{c.log('agent')[-3000:]}")
 
 
 def running(c, name, **kw):
     create(c, pod_body(name, **kw))
     wait_for(lambda: cond(c, name, "Ready") == "True", timeout=60, what=f"{name} Ready")
+    # Ready can come a moment before the built-in runtime's state leaves "creating" (exec then
+    # fails with "it is creating"): wait for an exec to work
+    if not kw.get("stdin"):
+        wait_for(lambda: c.kubectl("exec", name, "--", "sh", "-c", ":", check=False).returncode == 0,
+                 what=f"exec in {name}")
 
 
 def kubectl_cmd(c, *args):
@@ -74,7 +84,10 @@ def run_in_pty(cmd, steps, rows=30, cols=100, timeout=30):
                 out += chunk
             elif p.poll() is not None:
                 break
-        rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+        try:
+            rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            rc = None  # still running: the caller's assertion shows what the terminal showed
     finally:
         if p.poll() is None:
             p.kill()
@@ -104,6 +117,27 @@ def test_exec_stdin_close_and_exit_codes(cluster):
     assert "command terminated with exit code 4" in r.stderr, r
     r = c.kubectl("exec", "stdin", "--", "sh", "-c", "kill -9 $$", check=False)
     assert r.returncode == 137, r
+
+
+def test_attach_to_stdin_and_kubectl_run_it_rm(cluster):
+    c = cluster
+    running(c, "att", command=["sh", "-c", "echo started; while read l; do echo got:$l; done; "
+                                           "echo bye"],
+            restart="Never", stdin=True, stdinOnce=True)
+    wait_for(lambda: c.kubectl("logs", "att").stdout == "started\n", what="att started")
+    # stdinOnce: the end of the client's stdin closes the container's, which then ends, and
+    # so does the attach
+    r = c.kubectl("attach", "-i", "att", input="a\nb\n")
+    assert "got:a\ngot:b\nbye\n" in r.stdout, r
+    assert c.kubectl("logs", "att").stdout == "started\ngot:a\ngot:b\nbye\n"
+    # a terminal container, attached by kubectl run -it --rm and deleted afterwards
+    rc, out = run_in_pty(kubectl_cmd(c, "run", "runit", "-it", "--rm", "--restart=Never",
+                                     "--image=example.org/busybox:1.0",
+                                     "--image-pull-policy=Never", "--", "sh"),
+                         [("pressing enter", "echo $((3*4))\r"), ("12", "exit\r")], timeout=60)
+    assert "12" in out and 'pod "runit" deleted' in out, out
+    assert rc == 0, out
+    wait_for(lambda: c.pod("runit") is None, what="runit deleted")
 
 
 def test_port_forward_and_cp(cluster):
