@@ -178,17 +178,8 @@ static int client_frames(struct shim_attach *s, struct attach_client *c)
                 c->want[k] = p[k] != 0;
         } else if (ch == 0 && c->want[0] && s->stdin_fd >= 0) {
             c->used_stdin = true;
-            size_t off = 0;
-            while (off < len) {
-                ssize_t w = write(s->stdin_fd, p + off, len - off);
-                if (w < 0 && errno == EINTR)
-                    continue;
-                if (w <= 0) {
-                    close_stdin(s);
-                    break;
-                }
-                off += (size_t)w;
-            }
+            if (agent__write_all(s->stdin_fd, p, len) < 0)
+                close_stdin(s);
         } else if (ch == 4 && s->master >= 0) {
             json_t *j = json_loadb((const char *)p, len, 0, NULL);
             json_int_t w = json_integer_value(json_object_get(j, "Width"));

@@ -18,7 +18,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <pty.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,18 +102,8 @@ static int client_messages(struct session *s)
             if (p[0] == 0 && n > 1) {
                 if (s->shim_fd >= 0) {
                     shim_send(s->shim_fd, 0, p + 1, n - 1);
-                } else if (s->in_fd >= 0) {
-                    size_t off = 1;
-                    while (off < n) {
-                        ssize_t w = write(s->in_fd, p + off, n - off);
-                        if (w < 0 && errno == EINTR)
-                            continue;
-                        if (w <= 0) {
-                            close_stdin(s);
-                            break;
-                        }
-                        off += (size_t)w;
-                    }
+                } else if (s->in_fd >= 0 && agent__write_all(s->in_fd, p + 1, n - 1) < 0) {
+                    close_stdin(s);
                 }
             } else if (p[0] == 4 && n > 1) {
                 if (s->shim_fd >= 0)
@@ -287,15 +276,9 @@ static void serve_exec_process(struct session *s, struct sreq *r, const char *ui
         argv[n++] = "--console-socket";
         argv[n++] = sock;
     } else if (s->tty) {
-        if (openpty(&s->master, &pty_slave, NULL, NULL, NULL) < 0) {
+        if (agent__pty_open(&s->master, &pty_slave) < 0) {
             finish(s, 0, cmd[0], "cannot allocate a terminal");
             return;
-        }
-        fcntl(s->master, F_SETFD, FD_CLOEXEC);
-        struct termios t;
-        if (tcgetattr(pty_slave, &t) == 0) {
-            cfmakeraw(&t);
-            tcsetattr(pty_slave, TCSANOW, &t);
         }
         argv[n++] = "--tty";
     }
@@ -317,12 +300,7 @@ static void serve_exec_process(struct session *s, struct sreq *r, const char *ui
     pid_t pid = fork();
     if (pid == 0) {
         if (pty_slave >= 0) {
-            /* our pty becomes the runtime's controlling terminal: SIGWINCH reaches it */
-            setsid();
-            ioctl(pty_slave, TIOCSCTTY, 0);
-            dup2(pty_slave, 0);
-            dup2(pty_slave, 1);
-            dup2(pty_slave, 2);
+            agent__pty_child(pty_slave); /* SIGWINCH reaches the runtime */
         } else {
             dup2(in_p[0], 0);
             dup2(out_p[1], 1);

@@ -20,6 +20,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/tlsio.h"
 
 #define HEAD_MAX 16384
 #define HANDSHAKE_TIMEOUT_MS 10000
@@ -31,41 +32,12 @@ static bool have_ca;
 
 ssize_t sconn_read(struct sconn *c, void *buf, size_t n)
 {
-    ssize_t r;
-    if (c->tls) {
-        do
-            r = gnutls_record_recv(c->tls, buf, n);
-        while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
-        if (r == GNUTLS_E_PREMATURE_TERMINATION)
-            return 0;
-        return r < 0 ? -1 : r;
-    }
-    do
-        r = recv(c->fd, buf, n, 0);
-    while (r < 0 && errno == EINTR);
-    return r;
+    return tlsio_read(c->fd, c->tls, buf, n);
 }
 
 int sconn_write(struct sconn *c, const void *buf, size_t n)
 {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w;
-        if (c->tls) {
-            w = gnutls_record_send(c->tls, p, n);
-            if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-                continue;
-        } else {
-            w = send(c->fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-        }
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return tlsio_write(c->fd, c->tls, buf, n);
 }
 
 bool sconn_pending(struct sconn *c)

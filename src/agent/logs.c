@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/stream.h"
+#include "base/clock.h"
 #include "base/mem.h"
 
 #define FOLLOW_POLL_MS 200
@@ -32,28 +33,6 @@ static void fmt_stamp(const struct timespec *ts, char out[64])
     gmtime_r(&ts->tv_sec, &tm);
     snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec);
-}
-
-/* RFC 3339 (Z or ±hh:mm, optional fraction) to epoch seconds; -1 when malformed. */
-static long long parse_rfc3339(const char *s)
-{
-    struct tm tm = {0};
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        return -1;
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            ;
-    long long off = 0;
-    if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return -1;
-        off = (*p == '-' ? -1 : 1) * (hh * 3600LL + mm * 60);
-    } else if (*p != 'Z' && *p != 'z') {
-        return -1;
-    }
-    return (long long)timegm(&tm) - off;
 }
 
 void agent__cri_format_opts(const char *text, size_t len, bool timestamps, const char *since,
@@ -196,8 +175,8 @@ void agent__serve_logs(struct sreq *r)
         cut.tv_sec -= atoll(ss);
         cut.tv_nsec = 0;
     } else if (st && *st) {
-        long long t = parse_rfc3339(st);
-        if (t < 0) {
+        time_t t;
+        if (clock_parse_rfc3339(st, &t) < 0) {
             _cleanup_free_ char *m = xasprintf("sinceTime \"%s\" is not an RFC3339 time\n", st);
             sconn_reply(r->c, 400, "Bad Request", m);
             return;

@@ -24,11 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pty.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,15 +197,9 @@ int agent_shim_main(int argc, char **argv)
      * reaches them by SIGWINCH); its output is the master's. */
     int out[2], errp[2], in[2] = {-1, -1}, master = -1, slave = -1;
     if (tty) {
-        if (openpty(&master, &slave, NULL, NULL, NULL) < 0) {
+        if (agent__pty_open(&master, &slave) < 0) {
             fprintf(stderr, "k8c: shim: openpty: %s\n", strerror(errno));
             return 1;
-        }
-        fcntl(master, F_SETFD, FD_CLOEXEC);
-        struct termios t;
-        if (tcgetattr(slave, &t) == 0) {
-            cfmakeraw(&t);
-            tcsetattr(slave, TCSANOW, &t);
         }
     }
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
@@ -237,11 +228,7 @@ int agent_shim_main(int argc, char **argv)
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
         if (slave >= 0) {
-            setsid();
-            ioctl(slave, TIOCSCTTY, 0);
-            dup2(slave, 0);
-            dup2(slave, 1);
-            dup2(slave, 2);
+            agent__pty_child(slave);
         } else {
             dup2(in[0] >= 0 ? in[0] : null, 0);
             dup2(out[1], 1);

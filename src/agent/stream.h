@@ -96,6 +96,13 @@ void shim_attach_handle(struct shim_attach *s, const struct pollfd *fds, size_t 
 void shim_attach_broadcast(struct shim_attach *s, int ch, const void *data, size_t len);
 void shim_attach_close(struct shim_attach *s, const char *path);
 
+/* tty.c: a raw pty (master close-on-exec): 0 or -1 with errno. */
+int agent__pty_open(int *master, int *slave);
+/* In a forked child: a new session with slave as controlling terminal and stdio. */
+void agent__pty_child(int slave);
+/* Writes all of data to fd (a pipe or terminal): 0, or -1 when the reader is gone. */
+int agent__write_all(int fd, const void *data, size_t len);
+
 /* tlscert.c: loads <data-dir>/tls/agent.{crt,key} or makes a self-signed ECDSA P-256 pair for
  * hosts (IP literals become IP SANs); *crt_pem, *key_pem: caller frees. *sha256_hex: the hex
  * SHA-256 of the certificate's DER (what the API server pins), caller frees. */

@@ -27,6 +27,7 @@
 #include "apiserver/internal.h"
 #include "base/json.h"
 #include "base/mem.h"
+#include "base/tlsio.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define HEAD_MAX (16 * 1024)
@@ -50,42 +51,12 @@ void apiserver__agent_close(struct apiserver_agent_conn *c)
 
 ssize_t apiserver__agent_read(struct apiserver_agent_conn *c, void *buf, size_t n)
 {
-    if (c->tls) {
-        ssize_t r;
-        do
-            r = gnutls_record_recv(c->tls, buf, n);
-        while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
-        if (r == GNUTLS_E_PREMATURE_TERMINATION)
-            return 0;
-        return r < 0 ? -1 : r;
-    }
-    ssize_t r;
-    do
-        r = read(c->fd, buf, n);
-    while (r < 0 && errno == EINTR);
-    return r;
+    return tlsio_read(c->fd, c->tls, buf, n);
 }
 
 int apiserver__agent_write(struct apiserver_agent_conn *c, const void *buf, size_t n)
 {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w;
-        if (c->tls) {
-            w = gnutls_record_send(c->tls, p, n);
-            if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-                continue;
-        } else {
-            w = send(c->fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-        }
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return tlsio_write(c->fd, c->tls, buf, n);
 }
 
 bool apiserver__agent_pending(struct apiserver_agent_conn *c)
