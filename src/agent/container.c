@@ -205,6 +205,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     _cleanup_free_ char *prevp = xasprintf("%s/previous.log", dir);
     unlink(exitp);
     rename(logp, prevp);
+    agent__logs_drop_rotated(dir);
     struct agent_bundle_in in = {pod, spec, img, p->dir, a->client};
     _cleanup_json_ json_t *cfg = NULL;
     if (file_mkdir_p(dir, 0755, &err) < 0 || agent_rootfs_mount(dir, img, &err) < 0 ||

@@ -118,6 +118,10 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
 int agent__http_start(struct agent *a, struct k8c_err **err);
 void agent__http_stop(struct agent *a);
 
+/* logs.c: removes the rotated log files of the run before (0.log.<stamp>) at a restart, so
+ * `kubectl logs` shows the new run only (its last file is kept as previous.log). */
+void agent__logs_drop_rotated(const char *ctr_dir);
+
 /* http.c parsers, exposed for tests and fuzzing. CRI log text (complete lines) as kubectl
  * shows it, appended to out: the message (+ "\n" for F lines), prefixed by its timestamp
  * when timestamps; malformed lines are skipped. */

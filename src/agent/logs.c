@@ -115,6 +115,17 @@ static size_t rotated_files(const char *dir, char ***out)
     return n;
 }
 
+void agent__logs_drop_rotated(const char *ctr_dir)
+{
+    char **rot = NULL;
+    size_t n = rotated_files(ctr_dir, &rot);
+    for (size_t i = 0; i < n; i++) {
+        unlink(rot[i]);
+        free(rot[i]);
+    }
+    free(rot);
+}
+
 static void read_file_into(const char *path, struct buf *b)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -41,8 +41,9 @@ def cluster():
             wait_for(lambda: not os.listdir(pods_dir), timeout=60,
                      what="the agent to clean up every pod")
         except AssertionError:
-            left = c.kubectl("get", "pods", "-o", "wide", check=False).stdout
-            raise AssertionError(f"left: {os.listdir(pods_dir)}\n{left}\n{c.log('agent')[-3000:]}")
+            left = subprocess.run(["find", pods_dir, "-maxdepth", "3"], capture_output=True,
+                                  text=True).stdout
+            raise AssertionError(f"left: {left}\n{c.log('agent')[-3000:]}")
 
 
 def running(c, name, **kw):
