@@ -19,6 +19,7 @@ packages=(
     libcap-dev          # container capabilities
     libmnl-dev          # netlink for the pod network
     libnftables-dev     # service proxy rules
+    zlib1g-dev          # SPDY/3.1 header blocks (kubectl port-forward)
     libcriterion-dev    # C unit tests
     libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang
     # tests and their real peers

@@ -453,8 +453,8 @@ json_t *agent_bundle_config(const struct agent_bundle_in *in, struct k8c_err **e
     json_t *cfg = json_pack(
         "{s:s,s:{s:s,s:b},s:s,s:{s:b,s:O,s:o,s:s,s:{s:I,s:I},s:b},s:o,s:{s:o,s:s,s:o,s:o,s:o}}",
         "ociVersion", "1.0.2", "root", "path", "rootfs", "readonly", ro_root, "hostname", hostname,
-        "process", "terminal", 0, "args", argv, "env", env, "cwd", cwd, "user", "uid",
-        (json_int_t)uid, "gid", (json_int_t)gid, "noNewPrivileges",
+        "process", "terminal", json_is_true(json_object_get(c, "tty")), "args", argv, "env", env,
+        "cwd", cwd, "user", "uid", (json_int_t)uid, "gid", (json_int_t)gid, "noNewPrivileges",
         !json_is_true(json_object_get(csc, "allowPrivilegeEscalation")), "mounts", mounts, "linux",
         "namespaces", nss, "cgroupsPath", cg, "resources", res, "maskedPaths", masked,
         "readonlyPaths", ro);

@@ -66,6 +66,10 @@ struct agent {
     char *node_ip;
     char *agent_url;
     int port;
+    char *ca_pem;           /* the cluster CA: who may use the streaming endpoint (http.c) */
+    char *cert_sha256;      /* the endpoint's serving certificate, pinned by the API server */
+    long long log_max_size; /* a container's log file rotates past this size (shim.c) */
+    int log_max_files;      /* files kept per container, the current one included */
     struct image_store *images;
     struct informer *informer;
     struct workqueue *queue;
@@ -118,9 +122,14 @@ void agent__ctr_maybe_restart(struct agent *a, struct agent_pod *p, struct agent
 /* status.c: writes the pod's status through pods/status when it changed. 0, or -1 to retry. */
 int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod);
 
-/* http.c: the agent's endpoint for logs and exec on 127.0.0.1:port (thread per connection). */
+/* http.c: the agent's HTTPS endpoint for logs, exec, attach and port-forward on
+ * node_ip:port (thread per connection; stream.h has its internals). */
 int agent__http_start(struct agent *a, struct k8c_err **err);
 void agent__http_stop(struct agent *a);
+
+/* logs.c: removes the rotated log files of the run before (0.log.<stamp>) at a restart, so
+ * `kubectl logs` shows the new run only (its last file is kept as previous.log). */
+void agent__logs_drop_rotated(const char *ctr_dir);
 
 /* http.c parsers, exposed for tests and fuzzing. CRI log text (complete lines) as kubectl
  * shows it, appended to out: the message (+ "\n" for F lines), prefixed by its timestamp
