@@ -46,7 +46,10 @@ struct agent_pod {
     size_t n_ctrs;
     bool killing;
     uint64_t kill_deadline_ns;
-    char *last_status; /* the status JSON last written, to skip no-op writes */
+    char *last_status;        /* the status JSON last written, to skip no-op writes */
+    bool volumes_ready;       /* every volume was set up once (volume.c) */
+    uint64_t volumes_next_ns; /* monotonic: next resync of ConfigMap/Secret/... volumes */
+    char *volumes_err;        /* the last FailedMount message, to not repeat the Event */
     struct agent_pod *next;
 };
 
@@ -105,6 +108,11 @@ bool agent__wants_restart(const char *policy, int code);
 /* Restarts an exited container when the policy says so and its back-off has passed. */
 void agent__ctr_maybe_restart(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
                               const json_t *pod, const char *policy);
+
+/* volume.c: sets up the pod's volumes (again every VOLUME_RESYNC_S once ready, so
+ * ConfigMap/Secret/downward API changes reach the files); a FailedMount Event when it fails.
+ * Returns 0 when the containers may start, -1 while a volume is missing. */
+int agent__pod_volumes(struct agent *a, struct agent_pod *p, const json_t *pod);
 
 /* status.c: writes the pod's status through pods/status when it changed. 0, or -1 to retry. */
 int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod);
