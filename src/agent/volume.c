@@ -79,8 +79,9 @@ static int tmpfs_at(const char *dir, int64_t size, struct k8c_err **err)
     return 0;
 }
 
-/* fsGroup: group ownership, and for writable dirs setgid + group rwx (SetVolumeOwnership). */
-static void own(const char *path, const json_t *pod, bool writable_dir)
+/* fsGroup: group ownership and group permissions as kubelet's SetVolumeOwnership gives
+ * them: read (ro) or read-write, plus search and setgid on directories. */
+static void own(const char *path, const json_t *pod, bool ro)
 {
     const json_t *g = kjson_path(pod, "spec.securityContext.fsGroup");
     if (!json_is_integer(g))
@@ -88,8 +89,12 @@ static void own(const char *path, const json_t *pod, bool writable_dir)
     if (lchown(path, (uid_t)-1, (gid_t)json_integer_value(g)) < 0)
         LOG_WARN("fsGroup chown %s: %s", path, strerror(errno));
     struct stat st;
-    if (writable_dir && stat(path, &st) == 0)
-        chmod(path, (st.st_mode & 07777) | S_ISGID | 0070);
+    if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode))
+        return;
+    mode_t mask = ro ? 0440 : 0660;
+    if (S_ISDIR(st.st_mode))
+        mask |= 0110 | S_ISGID;
+    chmod(path, (st.st_mode & 07777) | mask);
 }
 
 /* ---- hostPath ---- */
@@ -358,7 +363,7 @@ static int write_payload(const char *dir, const json_t *payload, const json_t *p
     if (!mkdtemp(tsdir))
         return k8c_err_errno(err, "create `%s`", tsdir);
     chmod(tsdir, 0755);
-    own(tsdir, pod, false);
+    own(tsdir, pod, true);
     const char *tsname = strrchr(tsdir, '/') + 1;
     json_object_foreach ((json_t *)payload, p, v) {
         _cleanup_free_ char *f = xasprintf("%s/%s", tsdir, p);
@@ -372,7 +377,7 @@ static int write_payload(const char *dir, const json_t *payload, const json_t *p
         if (file_write_atomic(f, json_string_value(d), json_string_length(d), mode, err) < 0)
             return -1;
         chmod(f, mode); /* not filtered by the umask */
-        own(f, pod, false);
+        own(f, pod, true);
     }
     /* the payload itself, to tell later whether anything changed */
     _cleanup_free_ char *listp = xasprintf("%s/..payload", tsdir);
@@ -440,7 +445,7 @@ static int volume_setup(const struct agent_vol_in *in, const json_t *vol, struct
             return -1;
         }
         chmod(dir, 0777);
-        own(dir, in->pod, true);
+        own(dir, in->pod, false);
         return 0;
     }
     /* secrets and projected volumes (tokens) live in memory, as kubelet keeps them */
@@ -466,7 +471,7 @@ static int volume_setup(const struct agent_vol_in *in, const json_t *vol, struct
     }
     if (r < 0)
         return -1;
-    own(dir, in->pod, false);
+    own(dir, in->pod, true);
     return write_payload(dir, payload, in->pod, err);
 }
 

@@ -13,7 +13,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _pod_cgroups():
-    return set(glob.glob("/sys/fs/cgroup/*/k8c/pod*") + glob.glob("/sys/fs/cgroup/k8c/pod*"))
+    """Pod cgroups, placed by QoS class under k8c/kubepods[/burstable|/besteffort]."""
+    return set(glob.glob("/sys/fs/cgroup/*/k8c/**/pod*", recursive=True) +
+               glob.glob("/sys/fs/cgroup/k8c/**/pod*", recursive=True))
+
+
+def _remove_cgroups(dirs):
+    """rmdir of cgroup dirs and the cgroups below them (deepest first)."""
+    for d in sorted(dirs, reverse=True):
+        for sub in sorted(glob.glob(os.path.join(d, "**/"), recursive=True), reverse=True):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 @pytest.mark.parametrize("runtime", ["builtin", "runc"])
@@ -35,16 +51,7 @@ def test_agent_scenarios_in_private_namespaces(runtime):
         r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=600)
     finally:
         # a failed run may leave pod cgroups (cgroups are not namespaced): remove ours
-        for d in sorted(_pod_cgroups() - before, reverse=True):
-            for sub in glob.glob(os.path.join(d, "*/")):
-                try:
-                    os.rmdir(sub)
-                except OSError:
-                    pass
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+        _remove_cgroups(_pod_cgroups() - before)
     assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
     assert _pod_cgroups() - before == set()

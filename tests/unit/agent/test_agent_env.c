@@ -374,3 +374,30 @@ Test(agent_volume, host_path_type_checks)
     _cleanup_free_ char *rm = xasprintf("rm -rf %s", dir);
     cr_assert(system(rm) == 0);
 }
+
+Test(agent_qos, pod_cgroups_and_empty_parents_removed)
+{
+    /* a fake cgroup root: a v1 hierarchy "cpu" and v2 files at the root itself */
+    _cleanup_free_ char *root = tmpdir();
+    const char *dirs[] = {"cpu/k8c/kubepods/burstable/podU/c1",
+                          "cpu/k8c/kubepods/besteffort/podO/c", "k8c/kubepods/podU/c2",
+                          "memory/k8c/kubepods/burstable/podU"};
+    for (size_t i = 0; i < 4; i++) {
+        _cleanup_free_ char *d = xasprintf("%s/%s", root, dirs[i]);
+        cr_assert(file_mkdir_p(d, 0755, NULL) == 0);
+    }
+    agent_pod_cgroups_remove(root, "U");
+    const char *gone[] = {"cpu/k8c/kubepods/burstable", "k8c", "memory/k8c"};
+    for (size_t i = 0; i < 3; i++) {
+        _cleanup_free_ char *d = xasprintf("%s/%s", root, gone[i]);
+        cr_assert(access(d, F_OK) != 0, "%s is left", gone[i]);
+    }
+    /* another pod's cgroup and its parents stay */
+    _cleanup_free_ char *other = xasprintf("%s/%s", root, dirs[1]);
+    cr_assert(access(other, F_OK) == 0);
+    agent_pod_cgroups_remove(root, "O");
+    _cleanup_free_ char *k8c = xasprintf("%s/cpu/k8c", root);
+    cr_assert(access(k8c, F_OK) != 0);
+    _cleanup_free_ char *rm = xasprintf("rm -rf %s", root);
+    cr_assert(system(rm) == 0);
+}

@@ -1,0 +1,32 @@
+"""The agent's volumes, env, securityContext and QoS end to end: runs
+tests/e2e/agent_volume_scenarios.py (server, scheduler, agent, real kubectl, a busybox image
+built here) inside private network, mount and PID namespaces, then checks that no pod cgroup
+was left behind."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from test_agent import _pod_cgroups, _remove_cgroups
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def test_agent_volume_scenarios_in_private_namespaces():
+    if os.geteuid() != 0:
+        pytest.skip("the agent needs root (namespaces, mounts, cgroups)")
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("/bin/busybox (busybox-static) is not installed")
+    before = _pod_cgroups()
+    env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME="builtin")
+    cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
+           "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",
+           "-p", "no:cacheprovider", os.path.join(HERE, "agent_volume_scenarios.py")]
+    try:
+        r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        _remove_cgroups(_pod_cgroups() - before)
+    assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
+    assert _pod_cgroups() - before == set()
