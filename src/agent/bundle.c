@@ -210,7 +210,11 @@ int agent_quantity(const char *s, int64_t scale, int64_t *out)
                {"Ti", 1099511627776.0}};
     for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
         if (strcmp(end, sfx[i].sfx) == 0) {
-            *out = (int64_t)(v * sfx[i].mul * (double)scale + 0.5);
+            double r = v * sfx[i].mul * (double)scale + 0.5;
+            /* beyond any machine (1e15 bytes or milli-cpus), and products stay in range */
+            if (!(r <= 1e15))
+                return -1;
+            *out = (int64_t)r;
             return 0;
         }
     return -1;

@@ -5,6 +5,7 @@
  * of a pod's cgroups with the parents left empty. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,12 @@ const char *agent_qos_class(const json_t *pod)
             for (size_t r = 0; r < 2; r++) {
                 int64_t q = amount(c, "requests", res[r]);
                 if (q > 0) {
-                    req[r] += q;
+                    req[r] = req[r] > INT64_MAX - q ? INT64_MAX : req[r] + q;
                     has_req[r] = true;
                 }
                 int64_t m = amount(c, "limits", res[r]);
                 if (m > 0) {
-                    lim[r] += m;
+                    lim[r] = lim[r] > INT64_MAX - m ? INT64_MAX : lim[r] + m;
                     has_lim[r] = true;
                 } else {
                     guaranteed = false; /* every container needs both limits */
