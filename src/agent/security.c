@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -197,6 +198,17 @@ static uint64_t cap_bit(const char *name)
     return b >= 0 ? 1ull << b : 0;
 }
 
+/* "All capabilities": the ones this agent may hand out (its bounding set; a container
+ * cannot get what the agent lacks). */
+static uint64_t all_caps(void)
+{
+    uint64_t caps = 0;
+    for (int c = 0; c < 64; c++)
+        if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1)
+            caps |= 1ull << c;
+    return caps;
+}
+
 static bool has_all(const json_t *list)
 {
     size_t i;
@@ -253,7 +265,7 @@ int agent_security_apply(const struct agent_bundle_in *in, json_t *cfg, struct k
     const json_t *add = kjson_path(csc, "capabilities.add");
     const json_t *drop = kjson_path(csc, "capabilities.drop");
     if (privileged || has_all(add))
-        caps = ~0ull;
+        caps = all_caps();
     if (!privileged && has_all(drop))
         caps = 0;
     size_t i;

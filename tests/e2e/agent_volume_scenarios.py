@@ -6,10 +6,30 @@ import glob
 import json
 import os
 
-from agent_scenarios import cluster, create, pod_body  # noqa: F401 (the fixture)
+import pytest
+
+import agent_scenarios
+from agent_scenarios import cluster, pod_body  # noqa: F401 (the fixture)
 from test_scheduler import wait_for
 
 assert cluster
+UIDS = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def record_uids():
+    """Tells test_agent_volumes.py which pods' cgroups to look for afterwards."""
+    yield
+    path = os.environ.get("K8C_AGENT_UIDS_FILE")
+    if path:
+        with open(path, "w") as f:
+            f.write("\n".join(UIDS))
+
+
+def create(c, body):
+    r = agent_scenarios.create(c, body)
+    UIDS.append(c.pod(body["metadata"]["name"])["metadata"]["uid"])
+    return r
 
 
 def waiting(c, name, idx=0):
@@ -226,3 +246,39 @@ def test_run_as_non_root_refused_and_burstable(cluster):
     assert c.pod("nonroot")["status"]["qosClass"] == "Burstable"
     c.kubectl("delete", "pod", "nonroot", "--wait=false")
     wait_for(lambda: c.pod("nonroot") is None, timeout=30, what="nonroot deleted")
+
+
+def test_privileged_and_capabilities(cluster):
+    c = cluster
+
+    def ctr(name, sc):
+        return {"name": name, "image": "example.org/busybox:1.0", "imagePullPolicy": "Never",
+                "command": ["sh", "-c", "exec sleep 1000"], "securityContext": sc}
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "caps"},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                ctr("priv", {"privileged": True}),
+                ctr("few", {"allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}),
+                ctr("dflt", {})]}}
+    create(c, body)
+    wait_for(lambda: running(c, "caps"), timeout=60, what="caps running")
+
+    def status(ctr_name):
+        out = exec_out(c, "caps", "cat /proc/self/status", ctr=ctr_name)
+        return dict(line.split(":\t", 1) for line in out.splitlines() if ":\t" in line)
+    # "all" is what the agent itself may grant: its bounding set (same as this process's)
+    with open("/proc/self/status") as f:
+        all_caps = int([x for x in f if x.startswith("CapBnd:")][0].split()[1], 16)
+    priv, few, dflt = status("priv"), status("few"), status("dflt")
+    assert int(priv["CapEff"], 16) == all_caps and priv["Seccomp"].strip() == "0", priv
+    assert int(few["CapEff"], 16) == 1 << 10 and few["NoNewPrivs"].strip() == "1", few
+    # Docker's default set, the default seccomp profile, escalation allowed when unset
+    assert int(dflt["CapEff"], 16) == 0xa80425fb and dflt["Seccomp"].strip() == "2", dflt
+    assert dflt["NoNewPrivs"].strip() == "0"
+    # privileged: /sys writable, host devices present; others get a read-only /sys
+    assert " rw," in exec_out(c, "caps", "grep ' /sys ' /proc/mounts", ctr="priv")
+    assert " ro," in exec_out(c, "caps", "grep ' /sys ' /proc/mounts", ctr="dflt")
+    assert int(exec_out(c, "caps", "ls /dev | grep -c .", ctr="priv")) > \
+        int(exec_out(c, "caps", "ls /dev | grep -c .", ctr="dflt"))
+    c.kubectl("delete", "pod", "caps", "--wait=false")
+    wait_for(lambda: c.pod("caps") is None, timeout=30, what="caps deleted")
