@@ -288,6 +288,12 @@ int agent_security_apply(const struct agent_bundle_in *in, json_t *cfg, struct k
         json_object_del(linux_obj, "seccomp");
     } else if (seccomp && strcmp(seccomp, "Localhost") == 0) {
         const char *prof = json_string_value(sc_get(in, "seccompProfile.localhostProfile"));
+        if (!prof || !*prof || *prof == '/' || strncmp(prof, "../", 3) == 0 ||
+            strstr(prof, "/../") || (strlen(prof) >= 3 && !strcmp(prof + strlen(prof) - 3, "/..")))
+            return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                               "seccompProfile.localhostProfile \"%s\": must be a relative path "
+                               "without '..'",
+                               prof ? prof : "");
         /* <data-dir>/seccomp, the kubelet's <root-dir>/seccomp */
         _cleanup_free_ char *path = xasprintf("%s/../../seccomp/%s", in->pod_dir, prof ?: "");
         _cleanup_err_ struct k8c_err *e = NULL;

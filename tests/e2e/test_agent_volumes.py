@@ -22,7 +22,9 @@ def test_agent_volume_scenarios_in_private_namespaces():
     if not os.path.exists("/bin/busybox"):
         pytest.skip("/bin/busybox (busybox-static) is not installed")
     with tempfile.NamedTemporaryFile(prefix="volumes-uids-", mode="r") as uids_file:
-        env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME="builtin",
+        # K8C_VOLUMES_RUNTIME=runc runs the same scenarios with runc (by hand: time budget)
+        env = dict(os.environ, K8C_AGENT_INNER="1",
+                   K8C_AGENT_RUNTIME=os.environ.get("K8C_VOLUMES_RUNTIME", "builtin"),
                    K8C_AGENT_UIDS_FILE=uids_file.name)
         cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
                "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",

@@ -401,3 +401,42 @@ Test(agent_qos, pod_cgroups_and_empty_parents_removed)
     _cleanup_free_ char *rm = xasprintf("rm -rf %s", root);
     cr_assert(system(rm) == 0);
 }
+
+Test(agent_security, seccomp_localhost_proc_mount_and_sysctls)
+{
+    /* <data-dir>/pods/<uid> is the pod dir; profiles live in <data-dir>/seccomp */
+    _cleanup_free_ char *data = tmpdir();
+    _cleanup_free_ char *pod_dir = xasprintf("%s/pods/u", data);
+    _cleanup_free_ char *prof_dir = xasprintf("%s/seccomp/profiles", data);
+    cr_assert(file_mkdir_p(pod_dir, 0755, NULL) == 0 && file_mkdir_p(prof_dir, 0755, NULL) == 0);
+    _cleanup_free_ char *prof = xasprintf("%s/audit.json", prof_dir);
+    const char *text = "{\"defaultAction\":\"SCMP_ACT_LOG\"}";
+    cr_assert(file_write_atomic(prof, text, strlen(text), 0644, NULL) == 0);
+    const char *pod = "{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u\"},"
+                      "\"spec\":{\"securityContext\":{\"seccompProfile\":{\"type\":\"Localhost\","
+                      "\"localhostProfile\":\"profiles/audit.json\"},\"sysctls\":[{\"name\":"
+                      "\"net.ipv4.ip_unprivileged_port_start\",\"value\":\"0\"}]},"
+                      "\"containers\":[{\"name\":\"c\",\"securityContext\":{\"procMount\":"
+                      "\"Unmasked\"}}]}}";
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_json_ json_t *cfg = config_of(pod, NULL, pod_dir, &err);
+    cr_assert(cfg != NULL, "%s", err ? err->msg : "");
+    cr_assert(eq(str, (char *)kjson_path_str(cfg, "linux.seccomp.defaultAction"), "SCMP_ACT_LOG"));
+    cr_assert(eq(sz, json_array_size(kjson_path(cfg, "linux.maskedPaths")), 0));
+    cr_assert(eq(str,
+                 (char *)json_string_value(json_object_get(kjson_path(cfg, "linux.sysctl"),
+                                                           "net.ipv4.ip_unprivileged_port_start")),
+                 "0"));
+    /* a missing profile is an error naming it */
+    const char *missing = "{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u\"},"
+                          "\"spec\":{\"containers\":[{\"name\":\"c\",\"securityContext\":"
+                          "{\"seccompProfile\":{\"type\":\"Localhost\",\"localhostProfile\":"
+                          "\"nope.json\"}}}]}}";
+    _cleanup_err_ struct k8c_err *err2 = NULL;
+    json_t *none = config_of(missing, NULL, pod_dir, &err2);
+    cr_assert(none == NULL);
+    cr_assert(strstr(err2->msg, "cannot load seccomp profile \"nope.json\"") != NULL, "%s",
+              err2->msg);
+    _cleanup_free_ char *rm = xasprintf("rm -rf %s", data);
+    cr_assert(system(rm) == 0);
+}
