@@ -327,6 +327,15 @@ static char *payload_digest(const json_t *payload)
     return xasprintf("%016llx", (unsigned long long)h);
 }
 
+/* Whether p has a ".." element (kubelet's subPath rule; "..data" is a name like another). */
+static bool has_dotdot(const char *p)
+{
+    for (const char *s = p; (s = strstr(s, "..")); s += 2)
+        if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
+            return true;
+    return false;
+}
+
 /* Whether dir/..data already holds exactly payload. */
 static bool payload_same(const char *dir, const char *digest)
 {
@@ -574,7 +583,7 @@ int agent_volume_mounts(const struct agent_bundle_in *in, const json_t *vars, js
         if ((!sub || !*sub) && kjson_path_str(vm, "subPathExpr"))
             sub = expanded = agent_expand(kjson_path_str(vm, "subPathExpr"), vars);
         if (sub && *sub) {
-            if (*sub == '/' || strstr(sub, "..") == sub || strstr(sub, "/.."))
+            if (*sub == '/' || has_dotdot(sub))
                 return k8c_err_set(err, 0, K8C_REASON_INVALID,
                                    "subPath \"%s\" must be a relative path without '..'", sub);
             char *full = xasprintf("%s/%s", src, sub);

@@ -440,3 +440,34 @@ Test(agent_security, seccomp_localhost_proc_mount_and_sysctls)
     _cleanup_free_ char *rm = xasprintf("rm -rf %s", data);
     cr_assert(system(rm) == 0);
 }
+
+Test(agent_volume, sub_path_may_not_leave_the_volume)
+{
+    _cleanup_free_ char *dir = tmpdir();
+    const char *subs[][2] = {{"../x", "must be a relative path without '..'"},
+                             {"a/../../x", "must be a relative path without '..'"},
+                             {"/etc", "must be a relative path without '..'"},
+                             {"esc", "leads outside the volume"},
+                             {"..fine", NULL}};
+    _cleanup_free_ char *ed = xasprintf("%s/volumes/kubernetes.io~empty-dir/v", dir);
+    cr_assert(file_mkdir_p(ed, 0755, NULL) == 0);
+    _cleanup_free_ char *esc = xasprintf("%s/esc", ed);
+    cr_assert(symlink("/etc", esc) == 0);
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        _cleanup_free_ char *s = xasprintf(
+            "{\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u\"},\"spec\":{"
+            "\"containers\":[{\"name\":\"c\",\"volumeMounts\":[{\"name\":\"v\",\"mountPath\":"
+            "\"/m\",\"subPath\":\"%s\"}]}],\"volumes\":[{\"name\":\"v\",\"emptyDir\":{}}]}}",
+            subs[i][0]);
+        _cleanup_err_ struct k8c_err *err = NULL;
+        _cleanup_json_ json_t *cfg = config_of(s, NULL, dir, &err);
+        if (!subs[i][1]) {
+            cr_assert(cfg != NULL, "%s: %s", subs[i][0], err ? err->msg : "");
+            continue;
+        }
+        cr_assert(cfg == NULL, "%s accepted", subs[i][0]);
+        cr_assert(strstr(err->msg, subs[i][1]) != NULL, "%s", err->msg);
+    }
+    _cleanup_free_ char *rm = xasprintf("rm -rf %s", dir);
+    cr_assert(system(rm) == 0);
+}
