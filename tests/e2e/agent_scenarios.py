@@ -67,8 +67,23 @@ def pod_body(name, command=None, restart="Always", **extra):
                      "terminationGracePeriodSeconds": 5}}
 
 
+UIDS = []  # the pods created here, for the runner's cgroup check (see record_uids)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def record_uids():
+    """Tells the runner (test_agent.py) which pods' cgroups to look for afterwards: cgroups
+    are not namespaced and other agents on this machine make and remove their own."""
+    yield
+    path = os.environ.get("K8C_AGENT_UIDS_FILE")
+    if path:
+        with open(path, "w") as f:
+            f.write("\n".join(UIDS))
+
+
 def create(c, body):
     r = c.kubectl("create", "-f", "-", input=json.dumps(body))
+    UIDS.append(c.pod(body["metadata"]["name"])["metadata"]["uid"])
     return r
 
 

@@ -6,30 +6,10 @@ import glob
 import json
 import os
 
-import pytest
-
-import agent_scenarios
-from agent_scenarios import cluster, pod_body  # noqa: F401 (the fixture)
+from agent_scenarios import cluster, create, pod_body, record_uids  # noqa: F401 (fixtures)
 from test_scheduler import wait_for
 
-assert cluster
-UIDS = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def record_uids():
-    """Tells test_agent_volumes.py which pods' cgroups to look for afterwards."""
-    yield
-    path = os.environ.get("K8C_AGENT_UIDS_FILE")
-    if path:
-        with open(path, "w") as f:
-            f.write("\n".join(UIDS))
-
-
-def create(c, body):
-    r = agent_scenarios.create(c, body)
-    UIDS.append(c.pod(body["metadata"]["name"])["metadata"]["uid"])
-    return r
+assert cluster and record_uids
 
 
 def waiting(c, name, idx=0):

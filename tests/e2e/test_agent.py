@@ -6,16 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _pod_cgroups():
-    """Pod cgroups, placed by QoS class under k8c/kubepods[/burstable|/besteffort]."""
-    return set(glob.glob("/sys/fs/cgroup/*/k8c/**/pod*", recursive=True) +
-               glob.glob("/sys/fs/cgroup/k8c/**/pod*", recursive=True))
 
 
 def _remove_cgroups(dirs):
@@ -32,29 +27,42 @@ def _remove_cgroups(dirs):
             pass
 
 
+def run_scenarios(path, runtime):
+    """Runs the scenario file with pytest under `unshare --net --mount --pid --fork`, then
+    checks that none of its pods' cgroups is left (cgroups are not namespaced; other agents
+    on this machine make and remove their own meanwhile, so only this run's pods count)."""
+    if os.geteuid() != 0:
+        pytest.skip("the agent needs root (namespaces, mounts, cgroups)")
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("/bin/busybox (busybox-static) is not installed")
+    with tempfile.NamedTemporaryFile(prefix="k8c-agent-uids-", mode="r") as uids_file:
+        env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME=runtime,
+                   K8C_AGENT_UIDS_FILE=uids_file.name)
+        cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
+               "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",
+               "-p", "no:cacheprovider", path]
+        left = set()
+        try:
+            r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True,
+                               timeout=600)
+        finally:
+            uids = uids_file.read().split()
+            for uid in uids:
+                left |= set(glob.glob(f"/sys/fs/cgroup/**/pod{uid}", recursive=True))
+            _remove_cgroups(left)
+    assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
+    assert uids, "the scenarios recorded no pod"
+    assert left == set()
+
+
 @pytest.mark.parametrize("runtime", ["builtin", "runc"])
 def test_agent_scenarios_in_private_namespaces(runtime):
     """The same scenarios with the built-in runtime and with runc (crun is left out: Debian's
     crun refuses this kind of hybrid cgroup v1 host)."""
     if runtime != "builtin" and not shutil.which(runtime):
         pytest.skip(f"{runtime} is not installed")
-    if os.geteuid() != 0:
-        pytest.skip("the agent needs root (namespaces, mounts, cgroups)")
-    if not os.path.exists("/bin/busybox"):
-        pytest.skip("/bin/busybox (busybox-static) is not installed")
-    before = _pod_cgroups()
-    env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME=runtime)
-    cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
-           "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",
-           "-p", "no:cacheprovider", os.path.join(HERE, "agent_scenarios.py")]
-    try:
-        r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=600)
-    finally:
-        # a failed run may leave pod cgroups (cgroups are not namespaced): remove ours
-        _remove_cgroups(_pod_cgroups() - before)
-    assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
-    assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
-    assert _pod_cgroups() - before == set()
+    run_scenarios(os.path.join(HERE, "agent_scenarios.py"), runtime)
 
 
 @pytest.mark.parametrize("args,msg", [
