@@ -23,6 +23,14 @@ def running(c, name):
     return cs and all("running" in x.get("state", {}) for x in cs)
 
 
+def started(c, pod, ctrs):
+    """Running in the status means the shim was started; exec works once the runtime has
+    created the container (slower for a privileged one: it makes the host's devices)."""
+    for ctr in ctrs:
+        wait_for(lambda: exec_out(c, pod, "true", ctr=ctr, check=False).returncode == 0,
+                 timeout=30, what=f"{pod}/{ctr} accepting exec")
+
+
 def exec_out(c, pod, cmd, ctr="main", check=True):
     r = c.kubectl("exec", pod, "-c", ctr, "--", "sh", "-c", cmd, check=check)
     return r.stdout if check else r
@@ -105,6 +113,7 @@ def test_volumes_env_and_security_in_one_pod(cluster):
                                                        "type": "DirectoryOrCreate"}}]}}
     create(c, body)
     wait_for(lambda: running(c, "vols"), timeout=60, what="vols running")
+    started(c, "vols", ["main", "side"])
     p = c.pod("vols")
     assert p["status"]["qosClass"] == "Guaranteed"
     # env: literal with $(VAR) expansion, refs, downward API, envFrom with prefix
@@ -242,6 +251,7 @@ def test_privileged_and_capabilities(cluster):
                 ctr("dflt", {})]}}
     create(c, body)
     wait_for(lambda: running(c, "caps"), timeout=60, what="caps running")
+    started(c, "caps", ["priv", "few", "dflt"])
 
     def status(ctr_name):
         out = exec_out(c, "caps", "cat /proc/self/status", ctr=ctr_name)
