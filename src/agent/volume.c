@@ -350,6 +350,31 @@ static bool payload_same(const char *dir, const char *digest)
     return old && strcmp(old, digest) == 0;
 }
 
+/* The payload's files in tsdir (modes not filtered by the umask, fsGroup ownership), and
+ * the digest beside them, to tell later whether anything changed. */
+static int fill_tsdir(const char *tsdir, const json_t *payload, const char *digest,
+                      const json_t *pod, struct k8c_err **err)
+{
+    const char *p;
+    json_t *v;
+    json_object_foreach ((json_t *)payload, p, v) {
+        _cleanup_free_ char *f = xasprintf("%s/%s", tsdir, p);
+        char *slash = strrchr(f, '/');
+        *slash = '\0';
+        if (file_mkdir_p(f, 0755, err) < 0)
+            return -1;
+        *slash = '/';
+        const json_t *d = json_object_get(v, "data");
+        mode_t mode = (mode_t)json_integer_value(json_object_get(v, "mode")) & 07777;
+        if (file_write_atomic(f, json_string_value(d), json_string_length(d), mode, err) < 0)
+            return -1;
+        chmod(f, mode);
+        own(f, pod, true);
+    }
+    _cleanup_free_ char *listp = xasprintf("%s/..payload", tsdir);
+    return file_write_atomic(listp, digest, strlen(digest), 0600, err);
+}
+
 static int write_payload(const char *dir, const json_t *payload, const json_t *pod,
                          struct k8c_err **err)
 {
@@ -374,24 +399,10 @@ static int write_payload(const char *dir, const json_t *payload, const json_t *p
     chmod(tsdir, 0755);
     own(tsdir, pod, true);
     const char *tsname = strrchr(tsdir, '/') + 1;
-    json_object_foreach ((json_t *)payload, p, v) {
-        _cleanup_free_ char *f = xasprintf("%s/%s", tsdir, p);
-        char *slash = strrchr(f, '/');
-        *slash = '\0';
-        if (file_mkdir_p(f, 0755, err) < 0)
-            return -1;
-        *slash = '/';
-        const json_t *d = json_object_get(v, "data");
-        mode_t mode = (mode_t)json_integer_value(json_object_get(v, "mode")) & 07777;
-        if (file_write_atomic(f, json_string_value(d), json_string_length(d), mode, err) < 0)
-            return -1;
-        chmod(f, mode); /* not filtered by the umask */
-        own(f, pod, true);
-    }
-    /* the payload itself, to tell later whether anything changed */
-    _cleanup_free_ char *listp = xasprintf("%s/..payload", tsdir);
-    if (file_write_atomic(listp, digest, strlen(digest), 0600, err) < 0)
+    if (fill_tsdir(tsdir, payload, digest, pod, err) < 0) {
+        agent_rm_rf(tsdir); /* a half-written payload is never shown */
         return -1;
+    }
     /* swap ..data atomically, then the user-visible names */
     _cleanup_free_ char *data = xasprintf("%s/..data", dir);
     _cleanup_free_ char *tmp = xasprintf("%s/..data_tmp", dir);
@@ -399,8 +410,12 @@ static int write_payload(const char *dir, const json_t *payload, const json_t *p
     ssize_t n = readlink(data, old, sizeof(old) - 1);
     old[n > 0 ? n : 0] = '\0';
     unlink(tmp);
-    if (symlink(tsname, tmp) < 0 || rename(tmp, data) < 0)
-        return k8c_err_errno(err, "swap `%s`", data);
+    if (symlink(tsname, tmp) < 0 || rename(tmp, data) < 0) {
+        k8c_err_errno(err, "swap `%s`", data);
+        unlink(tmp);
+        agent_rm_rf(tsdir);
+        return -1;
+    }
     json_t *tops = json_object();
     json_object_foreach ((json_t *)payload, p, v) {
         _cleanup_free_ char *top = xstrndup(p, strcspn(p, "/"));
