@@ -25,7 +25,6 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "runtime/runtime.h"
 
 static const char *const ns_names[] = {"net", "ipc", "uts"};
 
@@ -211,7 +210,11 @@ int agent_quantity(const char *s, int64_t scale, int64_t *out)
                {"Ti", 1099511627776.0}};
     for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
         if (strcmp(end, sfx[i].sfx) == 0) {
-            *out = (int64_t)(v * sfx[i].mul * (double)scale + 0.5);
+            double r = v * sfx[i].mul * (double)scale + 0.5;
+            /* beyond any machine (1e15 bytes or milli-cpus), and products stay in range */
+            if (!(r <= 1e15))
+                return -1;
+            *out = (int64_t)r;
             return 0;
         }
     return -1;
@@ -231,17 +234,6 @@ static json_t *strv_json(char **v)
     return a;
 }
 
-static json_t *str_array(const json_t *a)
-{
-    json_t *o = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach (a, i, v)
-        if (json_is_string(v))
-            json_array_append(o, v);
-    return o;
-}
-
 static void env_set(json_t *env, const char *name, const char *value)
 {
     size_t n = strlen(name);
@@ -256,34 +248,6 @@ static void env_set(json_t *env, const char *name, const char *value)
         }
     }
     json_array_append_new(env, json_string(kv));
-}
-
-/* A key of a ConfigMap or Secret in ns, fetched from the API. Returns a new string or NULL
- * with *err. */
-static char *ref_value(struct client *c, const char *ns, const json_t *ref, bool secret,
-                       struct k8c_err **err)
-{
-    const char *name = kjson_path_str(ref, "name");
-    const char *key = kjson_path_str(ref, "key");
-    if (!name || !key)
-        return k8c_err_set(err, 0, K8C_REASON_INVALID, "env keyRef lacks name or key"), NULL;
-    _cleanup_free_ char *path =
-        xasprintf("/api/v1/namespaces/%s/%s/%s", ns, secret ? "secrets" : "configmaps", name);
-    _cleanup_json_ json_t *obj = client_get(c, path, err);
-    if (!obj) {
-        k8c_err_wrap(err, "%s \"%s\"", secret ? "secret" : "configmap", name);
-        return NULL;
-    }
-    const char *v = json_string_value(json_object_get(json_object_get(obj, "data"), key));
-    if (!v) {
-        k8c_err_set(err, 0, K8C_REASON_NOT_FOUND, "couldn't find key %s in %s %s/%s", key,
-                    secret ? "Secret" : "ConfigMap", ns, name);
-        return NULL;
-    }
-    if (!secret)
-        return xstrdup(v);
-    size_t len;
-    return codec_base64_decode(v, strlen(v), &len, err);
 }
 
 static void add_mount(json_t *mounts, const char *dst, const char *type, const char *src,
@@ -302,25 +266,29 @@ json_t *agent_bundle_config(const struct agent_bundle_in *in, struct k8c_err **e
 {
     const json_t *c = in->container, *pod = in->pod;
     const struct image_config *ic = &in->image->config;
+    /* the container's own variables (envFrom, env): they expand command and args */
+    _cleanup_json_ json_t *vars = json_object();
+    if (agent_env_resolve(in, vars, err) < 0)
+        return NULL;
     /* argv: command replaces the entrypoint, args the cmd (Kubernetes' rules) */
     json_t *cmd = json_object_get(c, "command"), *args = json_object_get(c, "args");
     _cleanup_json_ json_t *argv = json_array();
     if (json_array_size(cmd) > 0) {
-        extend(argv, str_array(cmd));
+        extend(argv, agent_expand_array(cmd, vars));
         if (args)
-            extend(argv, str_array(args));
+            extend(argv, agent_expand_array(args, vars));
     } else {
         extend(argv, strv_json(ic->entrypoint));
         if (args)
-            extend(argv, str_array(args));
+            extend(argv, agent_expand_array(args, vars));
         else
             extend(argv, strv_json(ic->cmd));
     }
     if (json_array_size(argv) == 0)
-        return k8c_err_set(err, 0, K8C_REASON_INVALID,
+        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
                            "no command specified: the image has neither entrypoint nor cmd"),
                NULL;
-    /* env: PATH default, the image's, then the container's */
+    /* env: PATH default, the image's, HOSTNAME, then the container's */
     json_t *env = json_array();
     json_array_append_new(env, json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
                                            "/sbin:/bin"));
@@ -333,64 +301,10 @@ json_t *agent_bundle_config(const struct agent_bundle_in *in, struct k8c_err **e
     }
     const char *hostname = kjson_path_str(pod, "metadata.name");
     env_set(env, "HOSTNAME", hostname);
-    const char *ns = kjson_path_str(pod, "metadata.namespace");
-    size_t i;
-    json_t *e;
-    json_array_foreach (json_object_get(c, "env"), i, e) {
-        const char *n = kjson_path_str(e, "name");
-        if (!n)
-            continue;
-        const json_t *from = json_object_get(e, "valueFrom");
-        if (!from) {
-            const char *v = kjson_path_str(e, "value");
-            env_set(env, n, v ? v : "");
-            continue;
-        }
-        const json_t *cm = json_object_get(from, "configMapKeyRef");
-        const json_t *sk = json_object_get(from, "secretKeyRef");
-        const char *fp = kjson_path_str(from, "fieldRef.fieldPath");
-        _cleanup_free_ char *v = NULL;
-        if (cm || sk) {
-            v = ref_value(in->client, ns, cm ? cm : sk, sk != NULL, err);
-            if (!v) {
-                json_decref(env);
-                return NULL;
-            }
-        } else if (fp) {
-            const char *fv = strcmp(fp, "spec.nodeName") == 0             ? kjson_path_str(pod, fp)
-                             : strcmp(fp, "metadata.name") == 0           ? hostname
-                             : strcmp(fp, "metadata.namespace") == 0      ? ns
-                             : strcmp(fp, "metadata.uid") == 0            ? kjson_path_str(pod, fp)
-                             : strcmp(fp, "spec.serviceAccountName") == 0 ? kjson_path_str(pod, fp)
-                                                                          : "";
-            v = xstrdup(fv ? fv : "");
-        } else {
-            v = xstrdup("");
-        }
-        env_set(env, n, v);
-    }
-    /* user: securityContext, else the image's numeric user, else root */
-    int64_t uid = 0, gid = 0;
-    if (ic->user && *ic->user) {
-        char *end;
-        uid = strtoll(ic->user, &end, 10);
-        if (*end == ':')
-            gid = strtoll(end + 1, NULL, 10);
-        else if (*end != '\0')
-            uid = 0; /* user names need the image's /etc/passwd: not resolved yet */
-    }
-    const json_t *psc = kjson_path(pod, "spec.securityContext");
-    const json_t *csc = json_object_get(c, "securityContext");
-    const json_t *ru = json_object_get(csc, "runAsUser");
-    if (!ru)
-        ru = json_object_get(psc, "runAsUser");
-    if (json_is_integer(ru))
-        uid = json_integer_value(ru);
-    const json_t *rg = json_object_get(csc, "runAsGroup");
-    if (!rg)
-        rg = json_object_get(psc, "runAsGroup");
-    if (json_is_integer(rg))
-        gid = json_integer_value(rg);
+    const char *k;
+    json_t *val;
+    json_object_foreach (vars, k, val)
+        env_set(env, k, json_string_value(val));
     const char *cwd = kjson_path_str(c, "workingDir");
     if (!cwd || !*cwd)
         cwd = ic->working_dir && *ic->working_dir ? ic->working_dir : "/";
@@ -404,82 +318,41 @@ json_t *agent_bundle_config(const struct agent_bundle_in *in, struct k8c_err **e
     add_mount(mounts, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
     add_mount(mounts, "/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro");
     const char *files[] = {"hosts", "resolv.conf", "hostname"};
-    for (size_t k = 0; k < 3; k++) {
-        _cleanup_free_ char *dst = xasprintf("/etc/%s", files[k]);
-        _cleanup_free_ char *src = xasprintf("%s/%s", in->pod_dir, files[k]);
+    for (size_t f = 0; f < 3; f++) {
+        _cleanup_free_ char *dst = xasprintf("/etc/%s", files[f]);
+        _cleanup_free_ char *src = xasprintf("%s/%s", in->pod_dir, files[f]);
         add_mount(mounts, dst, "bind", src, "rbind,rprivate");
     }
+    if (agent_volume_mounts(in, vars, mounts, err) < 0) {
+        json_decref(env);
+        json_decref(mounts);
+        return NULL;
+    }
+    agent_mounts_sort(mounts);
     json_t *nss = json_array();
     const char *own[] = {"pid", "mount"};
-    for (size_t k = 0; k < 2; k++)
-        json_array_append_new(nss, json_pack("{s:s}", "type", own[k]));
+    for (size_t n = 0; n < 2; n++)
+        json_array_append_new(nss, json_pack("{s:s}", "type", own[n]));
     const char *joined[][2] = {{"network", "net"}, {"ipc", "ipc"}, {"uts", "uts"}};
-    for (size_t k = 0; k < 3; k++) {
-        _cleanup_free_ char *p = xasprintf("%s/ns/%s", in->pod_dir, joined[k][1]);
-        json_array_append_new(nss, json_pack("{s:s,s:s}", "type", joined[k][0], "path", p));
+    for (size_t n = 0; n < 3; n++) {
+        _cleanup_free_ char *p = xasprintf("%s/ns/%s", in->pod_dir, joined[n][1]);
+        json_array_append_new(nss, json_pack("{s:s,s:s}", "type", joined[n][0], "path", p));
     }
-    /* resources -> cgroup limits under k8c/pod<uid> */
-    json_t *res = json_object();
-    int64_t v;
-    const char *mem = kjson_path_str(c, "resources.limits.memory");
-    if (mem && agent_quantity(mem, 1, &v) == 0 && v > 0)
-        json_object_set_new(res, "memory", json_pack("{s:I}", "limit", (json_int_t)v));
-    json_t *cpu = json_object();
-    const char *lcpu = kjson_path_str(c, "resources.limits.cpu");
-    if (lcpu && agent_quantity(lcpu, 1000, &v) == 0 && v > 0) {
-        json_object_set_new(cpu, "quota", json_integer(v * 100));
-        json_object_set_new(cpu, "period", json_integer(100000));
-    }
-    const char *rcpu = kjson_path_str(c, "resources.requests.cpu");
-    if (!rcpu)
-        rcpu = lcpu;
-    if (rcpu && agent_quantity(rcpu, 1000, &v) == 0) {
-        int64_t shares = v * 1024 / 1000;
-        json_object_set_new(cpu, "shares", json_integer(shares < 2 ? 2 : shares));
-    }
-    if (json_object_size(cpu) > 0)
-        json_object_set_new(res, "cpu", cpu);
-    else
-        json_decref(cpu);
-    const char *uidstr = kjson_path_str(pod, "metadata.uid");
-    const char *cname = kjson_path_str(c, "name");
-    _cleanup_free_ char *cg = xasprintf("/k8c/pod%s/%s", uidstr, cname);
+    _cleanup_free_ char *cg = agent_cgroup_path(pod, kjson_path_str(c, "name") ?: "");
     json_t *masked = json_pack("[s,s,s,s,s,s,s,s,s]", "/proc/acpi", "/proc/kcore", "/proc/keys",
                                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
                                "/proc/sched_debug", "/proc/scsi", "/sys/firmware");
     json_t *ro = json_pack("[s,s,s,s,s,s]", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq",
                            "/proc/sys", "/proc/sysrq-trigger");
-    bool ro_root = json_is_true(json_object_get(csc, "readOnlyRootFilesystem"));
-    json_t *cfg = json_pack(
-        "{s:s,s:{s:s,s:b},s:s,s:{s:b,s:O,s:o,s:s,s:{s:I,s:I},s:b},s:o,s:{s:o,s:s,s:o,s:o,s:o}}",
-        "ociVersion", "1.0.2", "root", "path", "rootfs", "readonly", ro_root, "hostname", hostname,
-        "process", "terminal", json_is_true(json_object_get(c, "tty")), "args", argv, "env", env,
-        "cwd", cwd, "user", "uid", (json_int_t)uid, "gid", (json_int_t)gid, "noNewPrivileges",
-        !json_is_true(json_object_get(csc, "allowPrivilegeEscalation")), "mounts", mounts, "linux",
-        "namespaces", nss, "cgroupsPath", cg, "resources", res, "maskedPaths", masked,
-        "readonlyPaths", ro);
+    _cleanup_json_ json_t *cfg = json_pack(
+        "{s:s,s:{s:s,s:b},s:s,s:{s:b,s:O,s:o,s:s},s:o,s:{s:o,s:s,s:o,s:o,s:o}}", "ociVersion",
+        "1.0.2", "root", "path", "rootfs", "readonly", 0, "hostname", hostname, "process",
+        "terminal", json_is_true(json_object_get(c, "tty")), "args", argv, "env", env, "cwd", cwd,
+        "mounts", mounts, "linux", "namespaces", nss, "cgroupsPath", cg, "resources",
+        agent_ctr_resources(c), "maskedPaths", masked, "readonlyPaths", ro);
     if (!cfg)
         return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "cannot build config.json"), NULL;
-    /* RuntimeDefault security: Docker's capabilities plus add minus drop, default seccomp */
-    uint64_t add = 0, drop = 0;
-    json_t *cn;
-    json_array_foreach (kjson_path(csc, "capabilities.add"), i, cn) {
-        _cleanup_free_ char *full = xasprintf("CAP_%s", json_string_value(cn));
-        int b = runtime_cap_from_name(full);
-        if (b >= 0)
-            add |= 1ull << b;
-    }
-    json_array_foreach (kjson_path(csc, "capabilities.drop"), i, cn) {
-        const char *s = json_string_value(cn);
-        if (s && strcmp(s, "ALL") == 0) {
-            drop = ~0ull;
-            continue;
-        }
-        _cleanup_free_ char *full = xasprintf("CAP_%s", s);
-        int b = runtime_cap_from_name(full);
-        if (b >= 0)
-            drop |= 1ull << b;
-    }
-    runtime_defaults_apply(cfg, add, drop, NULL);
-    return cfg;
+    if (agent_security_apply(in, cfg, err) < 0)
+        return NULL;
+    return steal_ptr(&cfg);
 }

@@ -55,7 +55,7 @@ static void help(void)
            "  --node-ip IP          the InternalIP reported (default 127.0.0.1)\n"
            "  --data-dir DIR        pods, images and runtime state (default /var/lib/k8c)\n"
            "  --runtime R           builtin (default), runc or crun\n"
-                      "  --cluster-cidr CIDR   the pods' whole network (default " AGENT_CLUSTER_CIDR_DEFAULT
+           "  --cluster-cidr CIDR   the pods' whole network (default " AGENT_CLUSTER_CIDR_DEFAULT
            ");\n"
            "                        pod traffic leaving it is masqueraded\n"
            "  --cleanup             remove the service rules, pod veths, routes and bridge this\n"
@@ -253,8 +253,8 @@ int agent_cli_main(int argc, char **argv)
                                "--container-log-max-size",
                                "--container-log-max-files",
                                "--cluster-cidr"};
-        const char **dst[] = {&kubeconfig, &server,  &token_file, &ca_file, &node,
-                              &data_dir,   &runtime, NULL,        &node_ip, NULL,
+        const char **dst[] = {&kubeconfig, &server,  &token_file,  &ca_file, &node,
+                              &data_dir,   &runtime, NULL,         &node_ip, NULL,
                               NULL,        NULL,     &cluster_cidr};
         size_t k;
         for (k = 0; k < ARRAY_SIZE(names); k++)

@@ -208,15 +208,23 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     unlink(exitp);
     rename(logp, prevp);
     agent__logs_drop_rotated(dir);
-    struct agent_bundle_in in = {pod, spec, img, p->dir, a->client};
+    _cleanup_json_ json_t *warnings = json_array();
+    struct agent_bundle_in in = {pod, spec, img, p->dir, a->client, a->node_ip, warnings};
     _cleanup_json_ json_t *cfg = NULL;
     if (file_mkdir_p(dir, 0755, &err) < 0 || agent_rootfs_mount(dir, img, &err) < 0 ||
         !(cfg = agent_bundle_config(&in, &err)) ||
         agent__lifecycle_prepare(p, c, spec, cfg, &err) < 0) {
-        agent__ctr_set_waiting(c, "CreateContainerError", err->msg);
+        bool config = err->reason == K8C_REASON_INVALID || err->reason == K8C_REASON_NOT_FOUND;
+        agent__ctr_set_waiting(c, config ? "CreateContainerConfigError" : "CreateContainerError",
+                               err->msg);
         agent__event(a, pod, "Warning", "Failed", "Error: %s", err->msg);
         return -1;
     }
+    size_t wi;
+    json_t *w;
+    json_array_foreach (warnings, wi, w)
+        agent__event(a, pod, "Warning", "InvalidEnvironmentVariableNames", "%s",
+                     json_string_value(w));
     _cleanup_free_ char *cfgp = xasprintf("%s/config.json", dir);
     _cleanup_free_ char *text = kjson_dumps(cfg);
     if (file_write_atomic(cfgp, text, strlen(text), 0600, &err) < 0) {

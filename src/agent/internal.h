@@ -51,8 +51,11 @@ struct agent_pod {
     size_t n_ctrs;
     bool killing;
     uint64_t kill_deadline_ns;
-    char *last_status; /* the status JSON last written, to skip no-op writes */
-    char *ip;          /* status.podIP (network.c); NULL: no pod network */
+    char *last_status;        /* the status JSON last written, to skip no-op writes */
+    char *ip;                 /* status.podIP (network.c); NULL: no pod network */
+    bool volumes_ready;       /* every volume was set up once (volume.c) */
+    uint64_t volumes_next_ns; /* monotonic: next resync of ConfigMap/Secret/... volumes */
+    char *volumes_err;        /* the last FailedMount message, to not repeat the Event */
     struct agent_pod *next;
 };
 
@@ -75,8 +78,8 @@ struct agent {
     struct workqueue *queue;
     pthread_mutex_t lock; /* guards pods */
     struct agent_pod *pods;
-    char *cluster_cidr;    /* pods' whole network (egress masquerade beyond it) */
-    struct agent_net *net; /* network.h: pod network and service proxy */
+    char *cluster_cidr;          /* pods' whole network (egress masquerade beyond it) */
+    struct agent_net *net;       /* network.h: pod network and service proxy */
     struct agent_prober *prober; /* probe.c */
 };
 
@@ -118,6 +121,11 @@ bool agent__wants_restart(const char *policy, int code);
 /* Restarts an exited container when the policy says so and its back-off has passed. */
 void agent__ctr_maybe_restart(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
                               const json_t *pod, const char *policy);
+
+/* volume.c: sets up the pod's volumes (again every VOLUME_RESYNC_S once ready, so
+ * ConfigMap/Secret/downward API changes reach the files); a FailedMount Event when it fails.
+ * Returns 0 when the containers may start, -1 while a volume is missing. */
+int agent__pod_volumes(struct agent *a, struct agent_pod *p, const json_t *pod);
 
 /* status.c: writes the pod's status through pods/status when it changed. 0, or -1 to retry. */
 int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod);

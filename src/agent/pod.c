@@ -96,33 +96,13 @@ static void pod_forget(struct agent *a, struct agent_pod *p)
     free(p->dir);
     free(p->last_status);
     free(p->ip);
+    free(p->volumes_err);
     free(p);
 }
 
 static void cgroups_remove(const char *uid)
 {
-    DIR *d = opendir("/sys/fs/cgroup");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        _cleanup_free_ char *pod = xasprintf("/sys/fs/cgroup/%s/k8c/pod%s", e->d_name, uid);
-        DIR *pd = opendir(pod);
-        struct dirent *ce;
-        while (pd && (ce = readdir(pd))) {
-            if (ce->d_name[0] == '.' || ce->d_type != DT_DIR)
-                continue;
-            _cleanup_free_ char *c = xasprintf("%s/%s", pod, ce->d_name);
-            rmdir(c);
-        }
-        if (pd)
-            closedir(pd);
-        rmdir(pod);
-    }
-    if (d)
-        closedir(d);
-    _cleanup_free_ char *v2 = xasprintf("/sys/fs/cgroup/k8c/pod%s", uid);
-    rmdir(v2);
+    agent_pod_cgroups_remove("/sys/fs/cgroup", uid);
 }
 
 static void pod_teardown(struct agent *a, struct agent_pod *p)
@@ -140,6 +120,7 @@ static void pod_teardown(struct agent *a, struct agent_pod *p)
     }
     agent_sandbox_destroy(p->dir);
     agent__net_pod_detach(a, p->uid);
+    agent_volumes_teardown(p->dir);
     cgroups_remove(p->uid);
     agent_rm_rf(p->dir);
 }
@@ -206,7 +187,8 @@ void agent__orphans_cleanup(struct agent *a)
         DIR *cd = opendir(p.dir);
         struct dirent *ce;
         while (cd && (ce = readdir(cd))) {
-            if (ce->d_name[0] == '.' || ce->d_type != DT_DIR || strcmp(ce->d_name, "ns") == 0)
+            if (ce->d_name[0] == '.' || ce->d_type != DT_DIR || strcmp(ce->d_name, "ns") == 0 ||
+                strcmp(ce->d_name, "volumes") == 0)
                 continue;
             p.ctrs = xrealloc(p.ctrs, (p.n_ctrs + 1) * sizeof(*p.ctrs));
             p.ctrs[p.n_ctrs++] = (struct agent_ctr){.name = xstrdup(ce->d_name), .running = true};
@@ -292,6 +274,8 @@ int agent__pod_sync(struct agent *a, const char *key)
                      "Failed to create pod sandbox: %s", err->msg);
         return -1;
     }
+    if (agent__pod_volumes(a, p, pod) < 0) /* containers wait in ContainerCreating */
+        return agent__pod_write_status(a, p, pod);
     const char *policy = kjson_path_str(pod, "spec.restartPolicy");
     /* init containers in order: each must succeed before the next */
     bool inits_done = true;

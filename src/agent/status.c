@@ -131,7 +131,7 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
     _cleanup_json_ json_t *status = json_pack(
         "{s:s,s:o,s:s,s:[{s:s}],s:s,s:o,s:o,s:s}", "phase", phase, "conditions", conds, "hostIP",
         a->node_ip, "hostIPs", "ip", a->node_ip, "startTime", st, "initContainerStatuses", inits,
-        "containerStatuses", mains, "qosClass", "BestEffort");
+        "containerStatuses", mains, "qosClass", agent_qos_class(pod));
     if (p->ip) {
         json_object_set_new(status, "podIP", json_string(p->ip));
         json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", p->ip));

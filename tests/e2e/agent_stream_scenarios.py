@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from agent_scenarios import NODE, cond, create, pod_body, running_cluster
+from agent_scenarios import NODE, cond, create, pod_body, record_uids, running_cluster  # noqa: F401 (fixture)
 from conftest import KUBECTL
 from test_scheduler import wait_for
 

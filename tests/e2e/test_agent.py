@@ -6,48 +6,62 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _pod_cgroups():
-    return set(glob.glob("/sys/fs/cgroup/*/k8c/pod*") + glob.glob("/sys/fs/cgroup/k8c/pod*"))
+def _remove_cgroups(dirs):
+    """rmdir of cgroup dirs and the cgroups below them (deepest first)."""
+    for d in sorted(dirs, reverse=True):
+        for sub in sorted(glob.glob(os.path.join(d, "**/"), recursive=True), reverse=True):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
-def run_scenarios_in_namespaces(scenarios, runtime):
-    """Runs the pytest file scenarios (beside this one) inside private network, mount and PID
-    namespaces with K8C_AGENT_RUNTIME=runtime; removes pod cgroups it left behind (cgroups are
-    not namespaced) and asserts that it passed without skips."""
-    if runtime != "builtin" and not shutil.which(runtime):
-        pytest.skip(f"{runtime} is not installed")
+def run_scenarios(path, runtime):
+    """Runs the scenario file with pytest under `unshare --net --mount --pid --fork`, then
+    checks that none of its pods' cgroups is left (cgroups are not namespaced; other agents
+    on this machine make and remove their own meanwhile, so only this run's pods count)."""
     if os.geteuid() != 0:
         pytest.skip("the agent needs root (namespaces, mounts, cgroups)")
     if not os.path.exists("/bin/busybox"):
         pytest.skip("/bin/busybox (busybox-static) is not installed")
-    before = _pod_cgroups()
-    env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME=runtime)
-    cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
-           "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",
-           "-p", "no:cacheprovider", os.path.join(HERE, scenarios)]
-    try:
-        r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=600)
-    finally:
-        # a failed run may leave pod cgroups (cgroups are not namespaced): remove ours
-        for d in sorted(_pod_cgroups() - before, reverse=True):
-            for sub in glob.glob(os.path.join(d, "*/")):
-                try:
-                    os.rmdir(sub)
-                except OSError:
-                    pass
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+    with tempfile.NamedTemporaryFile(prefix="k8c-agent-uids-", mode="r") as uids_file:
+        env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME=runtime,
+                   K8C_AGENT_UIDS_FILE=uids_file.name)
+        cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
+               "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",
+               "-p", "no:cacheprovider", path]
+        left = set()
+        try:
+            r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True,
+                               timeout=600)
+        finally:
+            uids = uids_file.read().split()
+            for uid in uids:
+                left |= set(glob.glob(f"/sys/fs/cgroup/**/pod{uid}", recursive=True))
+            _remove_cgroups(left)
     assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
-    assert _pod_cgroups() - before == set()
+    assert uids, "the scenarios recorded no pod"
+    assert left == set()
+
+
+def run_scenarios_in_namespaces(scenarios, runtime):
+    """run_scenarios for the pytest file scenarios beside this one, when runtime is
+    installed. The file must use agent_scenarios' create() and record_uids fixture."""
+    if runtime != "builtin" and not shutil.which(runtime):
+        pytest.skip(f"{runtime} is not installed")
+    run_scenarios(os.path.join(HERE, scenarios), runtime)
 
 
 @pytest.mark.parametrize("runtime", ["builtin", "runc"])

@@ -42,8 +42,9 @@ static json_t *config_for(const char *pod_json, char **entry, char **cmd, struct
     img.config.env = env;
     img.config.working_dir = "/w";
     img.config.user = "7:8";
-    struct agent_bundle_in in = {pod, json_array_get(kjson_path(pod, "spec.containers"), 0), &img,
-                                 "/pods/u1", NULL};
+    struct agent_bundle_in in = {
+        pod, json_array_get(kjson_path(pod, "spec.containers"), 0), &img, "/pods/u1", NULL, NULL,
+        NULL};
     json_t *cfg = agent_bundle_config(&in, err);
     json_decref(pod);
     return cfg;
@@ -80,7 +81,7 @@ Test(agent, config_from_pod_and_image)
     cr_assert(eq(i64, mem, 64ll << 20));
     json_int_t quota = json_integer_value(kjson_path(cfg, "linux.resources.cpu.quota"));
     cr_assert(eq(i64, quota, 50000));
-    cr_assert(eq(str, (char *)kjson_path_str(cfg, "linux.cgroupsPath"), "/k8c/podu1/c"));
+    cr_assert(eq(str, (char *)kjson_path_str(cfg, "linux.cgroupsPath"), "/k8c/kubepods/podu1/c"));
     size_t caps = json_array_size(kjson_path(cfg, "process.capabilities.bounding"));
     cr_assert(eq(sz, caps, 0));
     _cleanup_free_ char *ns = kjson_dumps(kjson_path(cfg, "linux.namespaces"));

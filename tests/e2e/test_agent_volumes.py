@@ -1,0 +1,13 @@
+"""The agent's volumes, env, securityContext and QoS end to end: runs
+tests/e2e/agent_volume_scenarios.py (server, scheduler, agent, real kubectl, a busybox image
+built here) inside private network, mount and PID namespaces, then checks that none of its
+pods' cgroups was left behind."""
+import os
+
+from test_agent import HERE, run_scenarios
+
+
+def test_agent_volume_scenarios_in_private_namespaces():
+    # K8C_VOLUMES_RUNTIME=runc runs the same scenarios with runc (by hand: time budget)
+    run_scenarios(os.path.join(HERE, "agent_volume_scenarios.py"),
+                  os.environ.get("K8C_VOLUMES_RUNTIME", "builtin"))
