@@ -70,8 +70,13 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
     if (pid < 0)
         return k8c_err_errno(err, "fork");
     if (pid == 0) {
-        close(ready[0]);
-        close(hold[1]);
+        /* Keep only our two pipe ends: holding a copy of another worker's hold pipe would
+         * make that worker's holder wait for us while we may wait for it (a deadlock that
+         * left pods ContainerCreating forever with several pod workers). */
+        int lo = ready[1] < hold[0] ? ready[1] : hold[0], hi = ready[1] ^ hold[0] ^ lo;
+        close_range(3, (unsigned)lo - 1, 0);
+        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+        close_range((unsigned)hi + 1, ~0u, 0);
         char ok = 1;
         if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
             ok = 0;

@@ -53,6 +53,8 @@ void agent__runtime_argv(const struct agent *a, const char *verb, const char **a
 /* Runs the runtime's verb with extra args; quiet (stdout discarded). Returns its exit code. */
 int agent__runtime_call(struct agent *a, const char *verb, const char *const *extra)
 {
+    if (a->fake)
+        return agent__fake_call(a, verb, extra);
     const char *argv[32];
     size_t n;
     agent__runtime_argv(a, verb, argv, &n);
@@ -163,6 +165,8 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
 int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, const json_t *pod)
 {
+    if (a->fake)
+        return agent__fake_ctr_start(a, p, c, pod);
     const json_t *spec = agent__ctr_spec(pod, c);
     const char *image = kjson_path_str(spec, "image");
     const char *pol_s = kjson_path_str(spec, "imagePullPolicy");
@@ -257,6 +261,13 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         _exit(0);
     }
     waitpid(pid, NULL, 0);
+    agent__ctr_started(a, p, c, pod);
+    return 0;
+}
+
+void agent__ctr_started(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                        const json_t *pod)
+{
     if (c->started_at) {
         c->has_last = true;
         c->last_exit = c->exit_code;
@@ -269,7 +280,6 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     agent__ctr_set_waiting(c, NULL, NULL);
     agent__ctr_save(p, c);
     agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
-    return 0;
 }
 
 bool agent__wants_restart(const char *policy, int code)

@@ -55,7 +55,8 @@ struct agent {
     const atomic_bool *stop;
     char *node_name;
     char *data_dir;
-    char *runtime; /* "builtin", "runc" or "crun" */
+    char *runtime; /* "builtin", "fake", or the path of runc or crun */
+    bool fake;     /* --runtime fake: containers are simulated (fake.c) */
     char *self_exe;
     char *node_ip;
     char *agent_url;
@@ -65,12 +66,15 @@ struct agent {
     struct workqueue *queue;
     pthread_mutex_t lock; /* guards pods */
     struct agent_pod *pods;
+    struct agent_events *events; /* events.c's recorder */
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
 int agent__node_register(struct agent *a, struct k8c_err **err);
 void *agent__lease_main(void *opaque);
 
+/* pod.c: frees one pod's memory (not its containers: see the teardown). */
+void agent__pod_free(struct agent_pod *p);
 /* pod.c: brings the pod behind key to its desired state. Returns 0, or -1 to retry later. */
 int agent__pod_sync(struct agent *a, const char *key);
 /* After the first list: stops and removes what <data-dir>/pods holds for pods the API no
@@ -100,6 +104,15 @@ void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c);
 void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c);
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
 int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, const json_t *pod);
+/* The bookkeeping once container c runs: lastState, startedAt, saved state, the Started
+ * Event. */
+void agent__ctr_started(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                        const json_t *pod);
+/* fake.c (--runtime fake): starts c without a process (image from the store if present, no
+ * pull), and the runtime verbs: kill records the exit a signal would cause, others succeed. */
+int agent__fake_ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                          const json_t *pod);
+int agent__fake_call(struct agent *a, const char *verb, const char *const *extra);
 /* Whether restartPolicy policy restarts a container that exited with code. */
 bool agent__wants_restart(const char *policy, int code);
 /* Restarts an exited container when the policy says so and its back-off has passed. */
@@ -121,7 +134,11 @@ void agent__cri_format(const char *text, size_t len, bool timestamps, struct buf
  * first). Returns the bytes consumed, 0 when incomplete, (size_t)-1 for a frame over 16 MiB. */
 size_t agent__ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf *payload);
 
-/* events */
+/* events.c: Events are queued and posted by a recorder thread, so a pod worker never waits
+ * for the API server to record one (a full queue drops the Event with a log line). */
+void agent__events_start(struct agent *a);
+/* Posts what is queued (bounded by a deadline), then stops the thread. */
+void agent__events_stop(struct agent *a);
 void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

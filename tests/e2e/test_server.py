@@ -1,9 +1,11 @@
 """`k8c server` as one control plane: its embedded scheduler and controllers, with simulated
 (`k8c hollow`) nodes, run a Deployment to completion with nothing else started."""
+import glob
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -80,3 +82,38 @@ def test_embedded_scheduler_and_controllers_roll_out_a_deployment(cluster):
 def test_components_can_be_disabled(k8c):
     r = k8c("server", "--help")
     assert "--disable-scheduler" in r.stdout and "--disable-controller-manager" in r.stdout
+
+
+def _pod_cgroups():
+    return set(glob.glob("/sys/fs/cgroup/*/k8c/pod*") + glob.glob("/sys/fs/cgroup/k8c/pod*"))
+
+
+def test_embedded_agent_scenarios_in_private_namespaces():
+    """tests/e2e/server_scenarios.py (the server with its node agent: a real pod, --runtime
+    fake at 40 pods, no root) inside private network, mount and PID namespaces."""
+    if os.geteuid() != 0:
+        pytest.skip("the agent needs root (namespaces, mounts, cgroups)")
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("/bin/busybox (busybox-static) is not installed")
+    here = os.path.dirname(os.path.abspath(__file__))
+    before = _pod_cgroups()
+    env = dict(os.environ, K8C_SERVER_INNER="1")
+    cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
+           "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x", "-s",
+           "-p", "no:cacheprovider", os.path.join(here, "server_scenarios.py")]
+    try:
+        r = subprocess.run(cmd, cwd=here, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        for d in sorted(_pod_cgroups() - before, reverse=True):
+            for sub in glob.glob(os.path.join(d, "*/")):
+                try:
+                    os.rmdir(sub)
+                except OSError:
+                    pass
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+    assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
+    assert _pod_cgroups() - before == set()

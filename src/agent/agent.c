@@ -1,0 +1,234 @@
+/* The agent's life, shared by `k8c agent` and `k8c server`: checks, the image store, then its
+ * threads: Node registration, the Lease and node-status loop, one pod informer
+ * (spec.nodeName=<node>) feeding a work queue served by the pod workers, the Event recorder,
+ * a 1 s resync of our pods, and the logs/exec endpoint. */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/internal.h"
+#include "base/file.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+void agent_config_init(struct agent_config *cfg)
+{
+    *cfg = (struct agent_config){.node_ip = "127.0.0.1",
+                                 .data_dir = "/var/lib/k8c",
+                                 .runtime = "builtin",
+                                 .port = 10250,
+                                 .workers = AGENT_DEFAULT_WORKERS};
+}
+
+char *agent_unsupported(const char *runtime)
+{
+    if (runtime && strcmp(runtime, "fake") == 0)
+        return NULL;
+    if (geteuid() != 0)
+        return xstrdup("running pods needs root (namespaces, mounts, cgroups)");
+    /* A pod sandbox is network, IPC and UTS namespaces and each container a mount namespace:
+     * try them in a child (inside some containers the kernel refuses them). */
+    pid_t pid = fork();
+    if (pid < 0)
+        return xasprintf("fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) == 0 ? 0 : 1);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return xstrdup("this process cannot create namespaces (unshare refused)");
+    return NULL;
+}
+
+static void enqueue(struct agent *a, const json_t *pod)
+{
+    _cleanup_free_ char *key = informer_key_of(pod);
+    if (key)
+        workqueue_add(a->queue, key);
+}
+
+static void on_add(json_t *obj, void *opaque)
+{
+    enqueue(opaque, obj);
+}
+
+static void on_update(json_t *old, json_t *obj, void *opaque)
+{
+    (void)old;
+    enqueue(opaque, obj);
+}
+
+static void on_delete(json_t *obj, void *opaque)
+{
+    enqueue(opaque, obj);
+}
+
+static void *worker(void *opaque)
+{
+    struct agent *a = opaque;
+    char *key;
+    while ((key = workqueue_get(a->queue)) != NULL) {
+        if (agent__pod_sync(a, key) < 0)
+            workqueue_add_rate_limited(a->queue, key);
+        else
+            workqueue_forget(a->queue, key);
+        workqueue_done(a->queue, key);
+        free(key);
+    }
+    return NULL;
+}
+
+/* Every second: every pod we know or the informer has (exits, back-offs, grace periods). */
+static void resync(struct agent *a)
+{
+    _cleanup_json_ json_t *all = informer_list(a->informer);
+    size_t i;
+    json_t *p;
+    json_array_foreach (all, i, p)
+        enqueue(a, p);
+    pthread_mutex_lock(&a->lock);
+    for (struct agent_pod *ap = a->pods; ap; ap = ap->next)
+        workqueue_add(a->queue, ap->key);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static char *resolve_runtime(const char *name)
+{
+    if (strcmp(name, "builtin") == 0 || strcmp(name, "fake") == 0)
+        return xstrdup(name);
+    const char *dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+                          "/usr/bin",        "/sbin",          "/bin"};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        _cleanup_free_ char *p = xasprintf("%s/%s", dirs[i], name);
+        if (access(p, X_OK) == 0)
+            return steal_ptr(&p);
+    }
+    return NULL;
+}
+
+static bool sleep_ms(const atomic_bool *stop, unsigned ms)
+{
+    for (unsigned left = ms; left > 0 && !atomic_load(stop);) {
+        unsigned d = left > 100 ? 100 : left;
+        struct timespec ts = {0, (long)d * 1000000L};
+        nanosleep(&ts, NULL);
+        left -= d;
+    }
+    return !atomic_load(stop);
+}
+
+/* Registration (retried while the API server comes up), then the threads until stop. */
+static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
+{
+    if (agent__http_start(a, err) < 0)
+        return -1;
+    a->agent_url = xasprintf("http://127.0.0.1:%d", a->port);
+    int rc = -1;
+    for (unsigned attempt = 0;; attempt++) {
+        k8c_err_free(*err);
+        *err = NULL;
+        if (agent__node_register(a, err) == 0) {
+            rc = 0;
+            break;
+        }
+        if (attempt > 600 || !sleep_ms(a->stop, attempt < 20 ? 50 : 500))
+            break;
+    }
+    if (rc < 0) {
+        agent__http_stop(a);
+        if (!*err)
+            k8c_err_set(err, 0, K8C_REASON_INTERNAL, "stopped before the node was registered");
+        return -1;
+    }
+    LOG_INFO("node registered node=%s agent-url=%s runtime=%s", a->node_name, a->agent_url,
+             a->runtime);
+    a->queue = workqueue_new(200, 10000);
+    _cleanup_free_ char *sel = xasprintf("spec.nodeName=%s", a->node_name);
+    struct informer_options opts = {
+        .path = "/api/v1/pods",
+        .field_selector = sel,
+        .handlers = {on_add, on_update, on_delete, a},
+    };
+    a->informer = informer_new(a->client, &opts);
+    pthread_t *workers = xcalloc(n_workers, sizeof(*workers));
+    pthread_t lease;
+    agent__events_start(a);
+    rc = informer_start(a->informer, err);
+    if (rc == 0 && informer_wait_synced(a->informer, 60000))
+        agent__orphans_cleanup(a);
+    if (rc == 0) {
+        for (unsigned t = 0; t < n_workers; t++)
+            pthread_create(&workers[t], NULL, worker, a);
+        pthread_create(&lease, NULL, agent__lease_main, a);
+        LOG_INFO("node ready node=%s workers=%u", a->node_name, n_workers);
+        while (sleep_ms(a->stop, 1000))
+            resync(a);
+        pthread_join(lease, NULL);
+        workqueue_shutdown(a->queue);
+        for (unsigned t = 0; t < n_workers; t++)
+            pthread_join(workers[t], NULL);
+    }
+    free(workers);
+    agent__events_stop(a);
+    agent__http_stop(a);
+    informer_free(a->informer);
+    workqueue_free(a->queue);
+    return rc;
+}
+
+static void agent_clear(struct agent *a)
+{
+    if (a->images)
+        image_store_close(a->images);
+    while (a->pods) {
+        struct agent_pod *p = a->pods;
+        a->pods = p->next;
+        agent__pod_free(p);
+    }
+    free(a->node_name), free(a->node_ip), free(a->data_dir), free(a->runtime), free(a->self_exe);
+    free(a->agent_url);
+    pthread_mutex_destroy(&a->lock);
+}
+
+int agent_run(struct client *client, const struct agent_config *cfg, const atomic_bool *stop,
+              struct k8c_err **err)
+{
+    if (!cfg->data_dir || cfg->data_dir[0] != '/')
+        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                           "the data dir \"%s\" must be an absolute path",
+                           cfg->data_dir ? cfg->data_dir : "");
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    struct agent a = {0};
+    pthread_mutex_init(&a.lock, NULL);
+    a.client = client;
+    a.stop = stop;
+    a.port = cfg->port;
+    a.node_name = xstrdup(cfg->node_name && *cfg->node_name ? cfg->node_name : host);
+    a.node_ip = xstrdup(cfg->node_ip ? cfg->node_ip : "127.0.0.1");
+    a.data_dir = xstrdup(cfg->data_dir);
+    a.runtime = resolve_runtime(cfg->runtime ? cfg->runtime : "builtin");
+    a.fake = a.runtime && strcmp(a.runtime, "fake") == 0;
+    char exe[PATH_MAX];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[el > 0 ? el : 0] = '\0';
+    a.self_exe = xstrdup(exe);
+    int rc = -1;
+    _cleanup_free_ char *pods_dir = xasprintf("%s/pods", a.data_dir);
+    if (!a.runtime)
+        k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "runtime %s not found in PATH", cfg->runtime);
+    else if (file_mkdir_p(pods_dir, 0755, err) == 0 &&
+             (a.images = image_store_open(a.data_dir, err)) != NULL)
+        rc = agent_loop(&a, cfg->workers ? cfg->workers : AGENT_DEFAULT_WORKERS, err);
+    agent_clear(&a);
+    return rc;
+}
