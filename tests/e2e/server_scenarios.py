@@ -115,8 +115,10 @@ def test_fake_runtime_runs_many_pods_without_processes():
             assert cs["ready"] and cs["started"] and "running" in cs["state"], cs
             assert cs["containerID"].startswith("k8c://") and cs["restartCount"] == 0
             assert cs["imageID"] == "k8c-fake://example.org/none:1", cs
-        r = srv.kubectl("get", "events", "--field-selector", "reason=Started", "-o", "name")
-        assert r.returncode == 0 and len(r.stdout.split()) >= 40, r
+        # Events are posted by the agent's recorder thread, shortly after the pods start
+        wait_for(lambda: len(srv.kubectl("get", "events", "--field-selector", "reason=Started",
+                                         "-o", "name").stdout.split()) == 40,
+                 what="40 Started events", timeout=30, every=0.5)
         r = srv.kubectl("delete", "deployment", "many", timeout=90)
         assert r.returncode == 0, r.stderr
         wait_for(lambda: not pods(srv), what="pods deleted", timeout=60, every=0.2)
