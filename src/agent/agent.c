@@ -196,6 +196,7 @@ static void agent_clear(struct agent *a)
     }
     free(a->node_name), free(a->node_ip), free(a->data_dir), free(a->runtime), free(a->self_exe);
     free(a->agent_url);
+    free(a->pressure);
     pthread_mutex_destroy(&a->lock);
 }
 

@@ -47,6 +47,7 @@ struct agent_pod {
     bool killing;
     uint64_t kill_deadline_ns;
     char *last_status; /* the status JSON last written, to skip no-op writes */
+    char *evict_msg;   /* set (under the agent's lock) when the eviction picked this pod */
     struct agent_pod *next;
 };
 
@@ -66,12 +67,20 @@ struct agent {
     struct workqueue *queue;
     pthread_mutex_t lock; /* guards pods */
     struct agent_pod *pods;
-    struct agent_events *events; /* events.c's recorder */
+    struct agent_events *events;     /* events.c's recorder */
+    struct agent_pressure *pressure; /* node.c's conditions (the lease thread's) */
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
 int agent__node_register(struct agent *a, struct k8c_err **err);
 void *agent__lease_main(void *opaque);
+
+/* evict.c: every 10 s from the lease thread: the machine's readings against the eviction
+ * thresholds; on memory or disk pressure, picks one pod (kubelet's order) to evict. */
+void agent__evict_pick(struct agent *a, unsigned breached, const void *readings);
+/* In the pod's sync: when the pod was picked, kills its containers at once (a hard
+ * threshold has no grace period) and returns true: its status is then Failed/Evicted. */
+bool agent__pod_evicting(struct agent *a, struct agent_pod *p, const json_t *pod);
 
 /* pod.c: frees one pod's memory (not its containers: see the teardown). */
 void agent__pod_free(struct agent_pod *p);

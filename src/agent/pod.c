@@ -95,6 +95,7 @@ void agent__pod_free(struct agent_pod *p)
     free(p->name);
     free(p->dir);
     free(p->last_status);
+    free(p->evict_msg);
     free(p);
 }
 
@@ -276,6 +277,8 @@ int agent__pod_sync(struct agent *a, const char *key)
         int r = pod_kill(a, p, pod);
         return r < 0 ? -1 : 0;
     }
+    if (agent__pod_evicting(a, p, pod))
+        return agent__pod_write_status(a, p, pod);
     _cleanup_err_ struct k8c_err *err = NULL;
     if (a->fake)
         p->sandbox = true; /* fake.c: no namespaces to hold */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/bundle.h"
+#include "agent/eviction.h"
 #include "agent/internal.h"
 #include "base/clock.h"
 #include "base/file.h"
@@ -123,7 +124,14 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
     _cleanup_json_ json_t *status = json_pack(
         "{s:s,s:o,s:s,s:[{s:s}],s:s,s:o,s:o,s:s}", "phase", phase, "conditions", conds, "hostIP",
         a->node_ip, "hostIPs", "ip", a->node_ip, "startTime", st, "initContainerStatuses", inits,
-        "containerStatuses", mains, "qosClass", "BestEffort");
+        "containerStatuses", mains, "qosClass", agent_qos_class(pod));
+    pthread_mutex_lock(&a->lock);
+    if (p->evict_msg) { /* evict.c: the pod failed, its containers are stopped */
+        json_object_set_new(status, "phase", json_string("Failed"));
+        json_object_set_new(status, "reason", json_string("Evicted"));
+        json_object_set_new(status, "message", json_string(p->evict_msg));
+    }
+    pthread_mutex_unlock(&a->lock);
     _cleanup_free_ char *text = kjson_dumps(status);
     if (p->last_status && strcmp(p->last_status, text) == 0)
         return 0;
