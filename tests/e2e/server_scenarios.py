@@ -156,3 +156,85 @@ def test_server_without_root_runs_without_agent():
         proc.terminate()
         proc.wait(timeout=20)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_memory_pressure_taints_the_node_and_evicts_best_effort_first(tmp_path):
+    """The agent's readings seam (K8C_TEST_NODE_READINGS) reports 50Mi of memory left:
+    MemoryPressure goes True with kubelet's reason, the node gets the memory-pressure
+    NoSchedule taint (a new pod is not scheduled), and of a Guaranteed, a Burstable and a
+    BestEffort pod the BestEffort one is evicted: Failed, reason Evicted, kubelet's message."""
+    readings = tmp_path / "readings.json"
+    readings.write_text("{}")
+    os.environ["K8C_TEST_NODE_READINGS"] = str(readings)
+    try:
+        srv = start_apiserver(embedded=True, agent_args=["--runtime", "fake", "--node-name",
+                                                         "pressure-e2e", "--agent-port", "0"])
+    finally:
+        del os.environ["K8C_TEST_NODE_READINGS"]
+    try:
+        wait_for(lambda: node_ready(srv, "pressure-e2e"), what="node Ready", timeout=30)
+
+        def conditions():
+            node = srv.json("GET", "/api/v1/nodes/pressure-e2e")[1]
+            return {c["type"]: c for c in node["status"]["conditions"]}, node
+        conds, _ = conditions()
+        assert conds["MemoryPressure"]["status"] == "False"
+        assert conds["MemoryPressure"]["reason"] == "KubeletHasSufficientMemory"
+        assert conds["DiskPressure"]["reason"] == "KubeletHasNoDiskPressure"
+        assert conds["PIDPressure"]["reason"] == "KubeletHasSufficientPID"
+
+        def pod(name, resources):
+            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                    "spec": {"containers": [{"name": "main", "image": "example.org/app:1",
+                                             "resources": resources}]}}
+        lim = {"cpu": "100m", "memory": "64Mi"}
+        for body in (pod("guaranteed", {"limits": lim}),
+                     pod("burstable", {"requests": {"memory": "16Mi"}}),
+                     pod("besteffort", {})):
+            r = srv.kubectl("create", "-f", "-", input=json.dumps(body))
+            assert r.returncode == 0, r.stderr
+        wait_for(lambda: (lambda ps: len(ps) == 3 and all(ready(p) for p in ps))(pods(srv)),
+                 what="3 pods Ready", timeout=30, every=0.2)
+        qos = {p["metadata"]["name"]: p["status"]["qosClass"] for p in pods(srv)}
+        assert qos == {"guaranteed": "Guaranteed", "burstable": "Burstable",
+                       "besteffort": "BestEffort"}
+
+        readings.write_text(json.dumps({"memory.available": 50 * 1024 * 1024}))
+        wait_for(lambda: conditions()[0]["MemoryPressure"]["status"] == "True",
+                 what="MemoryPressure", timeout=25, every=0.5)
+        conds, node = conditions()
+        assert conds["MemoryPressure"]["reason"] == "KubeletHasInsufficientMemory"
+        assert conds["Ready"]["status"] == "True"
+        wait_for(lambda: any(t["key"] == "node.kubernetes.io/memory-pressure" and
+                             t["effect"] == "NoSchedule" for t in
+                             conditions()[1]["spec"].get("taints", [])),
+                 what="memory-pressure taint", timeout=10, every=0.3)
+
+        def phase_of(name):
+            return srv.json("GET", f"/api/v1/namespaces/default/pods/{name}")[1]["status"]
+        st = wait_for(lambda: (lambda s: s if s.get("reason") == "Evicted" else None)(
+            phase_of("besteffort")), what="BestEffort pod evicted", timeout=25, every=0.5)
+        readings.write_text("{}")  # the pressure ends: no further eviction
+        assert st["phase"] == "Failed"
+        assert st["message"].startswith("The node was low on resource: memory. Threshold "
+                                        "quantity: 100Mi, available: 51200Ki. Container main "
+                                        "was using 0, request is 0, has larger consumption of "
+                                        "memory."), st["message"]
+        assert not st["containerStatuses"][0]["ready"]
+        for name in ("guaranteed", "burstable"):
+            s = phase_of(name)
+            assert s["phase"] == "Running" and s.get("reason") != "Evicted", (name, s)
+        r = srv.kubectl("get", "events", "--field-selector", "reason=Evicted", "-o", "json")
+        assert r.returncode == 0
+        evs = json.loads(r.stdout)["items"]
+        assert [e["involvedObject"]["name"] for e in evs] == ["besteffort"], evs
+        # the taint keeps new pods off the node
+        r = srv.kubectl("run", "late", "--image=example.org/app:1")
+        assert r.returncode == 0, r.stderr
+        time.sleep(2)
+        late = srv.json("GET", "/api/v1/namespaces/default/pods/late")[1]
+        assert not late["spec"].get("nodeName"), late
+        assert any(c["type"] == "PodScheduled" and c["status"] == "False"
+                   for c in late["status"].get("conditions", [])), late["status"]
+    finally:
+        stop_apiserver(srv)
