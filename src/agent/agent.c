@@ -115,6 +115,32 @@ static char *resolve_runtime(const char *name)
     return NULL;
 }
 
+/* The small static shim program the build embeds (Makefile: k8c-shim, shim_main.c). */
+extern const char k8c_shim_blob[], k8c_shim_blob_end[];
+
+/* Writes the embedded shim to <data-dir>/bin/k8c-shim unless it is there already (running
+ * shims of an older build keep their own file: the new one replaces it by rename). Returns
+ * its path, or NULL (then `k8c shim` is used: slower to start, same behaviour). */
+static char *install_shim(const char *data_dir)
+{
+    size_t len = (size_t)(k8c_shim_blob_end - k8c_shim_blob);
+    _cleanup_free_ char *dir = xasprintf("%s/bin", data_dir);
+    char *path = xasprintf("%s/k8c-shim", dir);
+    size_t have_len = 0;
+    _cleanup_free_ char *have = file_read_all(path, len + 1, &have_len, NULL);
+    if (have && have_len == len && memcmp(have, k8c_shim_blob, len) == 0 && access(path, X_OK) == 0)
+        return path;
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (len == 0 || file_mkdir_p(dir, 0755, &err) < 0 ||
+        file_write_atomic(path, k8c_shim_blob, len, 0755, &err) < 0) {
+        LOG_WARN("shim not installed (%s): containers use `k8c shim`",
+                 err ? err->msg : "not built in");
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
 static bool sleep_ms(const atomic_bool *stop, unsigned ms)
 {
     for (unsigned left = ms; left > 0 && !atomic_load(stop);) {
@@ -195,6 +221,7 @@ static void agent_clear(struct agent *a)
         agent__pod_free(p);
     }
     free(a->node_name), free(a->node_ip), free(a->data_dir), free(a->runtime), free(a->self_exe);
+    free(a->shim_exe);
     free(a->agent_url);
     free(a->pressure);
     pthread_mutex_destroy(&a->lock);
@@ -225,11 +252,14 @@ int agent_run(struct client *client, const struct agent_config *cfg, const atomi
     a.self_exe = xstrdup(exe);
     int rc = -1;
     _cleanup_free_ char *pods_dir = xasprintf("%s/pods", a.data_dir);
-    if (!a.runtime)
+    if (!a.runtime) {
         k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "runtime %s not found in PATH", cfg->runtime);
-    else if (file_mkdir_p(pods_dir, 0755, err) == 0 &&
-             (a.images = image_store_open(a.data_dir, err)) != NULL)
+    } else if (file_mkdir_p(pods_dir, 0755, err) == 0 &&
+               (a.images = image_store_open(a.data_dir, err)) != NULL) {
+        if (!a.fake)
+            a.shim_exe = install_shim(a.data_dir);
         rc = agent_loop(&a, cfg->workers ? cfg->workers : AGENT_DEFAULT_WORKERS, err);
+    }
     agent_clear(&a);
     return rc;
 }

@@ -230,7 +230,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     agent__runtime_argv(a, "run", rargv, &n);
     const char *argv[40];
     size_t k = 0;
-    argv[k++] = a->self_exe;
+    argv[k++] = a->shim_exe ? a->shim_exe : a->self_exe;
     argv[k++] = "shim";
     argv[k++] = logp;
     argv[k++] = exitp;

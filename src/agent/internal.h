@@ -59,6 +59,7 @@ struct agent {
     char *runtime; /* "builtin", "fake", or the path of runc or crun */
     bool fake;     /* --runtime fake: containers are simulated (fake.c) */
     char *self_exe;
+    char *shim_exe; /* <data-dir>/bin/k8c-shim, or NULL: `<self_exe> shim` */
     char *node_ip;
     char *agent_url;
     int port;
