@@ -123,9 +123,9 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
     /* no cluster DNS yet: the pod gets the search path and loopback only */
     const char *resolv = "search default.svc.cluster.local svc.cluster.local cluster.local\n"
                          "nameserver 127.0.0.1\noptions ndots:5\n";
-    if (file_write_atomic(hosts_p, hosts, strlen(hosts), 0644, err) < 0 ||
-        file_write_atomic(resolv_p, resolv, strlen(resolv), 0644, err) < 0 ||
-        file_write_atomic(hn_p, hn, strlen(hn), 0644, err) < 0)
+    if (file_write_replace(hosts_p, hosts, strlen(hosts), 0644, err) < 0 ||
+        file_write_replace(resolv_p, resolv, strlen(resolv), 0644, err) < 0 ||
+        file_write_replace(hn_p, hn, strlen(hn), 0644, err) < 0)
         return -1;
     return 0;
 }

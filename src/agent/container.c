@@ -115,7 +115,7 @@ void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c)
                   "lastFinished", (json_int_t)c->last_finished, "backoff", (int)c->backoff_s);
     _cleanup_free_ char *text = kjson_dumps(st);
     _cleanup_err_ struct k8c_err *err = NULL;
-    if (file_write_atomic(path, text, strlen(text), 0600, &err) < 0)
+    if (file_write_replace(path, text, strlen(text), 0600, &err) < 0)
         LOG_WARN("%s", err->msg);
 }
 
@@ -237,7 +237,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     }
     _cleanup_free_ char *cfgp = xasprintf("%s/config.json", dir);
     _cleanup_free_ char *text = kjson_dumps(cfg);
-    if (file_write_atomic(cfgp, text, strlen(text), 0600, &err) < 0) {
+    if (file_write_replace(cfgp, text, strlen(text), 0600, &err) < 0) {
         agent__ctr_set_waiting(c, "CreateContainerError", err->msg);
         return -1;
     }

@@ -55,7 +55,7 @@ int agent__fake_call(struct agent *a, const char *verb, const char *const *extra
     char text[16];
     int n = snprintf(text, sizeof(text), "%d\n", code);
     _cleanup_err_ struct k8c_err *err = NULL;
-    if (file_write_atomic(exitp, text, (size_t)n, 0644, &err) < 0) {
+    if (file_write_replace(exitp, text, (size_t)n, 0644, &err) < 0) {
         LOG_DEBUG("fake kill %s: %s", id, err->msg);
         return 1;
     }
