@@ -157,27 +157,28 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     if (!text)
         return;
     c->running = false;
+    c->creating = false;
     c->exited = true;
     c->exit_code = atoi(text);
     struct stat st;
     c->finished_at = stat(exitp, &st) == 0 ? st.st_mtime : time(NULL);
 }
 
-/* Waits (up to 2 s) until the runtime has created container id: its state file exists
- * (runc and the built-in runtime write <root>/<id>/state.json, crun <root>/<id>/status, once
- * the container's process exists). So "running" and Ready are not reported before there is
- * a process; a runtime that fails leaves the exit file for the next sync to see. */
-static void wait_created(const struct agent *a, const char *id)
+/* The runtime has created the container once its state file exists (runc and the built-in
+ * runtime write <root>/<id>/state.json, crun <root>/<id>/status, once the container's
+ * process exists): until then the container is reported ContainerCreating, not running and
+ * Ready. The pod's sync comes back every 10 ms meanwhile (pod.c); a runtime that fails
+ * leaves the shim's exit file instead. */
+bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c)
 {
+    if (!c->creating)
+        return false;
+    _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
     _cleanup_free_ char *st = xasprintf("%s/runtime/%s/state.json", a->data_dir, id);
     _cleanup_free_ char *cst = xasprintf("%s/runtime/%s/status", a->data_dir, id);
-    for (int i = 0; i < 400; i++) {
-        if (access(st, F_OK) == 0 || access(cst, F_OK) == 0)
-            return;
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
-    }
-    LOG_DEBUG("container %s: no runtime state after 2 s", id);
+    if (access(st, F_OK) == 0 || access(cst, F_OK) == 0 || !c->running)
+        c->creating = false;
+    return c->creating;
 }
 
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
@@ -279,8 +280,8 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         _exit(0);
     }
     waitpid(pid, NULL, 0);
-    wait_created(a, id);
     agent__ctr_started(a, p, c, pod);
+    c->creating = true;
     return 0;
 }
 

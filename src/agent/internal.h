@@ -23,8 +23,9 @@ struct agent_ctr {
     char *name;
     bool init;
     int restarts;
-    bool running; /* a shim was started and no exit file seen yet */
-    bool exited;  /* the last run ended; exit_code holds its status */
+    bool running;  /* a shim was started and no exit file seen yet */
+    bool creating; /* running, but the runtime has not created the container yet */
+    bool exited;   /* the last run ended; exit_code holds its status */
     int exit_code;
     time_t started_at, finished_at;
     bool has_last; /* lastState.terminated */
@@ -110,6 +111,9 @@ void agent__ctr_set_waiting(struct agent_ctr *c, const char *reason, const char 
 /* Saves / adopts <ctr dir>/agent-state.json (what a restarted agent needs). */
 void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c);
 void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c);
+/* Notices that the runtime created a creating container (its state file). Returns whether
+ * c is still creating. */
+bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c);
 /* Notices an exit the shim recorded. */
 void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c);
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */

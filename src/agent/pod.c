@@ -324,5 +324,10 @@ int agent__pod_sync(struct agent *a, const char *key)
                 agent__ctr_maybe_restart(a, p, c, pod, policy);
         }
     }
+    bool creating = false;
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        creating |= agent__ctr_created(a, p, &p->ctrs[i]);
+    if (creating) /* back soon to report it running (container.c) */
+        workqueue_add_after(a->queue, key, 10);
     return agent__pod_write_status(a, p, pod);
 }

@@ -41,6 +41,12 @@ static json_t *terminated(int code, time_t started, time_t finished, const char 
                      "startedAt", s, "finishedAt", f, "containerID", cid);
 }
 
+/* Running as status reports it: the runtime has created the container (container.c). */
+static bool up(const struct agent_ctr *c)
+{
+    return c->running && !c->creating;
+}
+
 static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, const json_t *pod)
 {
     const json_t *spec = agent__ctr_spec(pod, c);
@@ -48,7 +54,7 @@ static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, 
     _cleanup_free_ char *cid = xasprintf("k8c://%s", id);
     json_t *state;
     char s[21];
-    if (c->running) {
+    if (up(c)) {
         stamp_of(c->started_at, s);
         state = json_pack("{s:{s:s}}", "running", "startedAt", s);
     } else if (c->waiting_reason) {
@@ -69,9 +75,9 @@ static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, 
         last = terminated(c->exit_code, c->started_at, c->finished_at, cid);
     }
     json_t *st = json_pack("{s:s,s:o,s:o,s:b,s:i,s:s,s:s,s:b}", "name", c->name, "state", state,
-                           "lastState", last, "ready", c->running && !c->init, "restartCount",
+                           "lastState", last, "ready", up(c) && !c->init, "restartCount",
                            c->restarts, "image", kjson_path_str(spec, "image") ?: "", "imageID",
-                           c->image_id ? c->image_id : "", "started", c->running);
+                           c->image_id ? c->image_id : "", "started", up(c));
     if (c->started_at)
         json_object_set_new(st, "containerID", json_string(cid));
     return st;
@@ -95,8 +101,8 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         }
         n_main++;
         any_started |= c->started_at != 0;
-        any_running |= c->running;
-        all_running &= c->running;
+        any_running |= up(c);
+        all_running &= up(c);
         bool done = c->exited && !agent__wants_restart(policy, c->exit_code);
         all_done &= done;
         all_ok &= done && c->exit_code == 0;

@@ -79,6 +79,8 @@ def test_server_runs_a_busybox_pod_on_its_own_node():
         assert r.returncode == 0, r.stderr
         wait_for(lambda: any(ready(p) for p in pods(srv)), what="pod Ready",
                  timeout=60)
+        with open(os.environ["K8C_SERVER_UIDS"], "a") as f:  # for test_server.py's check
+            f.write(pods(srv)[0]["metadata"]["uid"] + "\n")
         wait_for(lambda: "hello" in srv.kubectl("logs", "hello").stdout, what="logs",
                  timeout=20, every=0.3)
         rootfs = [l for l in open("/proc/self/mountinfo") if srv.data_dir in l]
