@@ -69,8 +69,13 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
     if (pid < 0)
         return k8c_err_errno(err, "fork");
     if (pid == 0) {
-        close(ready[0]);
-        close(hold[1]);
+        /* Keep only our two pipe ends: holding a copy of another worker's hold pipe would
+         * make that worker's holder wait for us while we may wait for it (a deadlock that
+         * left pods ContainerCreating forever with several pod workers). */
+        int lo = ready[1] < hold[0] ? ready[1] : hold[0], hi = ready[1] ^ hold[0] ^ lo;
+        close_range(3, (unsigned)lo - 1, 0);
+        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+        close_range((unsigned)hi + 1, ~0u, 0);
         char ok = 1;
         if (unshare((host_network ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
             ok = 0;
@@ -117,9 +122,9 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
     /* no cluster DNS yet: the pod gets the search path and loopback only */
     const char *resolv = "search default.svc.cluster.local svc.cluster.local cluster.local\n"
                          "nameserver 127.0.0.1\noptions ndots:5\n";
-    if (file_write_atomic(hosts_p, hosts, strlen(hosts), 0644, err) < 0 ||
-        file_write_atomic(resolv_p, resolv, strlen(resolv), 0644, err) < 0 ||
-        file_write_atomic(hn_p, hn, strlen(hn), 0644, err) < 0)
+    if (file_write_replace(hosts_p, hosts, strlen(hosts), 0644, err) < 0 ||
+        file_write_replace(resolv_p, resolv, strlen(resolv), 0644, err) < 0 ||
+        file_write_replace(hn_p, hn, strlen(hn), 0644, err) < 0)
         return -1;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/bundle.h"
@@ -54,6 +55,8 @@ void agent__runtime_argv(const struct agent *a, const char *verb, const char **a
 /* Runs the runtime's verb with extra args; quiet (stdout discarded). Returns its exit code. */
 int agent__runtime_call(struct agent *a, const char *verb, const char *const *extra)
 {
+    if (a->fake)
+        return agent__fake_call(a, verb, extra);
     const char *argv[32];
     size_t n;
     agent__runtime_argv(a, verb, argv, &n);
@@ -113,7 +116,7 @@ void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c)
                   "lastFinished", (json_int_t)c->last_finished, "backoff", (int)c->backoff_s);
     _cleanup_free_ char *text = kjson_dumps(st);
     _cleanup_err_ struct k8c_err *err = NULL;
-    if (file_write_atomic(path, text, strlen(text), 0600, &err) < 0)
+    if (file_write_replace(path, text, strlen(text), 0600, &err) < 0)
         LOG_WARN("%s", err->msg);
 }
 
@@ -155,6 +158,7 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     if (!text)
         return;
     c->running = false;
+    c->creating = false;
     c->exited = true;
     c->exit_code = atoi(text);
     struct stat st;
@@ -162,9 +166,28 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     agent__lifecycle_exited(p, c);
 }
 
+/* The runtime has created the container once its state file exists (runc and the built-in
+ * runtime write <root>/<id>/state.json, crun <root>/<id>/status, once the container's
+ * process exists): until then the container is reported ContainerCreating, not running and
+ * Ready. The pod's sync comes back every 10 ms meanwhile (pod.c); a runtime that fails
+ * leaves the shim's exit file instead. */
+bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c)
+{
+    if (!c->creating)
+        return false;
+    _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
+    _cleanup_free_ char *st = xasprintf("%s/runtime/%s/state.json", a->data_dir, id);
+    _cleanup_free_ char *cst = xasprintf("%s/runtime/%s/status", a->data_dir, id);
+    if (access(st, F_OK) == 0 || access(cst, F_OK) == 0 || !c->running)
+        c->creating = false;
+    return c->creating;
+}
+
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
 int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, const json_t *pod)
 {
+    if (a->fake)
+        return agent__fake_ctr_start(a, p, c, pod);
     const json_t *spec = agent__ctr_spec(pod, c);
     const char *image = kjson_path_str(spec, "image");
     const char *pol_s = kjson_path_str(spec, "imagePullPolicy");
@@ -227,7 +250,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
                      json_string_value(w));
     _cleanup_free_ char *cfgp = xasprintf("%s/config.json", dir);
     _cleanup_free_ char *text = kjson_dumps(cfg);
-    if (file_write_atomic(cfgp, text, strlen(text), 0600, &err) < 0) {
+    if (file_write_replace(cfgp, text, strlen(text), 0600, &err) < 0) {
         agent__ctr_set_waiting(c, "CreateContainerError", err->msg);
         return -1;
     }
@@ -238,7 +261,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     agent__runtime_argv(a, "run", rargv, &n);
     const char *argv[48];
     size_t k = 0;
-    argv[k++] = a->self_exe;
+    argv[k++] = a->shim_exe ? a->shim_exe : a->self_exe;
     argv[k++] = "shim";
     char max_size[32], max_files[16];
     snprintf(max_size, sizeof(max_size), "%lld", a->log_max_size);
@@ -285,6 +308,14 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         _exit(0);
     }
     waitpid(pid, NULL, 0);
+    agent__ctr_started(a, p, c, pod);
+    c->creating = true;
+    return 0;
+}
+
+void agent__ctr_started(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                        const json_t *pod)
+{
     if (c->started_at) {
         c->has_last = true;
         c->last_exit = c->exit_code;
@@ -298,7 +329,6 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     agent__ctr_save(p, c);
     agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
     agent__lifecycle_started(a, p, c, pod);
-    return 0;
 }
 
 bool agent__wants_restart(const char *policy, int code)

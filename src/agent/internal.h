@@ -23,8 +23,9 @@ struct agent_ctr {
     char *name;
     bool init;
     int restarts;
-    bool running; /* a shim was started and no exit file seen yet */
-    bool exited;  /* the last run ended; exit_code holds its status */
+    bool running;  /* a shim was started and no exit file seen yet */
+    bool creating; /* running, but the runtime has not created the container yet */
+    bool exited;   /* the last run ended; exit_code holds its status */
     int exit_code;
     time_t started_at, finished_at;
     bool has_last; /* lastState.terminated */
@@ -56,6 +57,7 @@ struct agent_pod {
     bool volumes_ready;       /* every volume was set up once (volume.c) */
     uint64_t volumes_next_ns; /* monotonic: next resync of ConfigMap/Secret/... volumes */
     char *volumes_err;        /* the last FailedMount message, to not repeat the Event */
+    char *evict_msg;          /* set (under the agent's lock) when the eviction picked this pod */
     struct agent_pod *next;
 };
 
@@ -64,12 +66,14 @@ struct agent {
     const atomic_bool *stop;
     char *node_name;
     char *data_dir;
-    char *runtime; /* "builtin", "runc" or "crun" */
+    char *runtime; /* "builtin", "fake", or the path of runc or crun */
+    bool fake;     /* --runtime fake: containers are simulated (fake.c) */
     char *self_exe;
+    char *shim_exe; /* <data-dir>/bin/k8c-shim, or NULL: `<self_exe> shim` */
     char *node_ip;
     char *agent_url;
     int port;
-    char *ca_pem;           /* the cluster CA: who may use the streaming endpoint (http.c) */
+    const char *ca_pem;     /* the cluster CA: who may use the streaming endpoint (http.c) */
     char *cert_sha256;      /* the endpoint's serving certificate, pinned by the API server */
     long long log_max_size; /* a container's log file rotates past this size (shim.c) */
     int log_max_files;      /* files kept per container, the current one included */
@@ -78,15 +82,26 @@ struct agent {
     struct workqueue *queue;
     pthread_mutex_t lock; /* guards pods */
     struct agent_pod *pods;
-    char *cluster_cidr;          /* pods' whole network (egress masquerade beyond it) */
-    struct agent_net *net;       /* network.h: pod network and service proxy */
-    struct agent_prober *prober; /* probe.c */
+    char *cluster_cidr;              /* pods' whole network (egress masquerade beyond it) */
+    struct agent_net *net;           /* network.h: pod network and service proxy */
+    struct agent_prober *prober;     /* probe.c */
+    struct agent_events *events;     /* events.c's recorder */
+    struct agent_pressure *pressure; /* node.c's conditions (the lease thread's) */
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
 int agent__node_register(struct agent *a, struct k8c_err **err);
 void *agent__lease_main(void *opaque);
 
+/* evict.c: every 10 s from the lease thread: the machine's readings against the eviction
+ * thresholds; on memory or disk pressure, picks one pod (kubelet's order) to evict. */
+void agent__evict_pick(struct agent *a, unsigned breached, const void *readings);
+/* In the pod's sync: when the pod was picked, kills its containers at once (a hard
+ * threshold has no grace period) and returns true: its status is then Failed/Evicted. */
+bool agent__pod_evicting(struct agent *a, struct agent_pod *p, const json_t *pod);
+
+/* pod.c: frees one pod's memory (not its containers: see the teardown). */
+void agent__pod_free(struct agent_pod *p);
 /* pod.c: brings the pod behind key to its desired state. Returns 0, or -1 to retry later. */
 int agent__pod_sync(struct agent *a, const char *key);
 /* After the first list: stops and removes what <data-dir>/pods holds for pods the API no
@@ -112,10 +127,22 @@ void agent__ctr_set_waiting(struct agent_ctr *c, const char *reason, const char 
 /* Saves / adopts <ctr dir>/agent-state.json (what a restarted agent needs). */
 void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c);
 void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c);
+/* Notices that the runtime created a creating container (its state file). Returns whether
+ * c is still creating. */
+bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c);
 /* Notices an exit the shim recorded. */
 void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c);
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
 int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, const json_t *pod);
+/* The bookkeeping once container c runs: lastState, startedAt, saved state, the Started
+ * Event. */
+void agent__ctr_started(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                        const json_t *pod);
+/* fake.c (--runtime fake): starts c without a process (image from the store if present, no
+ * pull), and the runtime verbs: kill records the exit a signal would cause, others succeed. */
+int agent__fake_ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                          const json_t *pod);
+int agent__fake_call(struct agent *a, const char *verb, const char *const *extra);
 /* Whether restartPolicy policy restarts a container that exited with code. */
 bool agent__wants_restart(const char *policy, int code);
 /* Restarts an exited container when the policy says so and its back-off has passed. */
@@ -147,7 +174,11 @@ void agent__cri_format(const char *text, size_t len, bool timestamps, struct buf
  * first). Returns the bytes consumed, 0 when incomplete, (size_t)-1 for a frame over 16 MiB. */
 size_t agent__ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf *payload);
 
-/* events */
+/* events.c: Events are queued and posted by a recorder thread, so a pod worker never waits
+ * for the API server to record one (a full queue drops the Event with a log line). */
+void agent__events_start(struct agent *a);
+/* Posts what is queued (bounded by a deadline), then stops the thread. */
+void agent__events_stop(struct agent *a);
 void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

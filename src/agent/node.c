@@ -1,6 +1,8 @@
 /* The agent's Node: registration with this machine's capacity (cpu, memory, pods,
- * ephemeral-storage of the data dir), addresses, nodeInfo and the Ready condition, then the
- * Lease renewed every 10 s and the Ready heartbeat every 60 s. */
+ * ephemeral-storage of the data dir), addresses, nodeInfo and the conditions (Ready,
+ * MemoryPressure, DiskPressure, PIDPressure), then every 10 s the Lease renewal and the
+ * pressure check (eviction.c: status and the pressure taints change at once when a condition
+ * does; evict.c picks a pod under memory or disk pressure), and the heartbeat every 60 s. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -8,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/eviction.h"
 #include "agent/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -33,8 +36,6 @@ static unsigned long long mem_total_kib(void)
 
 static json_t *node_status(const struct agent *a)
 {
-    char stamp[21];
-    clock_rfc3339(time(NULL), stamp);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     struct statvfs sv;
     unsigned long long disk = 0;
@@ -52,16 +53,16 @@ static json_t *node_status(const struct agent *a)
     _cleanup_free_ char *rt = xasprintf("k8c-%s://%s", a->runtime, K8C_VERSION);
     json_t *res = json_pack("{s:s,s:s,s:s,s:s}", "cpu", cpu, "memory", mem, "pods", "110",
                             "ephemeral-storage", eph);
-    return json_pack(
-        "{s:O,s:o,s:[{s:s,s:s,s:s,s:s,s:s,s:s}],s:[{s:s,s:s},{s:s,s:s}],s:{s:s,s:s,s:s,s:s,s:s,"
-        "s:s,s:s},s:{s:{s:i}}}",
-        "capacity", res, "allocatable", res, "conditions", "type", "Ready", "status", "True",
-        "reason", "KubeletReady", "message", "kubelet is posting ready status", "lastHeartbeatTime",
-        stamp, "lastTransitionTime", stamp, "addresses", "type", "InternalIP", "address",
-        a->node_ip, "type", "Hostname", "address", a->node_name, "nodeInfo", "kubeletVersion",
-        AGENT_KUBELET_VERSION, "kubeProxyVersion", AGENT_KUBELET_VERSION, "operatingSystem",
-        "linux", "architecture", arch, "containerRuntimeVersion", rt, "osImage", "k8c node",
-        "kernelVersion", u.release, "daemonEndpoints", "kubeletEndpoint", "Port", a->port);
+    return json_pack("{s:O,s:o,s:o,s:[{s:s,s:s},{s:s,s:s}],s:{s:s,s:s,s:s,s:s,s:s,"
+                     "s:s,s:s},s:{s:{s:i}}}",
+                     "capacity", res, "allocatable", res, "conditions",
+                     agent_node_conditions(a->pressure, time(NULL)), "addresses", "type",
+                     "InternalIP", "address", a->node_ip, "type", "Hostname", "address",
+                     a->node_name, "nodeInfo", "kubeletVersion", AGENT_KUBELET_VERSION,
+                     "kubeProxyVersion", AGENT_KUBELET_VERSION, "operatingSystem", "linux",
+                     "architecture", arch, "containerRuntimeVersion", rt, "osImage", "k8c node",
+                     "kernelVersion", u.release, "daemonEndpoints", "kubeletEndpoint", "Port",
+                     a->port);
 }
 
 static int patch_status(struct agent *a, struct k8c_err **err)
@@ -72,8 +73,60 @@ static int patch_status(struct agent *a, struct k8c_err **err)
     return res ? 0 : k8c_err_wrap(err, "report status of node `%s`", a->node_name);
 }
 
+/* Brings the pressure taints in line with the conditions (Kubernetes' node lifecycle
+ * controller does this from the conditions; the agent does it with the condition change so
+ * the scheduler sees both at once). Other taints are kept; a conflict retries next check. */
+static void sync_taints(struct agent *a)
+{
+    _cleanup_free_ char *path = xasprintf("/api/v1/nodes/%s", a->node_name);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_json_ json_t *node = client_get(a->client, path, &err);
+    if (!node) {
+        LOG_WARN("%s", err->msg);
+        return;
+    }
+    _cleanup_json_ json_t *next =
+        agent_pressure_taints(kjson_path(node, "spec.taints"), a->pressure);
+    if (!next)
+        return;
+    _cleanup_json_ json_t *patch = json_pack(
+        "{s:{s:O},s:{s:s}}", "spec", "taints", json_array_size(next) ? next : json_null(),
+        "metadata", "resourceVersion", kjson_path_str(node, "metadata.resourceVersion") ?: "");
+    _cleanup_json_ json_t *r = client_patch(a->client, path, "merge", patch, &err);
+    if (!r)
+        LOG_WARN("update the pressure taints of node `%s`: %s", a->node_name, err->msg);
+}
+
+/* The pressure check: readings, conditions (reported at once when one changes), taints,
+ * and under memory or disk pressure one pod evicted. */
+static void pressure_check(struct agent *a, bool force_report)
+{
+    struct agent_readings r;
+    agent_readings_take(a->data_dir, &r);
+    unsigned breached = agent_signals_breached(&r);
+    bool changed = agent_pressure_update(a->pressure, breached, clock_mono_ns(), time(NULL));
+    if (changed || force_report) {
+        _cleanup_err_ struct k8c_err *err = NULL;
+        if (changed)
+            LOG_INFO("node %s conditions: MemoryPressure=%d DiskPressure=%d PIDPressure=%d",
+                     a->node_name, a->pressure->status[AGENT_COND_MEMORY],
+                     a->pressure->status[AGENT_COND_DISK], a->pressure->status[AGENT_COND_PID]);
+        if (patch_status(a, &err) < 0)
+            LOG_WARN("%s", err->msg);
+        sync_taints(a);
+    }
+    if (breached && a->queue)
+        agent__evict_pick(a, breached, &r);
+}
+
 int agent__node_register(struct agent *a, struct k8c_err **err)
 {
+    if (!a->pressure) {
+        a->pressure = xcalloc(1, sizeof(*a->pressure));
+        struct agent_readings r;
+        agent_readings_take(a->data_dir, &r);
+        agent_pressure_update(a->pressure, agent_signals_breached(&r), clock_mono_ns(), time(NULL));
+    }
     json_t *labels = json_pack("{s:s,s:s,s:s}", "kubernetes.io/hostname", a->node_name,
                                "kubernetes.io/os", "linux", "beta.kubernetes.io/os", "linux");
     _cleanup_json_ json_t *node = json_pack(
@@ -98,6 +151,7 @@ int agent__node_register(struct agent *a, struct k8c_err **err)
     }
     if (patch_status(a, err) < 0)
         return -1;
+    sync_taints(a); /* pressure taints a previous run left */
     return client_node_lease_renew(a->client, a->node_name, 40, err);
 }
 
@@ -124,12 +178,10 @@ void *agent__lease_main(void *opaque)
         _cleanup_err_ struct k8c_err *err = NULL;
         if (client_node_lease_renew(a->client, a->node_name, 40, &err) < 0)
             LOG_WARN("%s", err->msg);
-        if (clock_mono_ns() >= next_status) {
-            _cleanup_err_ struct k8c_err *serr = NULL;
-            if (patch_status(a, &serr) < 0)
-                LOG_WARN("%s", serr->msg);
+        bool heartbeat = clock_mono_ns() >= next_status;
+        pressure_check(a, heartbeat);
+        if (heartbeat)
             next_status += STATUS_PERIOD_NS;
-        }
         next += LEASE_PERIOD_NS;
     }
     return NULL;

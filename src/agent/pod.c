@@ -80,6 +80,11 @@ static void pod_forget(struct agent *a, struct agent_pod *p)
         }
     pthread_mutex_unlock(&a->lock);
     agent__probes_forget(a, p->uid);
+    agent__pod_free(p);
+}
+
+void agent__pod_free(struct agent_pod *p)
+{
     for (size_t i = 0; i < p->n_ctrs; i++) {
         free(p->ctrs[i].term_msg);
         free(p->ctrs[i].last_term_msg);
@@ -97,6 +102,7 @@ static void pod_forget(struct agent *a, struct agent_pod *p)
     free(p->last_status);
     free(p->ip);
     free(p->volumes_err);
+    free(p->evict_msg);
     free(p);
 }
 
@@ -258,7 +264,11 @@ int agent__pod_sync(struct agent *a, const char *key)
         int r = pod_kill(a, p, pod);
         return r < 0 ? -1 : 0;
     }
+    if (agent__pod_evicting(a, p, pod))
+        return agent__pod_write_status(a, p, pod);
     _cleanup_err_ struct k8c_err *err = NULL;
+    if (a->fake)
+        p->sandbox = true; /* fake.c: no namespaces to hold */
     if (!p->sandbox) {
         if (file_mkdir_p(p->dir, 0755, &err) < 0 ||
             agent_sandbox_create(p->dir, p->name, p->name,
@@ -310,5 +320,10 @@ int agent__pod_sync(struct agent *a, const char *key)
                 agent__ctr_maybe_restart(a, p, c, pod, policy);
         }
     }
+    bool creating = false;
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        creating |= agent__ctr_created(a, p, &p->ctrs[i]);
+    if (creating) /* back soon to report it running (container.c) */
+        workqueue_add_after(a->queue, key, 10);
     return agent__pod_write_status(a, p, pod);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/bundle.h"
+#include "agent/eviction.h"
 #include "agent/internal.h"
 #include "base/clock.h"
 #include "base/file.h"
@@ -44,6 +45,12 @@ static json_t *terminated(int code, time_t started, time_t finished, const char 
     return t;
 }
 
+/* Running as status reports it: the runtime has created the container (container.c). */
+static bool up(const struct agent_ctr *c)
+{
+    return c->running && !c->creating;
+}
+
 static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, const json_t *pod)
 {
     const json_t *spec = agent__ctr_spec(pod, c);
@@ -51,7 +58,7 @@ static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, 
     _cleanup_free_ char *cid = xasprintf("k8c://%s", id);
     json_t *state;
     char s[21];
-    if (c->running) {
+    if (up(c)) {
         stamp_of(c->started_at, s);
         state = json_pack("{s:{s:s}}", "running", "startedAt", s);
     } else if (c->waiting_reason) {
@@ -76,9 +83,9 @@ static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, 
     }
     json_t *st = json_pack(
         "{s:s,s:o,s:o,s:b,s:i,s:s,s:s,s:b}", "name", c->name, "state", state, "lastState", last,
-        "ready", c->running && !c->init && c->probe_ready, "restartCount", c->restarts, "image",
+        "ready", up(c) && !c->init && c->probe_ready, "restartCount", c->restarts, "image",
         kjson_path_str(spec, "image") ?: "", "imageID", c->image_id ? c->image_id : "", "started",
-        c->running && (c->init || c->probe_started));
+        up(c) && (c->init || c->probe_started));
     if (c->started_at)
         json_object_set_new(st, "containerID", json_string(cid));
     return st;
@@ -102,8 +109,8 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         }
         n_main++;
         any_started |= c->started_at != 0;
-        any_running |= c->running;
-        all_running &= c->running && c->probe_ready;
+        any_running |= up(c);
+        all_running &= up(c) && c->probe_ready;
         bool done = c->exited && !agent__wants_restart(policy, c->exit_code);
         all_done &= done;
         all_ok &= done && c->exit_code == 0;
@@ -136,6 +143,13 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         json_object_set_new(status, "podIP", json_string(p->ip));
         json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", p->ip));
     }
+    pthread_mutex_lock(&a->lock);
+    if (p->evict_msg) { /* evict.c: the pod failed, its containers are stopped */
+        json_object_set_new(status, "phase", json_string("Failed"));
+        json_object_set_new(status, "reason", json_string("Evicted"));
+        json_object_set_new(status, "message", json_string(p->evict_msg));
+    }
+    pthread_mutex_unlock(&a->lock);
     _cleanup_free_ char *text = kjson_dumps(status);
     if (p->last_status && strcmp(p->last_status, text) == 0)
         return 0;

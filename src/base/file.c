@@ -2,6 +2,7 @@
 #include "base/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -83,8 +84,8 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                      struct k8c_err **err)
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+                         struct k8c_err **err)
 {
     _cleanup_free_ char *dir_copy = xstrdup(path);
     const char *dir = dirname(dir_copy);
@@ -92,7 +93,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return k8c_err_errno(err, "create temporary file for `%s`", path);
-    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
         k8c_err_errno(err, "write `%s`", tmp);
         unlink(tmp);
         return -1;
@@ -102,7 +103,19 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         unlink(tmp);
         return -1;
     }
-    return file_fsync_dir(dir, err);
+    return durable ? file_fsync_dir(dir, err) : 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      struct k8c_err **err)
+{
+    return write_replace(path, data, len, mode, true, err);
+}
+
+int file_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+                       struct k8c_err **err)
+{
+    return write_replace(path, data, len, mode, false, err);
 }
 
 int file_mkdir_p(const char *dir, mode_t mode, struct k8c_err **err)

@@ -22,6 +22,12 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
                       struct k8c_err **err);
 
 /* Creates dir and its missing parents with mode. Existing directories are fine. */
+/* Replaces path with data atomically for readers (temporary file + rename) but without the
+ * fsyncs: for files rebuilt from other state on every use (a container's config.json, a pod's
+ * hosts file), where a power loss may leave the old or an empty file. Returns 0 or -1. */
+int file_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+                       struct k8c_err **err);
+
 int file_mkdir_p(const char *dir, mode_t mode, struct k8c_err **err);
 
 /* fsyncs the directory at path (after a create, rename or unlink in it). */

@@ -1,7 +1,8 @@
-/* `k8c server`: opens the store, starts the API server, then the embedded scheduler and
- * controllers (each on its own thread, as clients of the API with the admin kubeconfig), and
- * runs in the foreground until SIGINT or SIGTERM. The embedded node agent is not built yet;
- * the start-up log says so instead of pretending. */
+/* `k8c server`: opens the store, starts the API server, then the embedded scheduler,
+ * controllers and node agent (each on its own thread, as clients of the API with the admin
+ * kubeconfig), and runs in the foreground until SIGINT or SIGTERM. The agent makes the server
+ * a one-node cluster (like k3s or minikube); it stays off, with one log line saying why, with
+ * --no-agent or where this process cannot run pods (not root, no namespaces). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "apiserver/apiserver.h"
 #include "base/clock.h"
 #include "base/file.h"
@@ -30,7 +32,8 @@ static int usage(const char *what, const char *arg)
 {
     fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
     fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
-                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
+                    "[--no-agent] [--node-name N] [--node-ip IP] [--runtime R] [--agent-port N] "
+                    "[--disable-scheduler] [--disable-controller-manager] "
                     "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
                     "[--cluster-cidr CIDR] [--node-cidr-mask-size N] "
                     "[--service-node-port-range MIN-MAX] "
@@ -52,6 +55,7 @@ struct component {
     struct client *client;
     const atomic_bool *stop;
     const struct election *election;
+    const void *opts; /* the component's own settings */
     int (*run)(struct component *self, struct k8c_err **err);
     const struct controllers_options *ctl_opts; /* for the controllers */
     pthread_t thread;
@@ -74,6 +78,11 @@ static int run_controllers(struct component *self, struct k8c_err **err)
     opts.renew_deadline_seconds = self->election->renew_s;
     opts.retry_period_ms = self->election->retry_ms;
     return controllers_run(self->client, &opts, self->stop, err);
+}
+
+static int run_agent(struct component *self, struct k8c_err **err)
+{
+    return agent_run(self->client, self->opts, self->stop, err);
 }
 
 static void *component_main(void *opaque)
@@ -124,6 +133,9 @@ int server_cli_main(int argc, char **argv)
     unsigned long max_ro = 0, max_mut = 0, min_req_timeout = 0;
     uint64_t req_timeout_ns = 0;
     struct election election = {0};
+    struct agent_config agent;
+    agent_config_init(&agent);
+    long num;
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -143,6 +155,10 @@ int server_cli_main(int argc, char **argv)
         {"leader-elect-lease-duration", required_argument, NULL, 'L'},
         {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
         {"leader-elect-retry-period", required_argument, NULL, 'Y'},
+        {"node-name", required_argument, NULL, 'N'},
+        {"node-ip", required_argument, NULL, 'I'},
+        {"runtime", required_argument, NULL, 'U'},
+        {"agent-port", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -154,6 +170,14 @@ int server_cli_main(int argc, char **argv)
         case 'l': listen = optarg; break;
         case 's': store_url = optarg; break;
         case 'n': no_agent = true; break;
+        case 'N': agent.node_name = optarg; break;
+        case 'I': agent.node_ip = optarg; break;
+        case 'U': agent.runtime = optarg; break;
+        case 'A':
+            if (agent_parse_number(optarg, 0, 65535, &num) < 0)
+                return usage("--agent-port wants a number from 0 to 65535, got", optarg);
+            agent.port = (int)num;
+            break;
         case 'S': no_scheduler = true; break;
         case 'C': no_controllers = true; break;
         case 'v': log_set_verbosity(atoi(optarg)); break;
@@ -209,7 +233,9 @@ int server_cli_main(int argc, char **argv)
         }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
-                   "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
+                   "[--no-agent] [--node-name N (host name)] [--node-ip IP (127.0.0.1)] "
+                   "[--runtime builtin|runc|crun|fake] [--agent-port N (10250)] "
+                   "[--disable-scheduler] [--disable-controller-manager] "
                    "[--max-requests-inflight N (400)] "
                    "[--max-mutating-requests-inflight N (200)] "
                    "[--cluster-cidr CIDR (" CTL_CLUSTER_CIDR_DEFAULT ")] "
@@ -226,6 +252,11 @@ int server_cli_main(int argc, char **argv)
     }
     if (optind < argc)
         return usage("unexpected argument", argv[optind]);
+    char msg[512];
+    if (agent_config_check(&agent, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "k8c: server: %s\n", msg);
+        return 2;
+    }
     _cleanup_err_ struct k8c_err *err = NULL;
     if (controllers_node_cidr_check(
             ctl_opts.cluster_cidr ? ctl_opts.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT,
@@ -282,7 +313,7 @@ int server_cli_main(int argc, char **argv)
              apiserver_kubeconfig_path(srv), apiserver_kubeconfig_path(srv));
     atomic_bool stop_components;
     atomic_init(&stop_components, false);
-    struct component comps[2];
+    struct component comps[3];
     size_t n_comps = 0;
     if (!no_scheduler)
         comps[n_comps++] = (struct component){.name = "scheduler",
@@ -295,6 +326,23 @@ int server_cli_main(int argc, char **argv)
                                               .run = run_controllers,
                                               .ctl_opts = &ctl_opts,
                                               .election = &election};
+    _cleanup_free_ char *agent_dir = xasprintf("%s/agent", data_dir);
+    agent.data_dir = agent_dir;
+    agent.cluster_cidr = ctl_opts.cluster_cidr ? ctl_opts.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT;
+    /* the cluster CA the API server's client certificate chains to (apiserver/certs.c) */
+    _cleanup_free_ char *ca_path = xasprintf("%s/tls/ca.crt", data_dir);
+    _cleanup_free_ char *ca_pem = no_agent ? NULL : file_read_all(ca_path, 1 << 20, NULL, NULL);
+    agent.ca_pem = ca_pem;
+    _cleanup_free_ char *why_not = no_agent ? NULL : agent_unsupported(agent.runtime);
+    if (no_agent)
+        LOG_INFO("node agent disabled by --no-agent");
+    else if (why_not)
+        LOG_WARN("node agent not started: %s; the server runs without a node (join one with "
+                 "`k8c agent`, or use --runtime fake)",
+                 why_not);
+    else
+        comps[n_comps++] = (struct component){
+            .name = "agent", .stop = &stop_components, .opts = &agent, .run = run_agent};
     struct client *client = NULL;
     if (n_comps > 0) {
         client = start_components(apiserver_kubeconfig_path(srv), comps, n_comps, &err);
@@ -304,11 +352,6 @@ int server_cli_main(int argc, char **argv)
             k8c_err_freep(&err); /* reported here; the API server keeps serving */
         }
     }
-    if (no_agent)
-        LOG_INFO("node agent disabled by --no-agent");
-    else
-        LOG_INFO("the embedded node agent is not built yet: pods are scheduled but nothing "
-                 "runs them on this machine (join nodes with `k8c agent`)");
     fflush(stderr);
     int sig = 0;
     while (sigwait(&set, &sig) != 0)

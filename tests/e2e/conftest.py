@@ -113,10 +113,12 @@ def _wait_ready(srv, deadline_s=20):
     raise RuntimeError(f"k8c server not ready after {deadline_s}s ({last}):\n{srv.log()}")
 
 
-def start_apiserver(extra_args=(), embedded=False):
+def start_apiserver(extra_args=(), embedded=False, agent_args=None):
     """Starts a server; the caller stops it with stop_apiserver. Without `embedded` the
     server's own scheduler and controllers are off, so tests that run their own (or none)
-    see only what they start."""
+    see only what they start. The embedded node agent is off (--no-agent) unless agent_args
+    is given (a list of its flags, possibly empty): it creates mounts and cgroups, so only
+    tests inside private namespaces (unshare, see test_server.py) ask for it."""
     if not os.access(K8C, os.X_OK):
         pytest.fail(f"k8c binary not built at {K8C}")
     d = tempfile.mkdtemp(prefix="k8c-e2e-apiserver-")
@@ -124,7 +126,7 @@ def start_apiserver(extra_args=(), embedded=False):
     log_path = os.path.join(d, "server.log")
     log = open(log_path, "w")
     proc = subprocess.Popen([K8C, "server", "--data-dir", d, "--listen", f"127.0.0.1:{port}",
-                             "--no-agent",
+                             *(("--no-agent",) if agent_args is None else agent_args),
                              *(() if embedded else ("--disable-scheduler",
                                                     "--disable-controller-manager")),
                              *extra_args], stdout=log, stderr=log,

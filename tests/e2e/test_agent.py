@@ -74,7 +74,7 @@ def test_agent_scenarios_in_private_namespaces(runtime):
 @pytest.mark.parametrize("args,msg", [
     ([], "one of --kubeconfig or --server is required"),
     (["--server", "https://127.0.0.1:1"], "--server needs --token-file"),
-    (["--kubeconfig", "k", "--runtime", "docker"], "--runtime wants builtin, runc or crun"),
+    (["--kubeconfig", "k", "--runtime", "docker"], "--runtime wants builtin, runc, crun or fake"),
     (["--kubeconfig", "k", "--port", "70000"], "--port wants a number"),
     (["--kubeconfig", "k", "--data-dir", "rel"], "must be an absolute path"),
     (["--bogus"], "unknown argument"),

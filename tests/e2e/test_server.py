@@ -1,9 +1,11 @@
 """`k8c server` as one control plane: its embedded scheduler and controllers, with simulated
 (`k8c hollow`) nodes, run a Deployment to completion with nothing else started."""
+import glob
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -80,3 +82,45 @@ def test_embedded_scheduler_and_controllers_roll_out_a_deployment(cluster):
 def test_components_can_be_disabled(k8c):
     r = k8c("server", "--help")
     assert "--disable-scheduler" in r.stdout and "--disable-controller-manager" in r.stdout
+
+
+def _pod_cgroups(uids):
+    return set(d for u in uids for d in glob.glob(f"/sys/fs/cgroup/*/k8c/pod{u}") +
+               glob.glob(f"/sys/fs/cgroup/k8c/pod{u}"))
+
+
+def test_embedded_agent_scenarios_in_private_namespaces(tmp_path):
+    """tests/e2e/server_scenarios.py (the server with its node agent: a real pod, --runtime
+    fake at 40 pods, no root, memory pressure) inside private network, mount and PID
+    namespaces. Cgroups are not namespaced: the pods' cgroups (by the UIDs the scenarios
+    record; other tests may run pods meanwhile) must be gone afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("the agent needs root (namespaces, mounts, cgroups)")
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("/bin/busybox (busybox-static) is not installed")
+    here = os.path.dirname(os.path.abspath(__file__))
+    uids_file = tmp_path / "uids"
+    uids_file.write_text("")
+    env = dict(os.environ, K8C_SERVER_INNER="1", K8C_SERVER_UIDS=str(uids_file))
+    cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
+           "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x", "-s",
+           "-p", "no:cacheprovider", os.path.join(here, "server_scenarios.py")]
+    try:
+        r = subprocess.run(cmd, cwd=here, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        uids = uids_file.read_text().split()
+        left = _pod_cgroups(uids)
+        for d in sorted(left, reverse=True):  # a failed run may leave them: remove ours
+            for sub in glob.glob(os.path.join(d, "*/")):
+                try:
+                    os.rmdir(sub)
+                except OSError:
+                    pass
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+    assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
+    assert uids, "the scenarios recorded the pods they ran"
+    assert not left, f"pod cgroups left behind: {sorted(left)}"
