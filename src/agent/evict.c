@@ -120,7 +120,7 @@ void agent__evict_pick(struct agent *a, unsigned breached, const void *readings)
             const char *cname = kjson_path_str(ctr, "name") ?: "";
             int64_t req = request_of(ctr, res), use = 0;
             if (memory) {
-                _cleanup_free_ char *rel = xasprintf("k8c/pod%s/%s", uid, cname);
+                _cleanup_free_ char *rel = agent_cgroup_path(pod, cname); /* qos.c: by QoS class */
                 use = cgroup_memory(rel);
                 pk->c.usage += use;
             }

@@ -64,7 +64,8 @@ int agent__lifecycle_prepare(struct agent_pod *p, struct agent_ctr *c, const jso
 
 bool agent__kmsg_is_oom(const char *rec, size_t len, const char *memcg, uint64_t since_us)
 {
-    /* "<prio>,<seq>,<usec>,<flags>;oom-kill:constraint=…,task_memcg=/k8c/pod<uid>/<c>,…" */
+    /* "<prio>,<seq>,<usec>,<flags>;oom-kill:constraint=…,task_memcg=/k8c/kubepods/besteffort/pod<uid>/<c>,…"
+     */
     const char *semi = memchr(rec, ';', len);
     if (!semi)
         return false;
@@ -140,14 +141,20 @@ static bool kmsg_oom(const char *memcg, uint64_t since_us)
 
 static bool oom_killed(const struct agent_pod *p, const struct agent_ctr *c)
 {
-    _cleanup_free_ char *memcg = xasprintf("/k8c/pod%s/%s", p->uid, c->name);
-    if (cgroup_oom_kills(memcg) > 0)
-        return true;
+    /* qos.c places the container by its pod's QoS class, which the pod's spec decides; the
+     * exit path has no spec at hand, so each class's place is tried (only one exists). */
+    static const char *const classes[] = {"", "/burstable", "/besteffort"};
     /* the kernel's clock for kmsg is monotonic: the run started (now - age) ago */
     time_t age = time(NULL) - c->started_at + 2;
     uint64_t now_us = clock_mono_ns() / 1000;
     uint64_t since = (uint64_t)age * 1000000ull < now_us ? now_us - (uint64_t)age * 1000000ull : 0;
-    return kmsg_oom(memcg, since);
+    for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
+        _cleanup_free_ char *memcg =
+            xasprintf("/k8c/kubepods%s/pod%s/%s", classes[i], p->uid, c->name);
+        if (cgroup_oom_kills(memcg) > 0 || kmsg_oom(memcg, since))
+            return true;
+    }
+    return false;
 }
 
 char *agent__log_tail_message(const char *cri, size_t len)

@@ -85,8 +85,8 @@ def test_components_can_be_disabled(k8c):
 
 
 def _pod_cgroups(uids):
-    return set(d for u in uids for d in glob.glob(f"/sys/fs/cgroup/*/k8c/pod{u}") +
-               glob.glob(f"/sys/fs/cgroup/k8c/pod{u}"))
+    """The pods' cgroups wherever the QoS layout put them (k8c/kubepods[/<class>]/pod<uid>)."""
+    return set(d for u in uids for d in glob.glob(f"/sys/fs/cgroup/**/pod{u}", recursive=True))
 
 
 def test_embedded_agent_scenarios_in_private_namespaces(tmp_path):
