@@ -36,8 +36,9 @@ static int read_name(const uint8_t *msg, size_t len, size_t *off, char *out, boo
                 return -1;
             size_t target = (size_t)(c & 0x3F) << 8 | msg[pos + 1];
             /* Strictly backwards from where this stretch of the name began: the targets
-             * decrease at every jump, so no loop can form. */
-            if (target >= limit)
+             * decrease at every jump, so no loop can form. Never into the header: no name
+             * lives there (and an echoed question must not point at our own header). */
+            if (target >= limit || target < HEADER)
                 return -1;
             if (!jumped)
                 end = pos + 2;
