@@ -12,11 +12,13 @@
 
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "api/defaults.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/net.h"
 
 #define WORKERS 2
 
@@ -54,6 +56,14 @@ static void help(void)
            "  --data-dir DIR        pods, images and runtime state (default /var/lib/k8c)\n"
            "  --runtime R           builtin (default), runc or crun\n"
            "  --port N              the logs/exec endpoint on 127.0.0.1 (default 10250; 0: any)\n"
+           "  --cluster-dns IP      the cluster DNS address pods use (default " API_CLUSTER_DNS_IP
+           ";\n                        \"\": pods get the node's resolv.conf)\n"
+           "  --cluster-domain D    the cluster domain (default cluster.local)\n"
+           "  --dns-listen IP[:P]   where the node's DNS server listens (default: the pod\n"
+           "                        network gateway, port 53)\n"
+           "  --resolv-conf F       the node's resolver config: upstreams for names outside\n"
+           "                        the cluster, dnsPolicy Default (default /etc/resolv.conf;\n"
+           "                        \"\": none)\n"
            "  -v N                  log verbosity\n");
 }
 
@@ -159,6 +169,8 @@ static int agent_run(struct agent *a, struct k8c_err **err)
     rc = informer_start(a->informer, err);
     if (rc == 0 && informer_wait_synced(a->informer, 60000))
         agent__orphans_cleanup(a);
+    if (rc == 0)
+        rc = agent__dns_start(a, err);
     if (rc == 0) {
         for (int t = 0; t < WORKERS; t++)
             pthread_create(&workers[t], NULL, worker, a);
@@ -176,6 +188,7 @@ static int agent_run(struct agent *a, struct k8c_err **err)
             pthread_join(workers[t], NULL);
     }
     agent__http_stop(a);
+    agent__dns_stop(a);
     informer_free(a->informer);
     workqueue_free(a->queue);
     return rc;
@@ -186,6 +199,8 @@ int agent_cli_main(int argc, char **argv)
     const char *kubeconfig = NULL, *server = NULL, *token_file = NULL, *ca_file = NULL;
     const char *node = NULL, *data_dir = "/var/lib/k8c", *runtime = "builtin";
     const char *node_ip = "127.0.0.1";
+    const char *cluster_dns = API_CLUSTER_DNS_IP, *cluster_domain = "cluster.local";
+    const char *dns_listen = NULL, *resolv_conf = "/etc/resolv.conf";
     int port = 10250;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -193,11 +208,13 @@ int agent_cli_main(int argc, char **argv)
             help();
             return 0;
         }
-        const char *names[] = {"--kubeconfig", "--server",   "--token-file", "--ca-file",
-                               "--node-name",  "--data-dir", "--runtime",    "--port",
-                               "--node-ip",    "-v"};
-        const char **dst[] = {&kubeconfig, &server,  &token_file, &ca_file, &node,
-                              &data_dir,   &runtime, NULL,        &node_ip, NULL};
+        const char *names[] = {"--kubeconfig", "--server",     "--token-file",  "--ca-file",
+                               "--node-name",  "--data-dir",   "--runtime",     "--port",
+                               "--node-ip",    "-v",           "--cluster-dns", "--cluster-domain",
+                               "--dns-listen", "--resolv-conf"};
+        const char **dst[] = {&kubeconfig,  &server,         &token_file, &ca_file,    &node,
+                              &data_dir,    &runtime,        NULL,        &node_ip,    NULL,
+                              &cluster_dns, &cluster_domain, &dns_listen, &resolv_conf};
         size_t k;
         for (k = 0; k < ARRAY_SIZE(names); k++)
             if (strcmp(f, names[k]) == 0)
@@ -225,6 +242,12 @@ int agent_cli_main(int argc, char **argv)
         return usage("%s", "--server needs --token-file");
     if (strcmp(runtime, "builtin") && strcmp(runtime, "runc") && strcmp(runtime, "crun"))
         return usage("--runtime wants builtin, runc or crun, not \"%s\"", runtime);
+    uint32_t dns_ip;
+    if (*cluster_dns && net_ip_parse(cluster_dns, &dns_ip, NULL) < 0)
+        return usage("--cluster-dns wants an IPv4 address or \"\", not \"%s\"", cluster_dns);
+    if (dns_listen && (net_ip_parse(dns_listen, &dns_ip, NULL) < 0 &&
+                       (!strchr(dns_listen, ':') || atoi(strchr(dns_listen, ':') + 1) <= 0)))
+        return usage("--dns-listen wants IP or IP:PORT, not \"%s\"", dns_listen);
     if (data_dir[0] != '/')
         return usage("--data-dir \"%s\" must be an absolute path", data_dir);
     char host[256] = "localhost";
@@ -237,6 +260,10 @@ int agent_cli_main(int argc, char **argv)
     a.node_ip = xstrdup(node_ip);
     a.data_dir = xstrdup(data_dir);
     a.runtime = resolve_runtime(runtime);
+    a.cluster_dns = cluster_dns;
+    a.cluster_domain = cluster_domain;
+    a.dns_listen = dns_listen;
+    a.resolv_conf = resolv_conf;
     char exe[PATH_MAX];
     ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     exe[el > 0 ? el : 0] = '\0';

@@ -65,6 +65,9 @@ struct agent {
     struct workqueue *queue;
     pthread_mutex_t lock; /* guards pods */
     struct agent_pod *pods;
+    /* dns.c: cluster DNS and NetworkPolicy (flags borrowed from argv) */
+    const char *cluster_dns, *cluster_domain, *dns_listen, *resolv_conf;
+    struct agent_net_view *net_view;
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
@@ -120,6 +123,27 @@ void agent__cri_format(const char *text, size_t len, bool timestamps, struct buf
 /* Parses one WebSocket frame from in[0..n) (masked or not) into *opcode and payload (reset
  * first). Returns the bytes consumed, 0 when incomplete, (size_t)-1 for a frame over 16 MiB. */
 size_t agent__ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf *payload);
+
+/* dns.c: the cluster view (Services, EndpointSlices, Pods, Namespaces, NetworkPolicies) that
+ * feeds the node's DNS server and policy rules; stopped with the agent's stop flag. */
+int agent__dns_start(struct agent *a, struct k8c_err **err);
+void agent__dns_stop(struct agent *a);
+/* The DNS records of those objects (JSON arrays); a new table or NULL with *err. */
+struct net_dns_table *agent__dns_table(const json_t *svcs, const json_t *slices, const json_t *pods,
+                                       const char *domain, struct k8c_err **err);
+/* The pod's resolv.conf as the kubelet writes it (dnsPolicy, dnsConfig). Caller frees. */
+char *agent__dns_resolv_text(const struct agent *a, const json_t *pod);
+/* Writes it to <pod_dir>/resolv.conf. Returns 0, or -1 and sets *err. */
+int agent__dns_resolv_conf(const struct agent *a, const json_t *pod, const char *pod_dir,
+                           struct k8c_err **err);
+/* netpol.c: the plain input of src/net/policy.c from JSON arrays of Pods, Namespaces and
+ * NetworkPolicies (node: this node's name, whose pods get rules). *in points into the
+ * returned holder and borrows the JSON strings; free with agent__netpol_free. */
+struct net_pol_input;
+struct agent_netpol *agent__netpol_input(const json_t *pods, const json_t *namespaces,
+                                         const json_t *policies, const char *node,
+                                         const struct net_pol_input **in);
+void agent__netpol_free(struct agent_netpol *h);
 
 /* events */
 void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,

@@ -274,7 +274,8 @@ int agent__pod_sync(struct agent *a, const char *key)
     _cleanup_err_ struct k8c_err *err = NULL;
     if (!p->sandbox) {
         if (file_mkdir_p(p->dir, 0755, &err) < 0 ||
-            agent_sandbox_create(p->dir, p->name, p->name, &err) < 0) {
+            agent_sandbox_create(p->dir, p->name, p->name, &err) < 0 ||
+            agent__dns_resolv_conf(a, pod, p->dir, &err) < 0) {
             agent__event(a, pod, "Warning", "FailedCreatePodSandBox",
                          "Failed to create pod sandbox: %s", err->msg);
             return -1;

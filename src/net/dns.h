@@ -162,6 +162,20 @@ unsigned net_dns_server_port(const struct net_dns_server *s);
 /* Stops the thread, closes every socket, frees the server. NULL is fine. */
 void net_dns_server_stop(struct net_dns_server *s);
 
+/* ---- steering the cluster DNS address to the server (dns_redirect.c) ---- */
+
+/* The nftables script of table "ip k8c-dns" (caller frees): cluster_dns:53 UDP and TCP DNAT'ed
+ * to listen_ip:port, for the node's own traffic (output) and, unless listen_ip is a loopback
+ * address, for pods (prerouting). Bad addresses or port: NULL and *err (INVALID). */
+char *net_dns_redirect_render(const char *cluster_dns, const char *listen_ip, unsigned port,
+                              struct k8c_err **err);
+/* Applies that table in the calling thread's network namespace (atomic replace, no other table
+ * touched). Returns 0, or -1 and sets *err. */
+int net_dns_redirect_sync(const char *cluster_dns, const char *listen_ip, unsigned port,
+                          struct k8c_err **err);
+/* Removes the table; a missing one is fine. Returns 0, or -1 and sets *err. */
+int net_dns_redirect_cleanup(struct k8c_err **err);
+
 /* Reads the nameserver lines of a resolv.conf (IPv4 ones; at most max) into out (each
  * caller-freed). A missing file yields 0 servers. Returns the count, or -1 and sets *err. */
 int net_dns_read_resolv_conf(const char *path, char **out, size_t max, struct k8c_err **err);
