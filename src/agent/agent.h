@@ -13,4 +13,8 @@ int agent_cli_main(int argc, char **argv);
  * writes the exit status to EXITFILE when CMD ends. Returns 0, or 1/2 on failure. */
 int agent_shim_main(int argc, char **argv);
 
+/* `k8c netpol-test render|sync|cleanup --node N --objects FILE` (hidden): NetworkPolicy rules
+ * from a JSON List of Pods, Namespaces and NetworkPolicies, for the lab tests. 0, 1 or 2. */
+int agent_netpol_test_main(int argc, char **argv);
+
 #endif

@@ -2,10 +2,13 @@
  * the plain data src/net/policy.c enforces. Every array built here lives in one holder freed
  * at once; strings are borrowed from the JSON, which the caller keeps alive meanwhile. */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "agent/internal.h"
+#include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -309,4 +312,73 @@ struct agent_netpol *agent__netpol_input(const json_t *pods, const json_t *names
     h->in.policies = qv;
     *in = &h->in;
     return h;
+}
+
+/* ---- `k8c netpol-test` (hidden): the same conversion and rules without an API server ---- */
+
+static int netpol_usage(const char *msg)
+{
+    fprintf(stderr,
+            "k8c netpol-test: %s (usage: netpol-test render|sync|cleanup [--node N] "
+            "[--objects FILE: a JSON List of Pods, Namespaces and NetworkPolicies])\n",
+            msg);
+    return 2;
+}
+
+int agent_netpol_test_main(int argc, char **argv)
+{
+    if (argc < 2)
+        return netpol_usage("missing subcommand");
+    const char *sub = argv[1], *node = NULL, *file = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--node") == 0)
+            node = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--objects") == 0)
+            file = argv[++i];
+        else
+            return netpol_usage("unknown or incomplete flag");
+    }
+    _cleanup_err_ struct k8c_err *err = NULL;
+    int rc = 1;
+    if (strcmp(sub, "cleanup") == 0) {
+        rc = net_policy_cleanup(&err) < 0 ? 1 : 0;
+    } else if (strcmp(sub, "render") == 0 || strcmp(sub, "sync") == 0) {
+        if (!node || !file)
+            return netpol_usage("render and sync need --node and --objects");
+        _cleanup_free_ char *text = file_read_all(file, 64 << 20, NULL, &err);
+        _cleanup_json_ json_t *list = text ? kjson_parse(text, strlen(text), &err) : NULL;
+        if (!list)
+            goto out;
+        _cleanup_json_ json_t *pods = json_array(), *nss = json_array(), *pols = json_array();
+        size_t i;
+        json_t *o;
+        json_array_foreach (json_object_get(list, "items"), i, o) {
+            const char *kind = json_string_value(json_object_get(o, "kind"));
+            json_t *to = !kind                                ? NULL
+                         : strcmp(kind, "Pod") == 0           ? pods
+                         : strcmp(kind, "Namespace") == 0     ? nss
+                         : strcmp(kind, "NetworkPolicy") == 0 ? pols
+                                                              : NULL;
+            if (to)
+                json_array_append(to, o);
+        }
+        const struct net_pol_input *in = NULL;
+        struct agent_netpol *h = agent__netpol_input(pods, nss, pols, node, &in);
+        if (sub[0] == 'r') {
+            _cleanup_free_ char *s = net_policy_render(in, &err);
+            if (s)
+                fputs(s, stdout), rc = 0;
+        } else {
+            rc = net_policy_sync(in, &err) < 0 ? 1 : 0;
+        }
+        agent__netpol_free(h);
+    } else {
+        return netpol_usage("unknown subcommand");
+    }
+out:
+    if (rc && err) {
+        _cleanup_free_ char *t = k8c_err_text(err);
+        fprintf(stderr, "k8c netpol-test: %s\n", t);
+    }
+    return rc;
 }
