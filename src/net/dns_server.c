@@ -345,9 +345,9 @@ static void *serve(void *opaque)
                 if (c->fd != pfd[i].fd)
                     continue; /* closed (and maybe reused) since the poll */
                 int bad = (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) ? conn_read(s, c) : 0;
-                if (bad == 0)
-                    bad = conn_write(c);
-                if (bad < 0)
+                /* Answers first, even when the client has closed its side after asking. */
+                int wbad = conn_write(c);
+                if (bad < 0 || wbad < 0)
                     conn_close(c);
             } else {
                 struct forward *f = owner[i];
