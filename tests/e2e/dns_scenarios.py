@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 from conftest import K8C, KUBECTL, start_apiserver, stop_apiserver
-from test_scheduler import Cluster, _stop, wait_for
+from test_scheduler import Cluster, wait_for
 
 BUSYBOX = "/bin/busybox"
 NODE = "dns-e2e"
@@ -45,11 +45,7 @@ def cluster():
         wait_for(lambda: "cluster DNS serving" in c.log("agent"), what="agent DNS serving")
         yield c
     finally:
-        problems = []
-        for name, p in c.procs:
-            problem = _stop(p, c.log(name))
-            if problem:
-                problems.append(f"k8c {name} {problem}:\n{c.log(name)[-4000:]}")
+        problems = c.stop_all()
         stop_apiserver(srv)
         shutil.rmtree(agent_dir, ignore_errors=True)
         assert not problems, "\n".join(problems)

@@ -382,11 +382,17 @@ Test(net_dns, bad_records_name_the_object)
 
 /* ---- the server over real sockets ---- */
 
+static struct sockaddr_in loopback(unsigned port)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    return to;
+}
+
 static size_t udp_ask(unsigned port, const uint8_t *q, size_t n, uint8_t *resp)
 {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    struct sockaddr_in to = loopback(port);
     cr_assert(sendto(fd, q, n, 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)n);
     struct pollfd p = {.fd = fd, .events = POLLIN};
     cr_assert(eq(int, poll(&p, 1, 5000), 1), "no UDP answer");
@@ -399,8 +405,7 @@ static size_t udp_ask(unsigned port, const uint8_t *q, size_t n, uint8_t *resp)
 static size_t tcp_ask(unsigned port, const uint8_t *q, size_t n, uint8_t *resp)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    struct sockaddr_in to = loopback(port);
     cr_assert(eq(int, connect(fd, (struct sockaddr *)&to, sizeof(to)), 0));
     uint8_t l[2] = {(uint8_t)(n >> 8), (uint8_t)n};
     /* the length and the message in separate writes: the server must reassemble */
@@ -449,8 +454,7 @@ Test(net_dns, server_udp_tcp_and_table_swap)
     /* garbage does not stop it */
     const uint8_t junk[] = {1, 2, 3};
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    struct sockaddr_in to = loopback(port);
     sendto(fd, junk, sizeof(junk), 0, (struct sockaddr *)&to, sizeof(to));
     close(fd);
     n = query(q, 44, "web.default.svc.cluster.local", NET_DNS_A, false, 0);
