@@ -268,7 +268,7 @@ Test(net_dns, large_answers_truncate_over_udp_only)
     struct net_dns_endpoint eps[100];
     char ips[100][16];
     for (int i = 0; i < 100; i++) {
-        snprintf(ips[i], 16, "10.42.%d.%d", i / 50, 2 + i % 50);
+        snprintf(ips[i], 16, "10.42.%u.%u", (unsigned)i / 50 % 2, 2 + (unsigned)i % 50);
         eps[i] = (struct net_dns_endpoint){ips[i], NULL};
     }
     const struct net_dns_service big = {"default", "big", NULL, NULL, web_ports, 1, eps, 100};
