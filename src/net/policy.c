@@ -2,6 +2,7 @@
  * (peer, port) pair in a chain per isolated local pod, the whole table replaced in one
  * transaction (never duplicated, other tables never touched). See policy.h for the
  * semantics. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -149,15 +150,25 @@ static void emit(const struct ctx *c, const char *peer, const char *port)
 }
 
 /* The " ip saddr { a, b }" match of the usable pods in list (idx of n); "" when all. */
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* " ip saddr { a, b }" of the pods idx[0..n), sorted, each address once (a set element twice
+ * would make nftables refuse the whole table). */
 static void pods_match(const struct ctx *c, const size_t *idx, size_t n, struct buf *out)
 {
     char ip[16];
+    _cleanup_free_ uint32_t *v = xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        net_ip_parse(c->in->pods[idx[i]].ip, &v[i], NULL); /* checked by the caller */
+    qsort(v, n, sizeof(*v), cmp_u32);
     buf_appendf(out, " ip %s { ", c->dir);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t a = 0;
-        net_ip_parse(c->in->pods[idx[i]].ip, &a, NULL); /* checked by the caller */
-        buf_appendf(out, "%s%s", i ? ", " : "", net_ip_format(a, ip));
-    }
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || v[i] != v[i - 1])
+            buf_appendf(out, "%s%s", i ? ", " : "", net_ip_format(v[i], ip));
     buf_appendf(out, " }");
 }
 
@@ -294,7 +305,12 @@ char *net_policy_render(const struct net_pol_input *in, struct k8c_err **err)
             if (iso < 0)
                 return NULL;
             struct buf *map = dir ? &egress : &ingress;
-            if (iso)
+            /* A second local pod with the same address (a stale one) gets no second key. */
+            bool dup = false;
+            for (size_t k = 0; k < i && !dup; k++)
+                dup = in->pods[k].local && pod_usable(&in->pods[k]) &&
+                      strcmp(in->pods[k].ip, p->ip) == 0;
+            if (iso && !dup)
                 buf_appendf(map, "%s%s : jump %s-%zu", map->len ? ", " : "", net_ip_format(a, ip),
                             dir ? "egress" : "ingress", i);
         }

@@ -158,3 +158,24 @@ Test(net_policy, bad_input_names_the_policy)
     cr_assert(net_policy_render(&in, &err) == NULL);
     cr_assert(strstr(err->msg, "prod/x") != NULL, "%s", err->msg);
 }
+
+Test(net_policy, an_address_twice_is_one_key_and_one_element)
+{
+    /* a stale pod still reporting the address of a new one: nftables would refuse the table */
+    const struct net_pol_pod twins[] = {
+        {"prod", "old", "10.42.1.2", web_l, 2, NULL, 0, true},
+        {"prod", "new", "10.42.1.2", web_l, 2, NULL, 0, true},
+        {"prod", "c1", "10.42.2.4", client_l, 1, NULL, 0, false},
+        {"prod", "c2", "10.42.2.4", client_l, 1, NULL, 0, false},
+    };
+    const struct net_selector client = {client_l, 1, NULL, 0};
+    const struct net_pol_peer peer = {&client, NULL, NULL, NULL, 0};
+    const struct net_pol_rule rule = {&peer, 1, NULL, 0};
+    const struct net_policy pol = {"prod", "p", {0}, true, false, &rule, 1, NULL, 0};
+    struct net_pol_input in = {twins, 4, nss, ARRAY_SIZE(nss), &pol, 1};
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_free_ char *s = net_policy_render(&in, &err);
+    cr_assert(s != NULL);
+    cr_assert(strstr(s, "ip daddr vmap { 10.42.1.2 : jump ingress-0 }") != NULL, "%s", s);
+    cr_assert(strstr(s, "ip saddr { 10.42.2.4 } accept") != NULL, "%s", s);
+}
