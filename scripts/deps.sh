@@ -27,6 +27,7 @@ packages=(
     crun runc busybox-static
     docker-registry skopeo umoci
     iproute2 nftables procps util-linux
+    dnsperf dnsmasq-base  # bench/dns: the load generator and the peer DNS server
 )
 
 missing=()

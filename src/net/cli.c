@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "net/dns.h"
 #include "net/net.h"
 
 static int usage(const char *msg)
@@ -95,6 +96,8 @@ int net_cli_main(int argc, char **argv)
     if (argc < 2)
         return usage("missing subcommand");
     const char *sub = argv[1];
+    if (strcmp(sub, "dns-serve") == 0)
+        return net_dns_cli_main(argc, argv);
     const char *pod_cidr = NULL, *bridge = NULL, *netns = NULL, *pod = NULL, *state = NULL,
                *cidr = NULL, *via = NULL, *cluster_cidr = NULL;
     static const struct option opts[] = {

@@ -180,4 +180,7 @@ int net_dns_redirect_cleanup(struct k8c_err **err);
  * caller-freed). A missing file yields 0 servers. Returns the count, or -1 and sets *err. */
 int net_dns_read_resolv_conf(const char *path, char **out, size_t max, struct k8c_err **err);
 
+/* `k8c net-test dns-serve` (dns_cli.c, hidden): the server alone for benchmarks. */
+int net_dns_cli_main(int argc, char **argv);
+
 #endif

@@ -27,6 +27,8 @@
 #define TCP_IDLE_MS 10000 /* RFC 7766 recommends closing idle connections after seconds */
 #define FORWARD_MS 2000   /* per upstream, then the next one, then SERVFAIL */
 #define MSG_MAX 65535
+#define BATCH 32
+#define QUERY_MAX 4096 /* a UDP query beyond this is cut (and answered FORMERR) */
 
 struct conn {
     int fd;
@@ -62,7 +64,12 @@ struct net_dns_server {
     uint64_t next_conn_id;
     struct forward fwd[MAX_FORWARDS];
     struct buf scratch;
-    uint8_t udp_buf[MSG_MAX];
+    /* UDP in batches (recvmmsg/sendmmsg): one system call for many queries under load */
+    struct mmsghdr in_msgs[BATCH], out_msgs[BATCH];
+    struct iovec in_iov[BATCH], out_iov[BATCH];
+    struct sockaddr_in from[BATCH];
+    struct buf out[BATCH];
+    uint8_t in_buf[BATCH][QUERY_MAX];
 };
 
 static uint64_t now_ms(void)
@@ -204,32 +211,71 @@ static void forward_receive(struct net_dns_server *s, struct forward *f)
     forward_free(f);
 }
 
-/* Answers one query from a UDP client (client) or a TCP connection (c). */
-static void handle(struct net_dns_server *s, const uint8_t *msg, size_t len,
-                   const struct sockaddr_in *client, struct conn *c)
+/* The current table (a new reference, or NULL). */
+static struct net_dns_table *table_get(struct net_dns_server *s)
 {
     pthread_mutex_lock(&s->lock);
     struct net_dns_table *t = s->table ? net_dns_table_ref(s->table) : NULL;
     pthread_mutex_unlock(&s->lock);
-    enum net_dns_action a = net_dns_answer(t, msg, len, c != NULL, s->n_upstreams > 0, &s->scratch);
-    net_dns_table_unref(t);
-    if (a == NET_DNS_REPLY)
-        reply(s, client, c, s->scratch.data, s->scratch.len);
-    else if (a == NET_DNS_FORWARD)
-        forward_start(s, msg, len, client, c);
+    return t;
 }
 
+/* Answers one query from a TCP connection. */
+static void handle_tcp(struct net_dns_server *s, const uint8_t *msg, size_t len, struct conn *c)
+{
+    struct net_dns_table *t = table_get(s);
+    enum net_dns_action a = net_dns_answer(t, msg, len, true, s->n_upstreams > 0, &s->scratch);
+    net_dns_table_unref(t);
+    if (a == NET_DNS_REPLY)
+        conn_send(c, s->scratch.data, s->scratch.len);
+    else if (a == NET_DNS_FORWARD)
+        forward_start(s, msg, len, NULL, c);
+}
+
+/* Reads what waits on the UDP socket, a batch at a time, and sends the answers back in one
+ * call per batch. */
 static void udp_read(struct net_dns_server *s)
 {
-    uint8_t *msg = s->udp_buf;
-    for (int i = 0; i < 64; i++) {
-        struct sockaddr_in from;
-        socklen_t fl = sizeof(from);
-        ssize_t n = recvfrom(s->udp, msg, MSG_MAX, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-        if (n < 0)
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < BATCH; i++) {
+            s->in_iov[i] = (struct iovec){s->in_buf[i], QUERY_MAX};
+            s->in_msgs[i].msg_hdr = (struct msghdr){.msg_name = &s->from[i],
+                                                    .msg_namelen = sizeof(s->from[i]),
+                                                    .msg_iov = &s->in_iov[i],
+                                                    .msg_iovlen = 1};
+        }
+        int n = recvmmsg(s->udp, s->in_msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
             return;
-        if (fl == sizeof(from) && from.sin_family == AF_INET)
-            handle(s, msg, (size_t)n, &from, NULL);
+        struct net_dns_table *t = table_get(s);
+        unsigned out = 0;
+        for (int i = 0; i < n; i++) {
+            const struct msghdr *h = &s->in_msgs[i].msg_hdr;
+            if (h->msg_namelen != sizeof(struct sockaddr_in) || s->from[i].sin_family != AF_INET)
+                continue;
+            size_t len = s->in_msgs[i].msg_len;
+            enum net_dns_action a =
+                net_dns_answer(t, s->in_buf[i], len, false, s->n_upstreams > 0, &s->out[out]);
+            if (a == NET_DNS_FORWARD) {
+                forward_start(s, s->in_buf[i], len, &s->from[i], NULL);
+            } else if (a == NET_DNS_REPLY) {
+                s->out_iov[out] = (struct iovec){s->out[out].data, s->out[out].len};
+                s->out_msgs[out].msg_hdr = (struct msghdr){.msg_name = &s->from[i],
+                                                           .msg_namelen = sizeof(s->from[i]),
+                                                           .msg_iov = &s->out_iov[out],
+                                                           .msg_iovlen = 1};
+                out++;
+            }
+        }
+        net_dns_table_unref(t);
+        for (unsigned sent = 0; sent < out;) {
+            int r = sendmmsg(s->udp, s->out_msgs + sent, out - sent, MSG_DONTWAIT);
+            if (r <= 0)
+                break; /* a full send buffer: those answers are lost, the clients retry */
+            sent += (unsigned)r;
+        }
+        if (n < BATCH)
+            return;
     }
 }
 
@@ -265,7 +311,7 @@ static int conn_read(struct net_dns_server *s, struct conn *c)
         size_t mlen = (size_t)c->in[0] << 8 | c->in[1];
         if (c->in_len < 2 + mlen)
             break;
-        handle(s, c->in + 2, mlen, NULL, c);
+        handle_tcp(s, c->in + 2, mlen, c);
         memmove(c->in, c->in + 2 + mlen, c->in_len - 2 - mlen);
         c->in_len -= 2 + mlen;
     }
@@ -485,6 +531,8 @@ void net_dns_server_stop(struct net_dns_server *s)
     close(s->wake[0]);
     close(s->wake[1]);
     buf_free(&s->scratch);
+    for (size_t i = 0; i < BATCH; i++)
+        buf_free(&s->out[i]);
     net_dns_table_unref(s->table);
     pthread_mutex_destroy(&s->lock);
     free(s);
