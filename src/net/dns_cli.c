@@ -34,6 +34,7 @@ int net_dns_cli_main(int argc, char **argv)
     size_t n = 0, cap = 16;
     struct net_dns_service *svcs = xcalloc(cap, sizeof(*svcs));
     _cleanup_free_ char *text = NULL;
+    _cleanup_err_ struct k8c_err *err = NULL;
     int rc = 2;
     char **owned = xcalloc((size_t)argc + 1, sizeof(char *));
     size_t n_owned = 0;
@@ -69,7 +70,6 @@ int net_dns_cli_main(int argc, char **argv)
         rc = usage("--listen is required");
         goto out;
     }
-    _cleanup_err_ struct k8c_err *err = NULL;
     rc = 1;
     if (file) {
         if (!(text = file_read_all(file, 256 << 20, NULL, &err)))
