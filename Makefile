@@ -13,7 +13,7 @@ ifeq ($(origin CC),default)
 CC := gcc
 endif
 
-PKGS := jansson yaml-0.1 sqlite3 libcurl libmicrohttpd gnutls libarchive libseccomp libcap \
+PKGS := jansson yaml-0.1 sqlite3 libcurl libmicrohttpd gnutls libarchive libseccomp libcap zlib \
         libmnl libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
@@ -110,8 +110,12 @@ fuzz-replay: $(FUZZ_REPLAY)
 	    $$t tests/fuzz/corpus/$${name#fuzz_} || exit 1; \
 	done
 
+# Most e2e time is spent waiting for clusters to converge, so several pytest workers share the
+# two cores well; each test still starts its own servers on free ports and private dirs.
+E2E_JOBS ?= 3
 e2e: all
-	cd tests/e2e && K8C_BIN=$(CURDIR)/$(BUILD)/k8c $(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_ARGS)
+	cd tests/e2e && K8C_BIN=$(CURDIR)/$(BUILD)/k8c $(PYTHON) -m pytest -q -p no:cacheprovider \
+	    -n $(E2E_JOBS) $(E2E_ARGS)
 
 # clang reads the tree too: it refuses things gcc lets through, such as a goto that jumps
 # past a cleanup variable (which would free an uninitialised pointer).

@@ -19,14 +19,17 @@ packages=(
     libcap-dev          # container capabilities
     libmnl-dev          # netlink for the pod network
     libnftables-dev     # service proxy rules
+    zlib1g-dev          # SPDY/3.1 header blocks (kubectl port-forward)
     libcriterion-dev    # C unit tests
     libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang
     # tests and their real peers
     python3-pytest python3-kubernetes python3-yaml
+    python3-pytest-xdist  # e2e tests run in parallel: most of their time is spent waiting
     etcd-server etcd-client
     crun runc busybox-static
     docker-registry skopeo umoci
     iproute2 nftables procps util-linux
+    wrk                 # bench/service: HTTP load through a ClusterIP vs direct
     dnsperf dnsmasq-base  # bench/dns: the load generator and the peer DNS server
 )
 

@@ -53,7 +53,7 @@ static void lo_up(void)
 }
 
 int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *pod_name,
-                         struct k8c_err **err)
+                         bool host_network, struct k8c_err **err)
 {
     _cleanup_free_ char *nsdir = xasprintf("%s/ns", pod_dir);
     if (file_mkdir_p(nsdir, 0700, err) < 0)
@@ -73,11 +73,11 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
         close(ready[0]);
         close(hold[1]);
         char ok = 1;
-        if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+        if (unshare((host_network ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
             ok = 0;
         if (ok && sethostname(hostname, strlen(hostname)) < 0)
             ok = 0;
-        if (ok)
+        if (ok && !host_network)
             lo_up();
         if (write(ready[1], &ok, 1) != 1)
             _exit(1);
@@ -453,8 +453,8 @@ json_t *agent_bundle_config(const struct agent_bundle_in *in, struct k8c_err **e
     json_t *cfg = json_pack(
         "{s:s,s:{s:s,s:b},s:s,s:{s:b,s:O,s:o,s:s,s:{s:I,s:I},s:b},s:o,s:{s:o,s:s,s:o,s:o,s:o}}",
         "ociVersion", "1.0.2", "root", "path", "rootfs", "readonly", ro_root, "hostname", hostname,
-        "process", "terminal", 0, "args", argv, "env", env, "cwd", cwd, "user", "uid",
-        (json_int_t)uid, "gid", (json_int_t)gid, "noNewPrivileges",
+        "process", "terminal", json_is_true(json_object_get(c, "tty")), "args", argv, "env", env,
+        "cwd", cwd, "user", "uid", (json_int_t)uid, "gid", (json_int_t)gid, "noNewPrivileges",
         !json_is_true(json_object_get(csc, "allowPrivilegeEscalation")), "mounts", mounts, "linux",
         "namespaces", nss, "cgroupsPath", cg, "resources", res, "maskedPaths", masked,
         "readonlyPaths", ro);

@@ -3,6 +3,7 @@
 #define K8C_AGENT_BUNDLE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -11,9 +12,10 @@
 
 /* Creates the pod's network (loopback up, no other interface), IPC and UTS namespaces and
  * holds them as bind mounts at <pod_dir>/ns/{net,ipc,uts}; writes <pod_dir>/hosts,
- * resolv.conf and hostname. Returns 0 or -1 with *err. */
+ * resolv.conf and hostname. host_network: ns/net is the agent's own network namespace
+ * (hostNetwork: true). Returns 0 or -1 with *err. */
 int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *pod_name,
-                         struct k8c_err **err);
+                         bool host_network, struct k8c_err **err);
 /* Unmounts the namespace files (the namespaces go away with their last process). */
 void agent_sandbox_destroy(const char *pod_dir);
 

@@ -12,13 +12,17 @@
 
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "agent/network.h"
+#include "agent/probe.h"
 #include "api/defaults.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/dns.h"
 #include "net/net.h"
+#include "net/policy.h"
 
 #define WORKERS 2
 
@@ -55,7 +59,15 @@ static void help(void)
            "  --node-ip IP          the InternalIP reported (default 127.0.0.1)\n"
            "  --data-dir DIR        pods, images and runtime state (default /var/lib/k8c)\n"
            "  --runtime R           builtin (default), runc or crun\n"
-           "  --port N              the logs/exec endpoint on 127.0.0.1 (default 10250; 0: any)\n"
+           "  --cluster-cidr CIDR   the pods' whole network (default " AGENT_CLUSTER_CIDR_DEFAULT
+           ");\n"
+           "                        pod traffic leaving it is masqueraded\n"
+           "  --cleanup             remove the service rules, pod veths, routes and bridge this\n"
+           "                        agent made (with --data-dir), then exit\n"
+           "  --port N              the HTTPS logs/exec/attach/port-forward endpoint on\n"
+           "                        --node-ip (default 10250; 0: any)\n"
+           "  --container-log-max-size Q   rotate a container's log past this size (10Mi)\n"
+           "  --container-log-max-files N  log files kept per container (5, at least 2)\n"
            "  --cluster-dns IP      the cluster DNS address pods use (default " API_CLUSTER_DNS_IP
            ";\n                        \"\": pods get the node's resolv.conf)\n"
            "  --cluster-domain D    the cluster domain (default cluster.local)\n"
@@ -137,7 +149,9 @@ static int agent_run(struct agent *a, struct k8c_err **err)
 {
     if (agent__http_start(a, err) < 0)
         return -1;
-    a->agent_url = xasprintf("http://127.0.0.1:%d", a->port);
+    bool v6 = strchr(a->node_ip, ':') != NULL;
+    a->agent_url =
+        xasprintf("https://%s%s%s:%d", v6 ? "[" : "", a->node_ip, v6 ? "]" : "", a->port);
     int rc = -1;
     for (unsigned attempt = 0;; attempt++) {
         k8c_err_free(*err);
@@ -158,6 +172,14 @@ static int agent_run(struct agent *a, struct k8c_err **err)
     }
     LOG_INFO("node registered node=%s agent-url=%s", a->node_name, a->agent_url);
     a->queue = workqueue_new(200, 10000);
+    if (agent__net_start(a, err) < 0) {
+        agent__net_stop(a);
+        atomic_store(&stop_flag, true);
+        agent__http_stop(a);
+        workqueue_free(a->queue);
+        return -1;
+    }
+    agent__prober_init(a);
     _cleanup_free_ char *sel = xasprintf("spec.nodeName=%s", a->node_name);
     struct informer_options opts = {
         .path = "/api/v1/pods",
@@ -187,34 +209,75 @@ static int agent_run(struct agent *a, struct k8c_err **err)
         for (int t = 0; t < WORKERS; t++)
             pthread_join(workers[t], NULL);
     }
+    agent__prober_shutdown(a); /* after the workers: they start probes and stops */
     agent__http_stop(a);
     agent__dns_stop(a);
+    agent__net_stop(a);
     informer_free(a->informer);
     workqueue_free(a->queue);
     return rc;
+}
+
+/* "10Mi", "512Ki", "1G", "4096": bytes, or -1. */
+static long long parse_size(const char *v)
+{
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    static const struct {
+        const char *suffix;
+        long long mult;
+    } units[] = {{"", 1},     {"Ki", 1LL << 10}, {"Mi", 1LL << 20}, {"Gi", 1LL << 30},
+                 {"k", 1000}, {"K", 1000},       {"M", 1000000},    {"G", 1000000000}};
+    if (end == v || n < 0)
+        return -1;
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+        if (strcmp(end, units[i].suffix) == 0)
+            return n > (1LL << 40) ? -1 : n * units[i].mult;
+    return -1;
 }
 
 int agent_cli_main(int argc, char **argv)
 {
     const char *kubeconfig = NULL, *server = NULL, *token_file = NULL, *ca_file = NULL;
     const char *node = NULL, *data_dir = "/var/lib/k8c", *runtime = "builtin";
-    const char *node_ip = "127.0.0.1";
+    const char *node_ip = "127.0.0.1", *cluster_cidr = AGENT_CLUSTER_CIDR_DEFAULT;
     const char *cluster_dns = API_CLUSTER_DNS_IP, *cluster_domain = "cluster.local";
     const char *dns_listen = NULL, *resolv_conf = "/etc/resolv.conf";
     int port = 10250;
+    bool cleanup = false;
+    long long log_max_size = 10 << 20;
+    long log_max_files = 5;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
             help();
             return 0;
         }
-        const char *names[] = {"--kubeconfig", "--server",     "--token-file",  "--ca-file",
-                               "--node-name",  "--data-dir",   "--runtime",     "--port",
-                               "--node-ip",    "-v",           "--cluster-dns", "--cluster-domain",
-                               "--dns-listen", "--resolv-conf"};
-        const char **dst[] = {&kubeconfig,  &server,         &token_file, &ca_file,    &node,
-                              &data_dir,    &runtime,        NULL,        &node_ip,    NULL,
-                              &cluster_dns, &cluster_domain, &dns_listen, &resolv_conf};
+        if (strcmp(f, "--cleanup") == 0) {
+            cleanup = true;
+            continue;
+        }
+        const char *names[] = {"--kubeconfig",
+                               "--server",
+                               "--token-file",
+                               "--ca-file",
+                               "--node-name",
+                               "--data-dir",
+                               "--runtime",
+                               "--port",
+                               "--node-ip",
+                               "-v",
+                               "--container-log-max-size",
+                               "--container-log-max-files",
+                               "--cluster-cidr",
+                               "--cluster-dns",
+                               "--cluster-domain",
+                               "--dns-listen",
+                               "--resolv-conf"};
+        const char **dst[] = {
+            &kubeconfig,   &server,      &token_file,     &ca_file,    &node,       &data_dir,
+            &runtime,      NULL,         &node_ip,        NULL,        NULL,        NULL,
+            &cluster_cidr, &cluster_dns, &cluster_domain, &dns_listen, &resolv_conf};
         size_t k;
         for (k = 0; k < ARRAY_SIZE(names); k++)
             if (strcmp(f, names[k]) == 0)
@@ -232,9 +295,33 @@ int agent_cli_main(int argc, char **argv)
             port = (int)p;
         } else if (strcmp(f, "-v") == 0) {
             log_set_verbosity(atoi(v));
+        } else if (strcmp(f, "--container-log-max-size") == 0) {
+            if ((log_max_size = parse_size(v)) < 4096)
+                return usage("--container-log-max-size wants a size of at least 4Ki such as "
+                             "10Mi, not \"%s\"",
+                             v);
+        } else if (strcmp(f, "--container-log-max-files") == 0) {
+            char *end;
+            log_max_files = strtol(v, &end, 10);
+            if (*end || log_max_files < 2 || log_max_files > 1000)
+                return usage("--container-log-max-files wants a number from 2 to 1000, not "
+                             "\"%s\"",
+                             v);
         } else {
             *dst[k] = v;
         }
+    }
+    if (data_dir[0] != '/')
+        return usage("--data-dir \"%s\" must be an absolute path", data_dir);
+    if (cleanup) {
+        _cleanup_err_ struct k8c_err *cerr = NULL;
+        if (agent__net_cleanup(data_dir, &cerr) < 0 || net_policy_cleanup(&cerr) < 0 ||
+            net_dns_redirect_cleanup(&cerr) < 0) {
+            fprintf(stderr, "k8c: agent: cleanup: %s\n", cerr->msg);
+            return 1;
+        }
+        printf("agent: removed the pod network, service, policy and DNS rules of %s\n", data_dir);
+        return 0;
     }
     if (!kubeconfig && !server)
         return usage("%s", "one of --kubeconfig or --server is required");
@@ -256,8 +343,11 @@ int agent_cli_main(int argc, char **argv)
     pthread_mutex_init(&a.lock, NULL);
     a.stop = &stop_flag;
     a.port = port;
+    a.log_max_size = log_max_size;
+    a.log_max_files = (int)log_max_files;
     a.node_name = xstrdup(node ? node : host);
     a.node_ip = xstrdup(node_ip);
+    a.cluster_cidr = xstrdup(cluster_cidr);
     a.data_dir = xstrdup(data_dir);
     a.runtime = resolve_runtime(runtime);
     a.cluster_dns = cluster_dns;
@@ -292,6 +382,7 @@ int agent_cli_main(int argc, char **argv)
             cfg.insecure = true;
         }
     }
+    a.ca_pem = cfg.ca_pem; /* borrowed: cfg lives as long as the agent */
     a.client = client_new(&cfg, &err);
     if (!a.client)
         goto fail;
@@ -331,13 +422,16 @@ out:
             free(p->ctrs[i].image_id);
             free(p->ctrs[i].waiting_reason);
             free(p->ctrs[i].waiting_msg);
+            free(p->ctrs[i].term_msg), free(p->ctrs[i].last_term_msg);
         }
         free(p->ctrs);
         free(p->uid), free(p->key), free(p->ns), free(p->name), free(p->dir);
         free(p->last_status);
+        free(p->ip);
         free(p);
     }
     free(a.node_name), free(a.node_ip), free(a.data_dir), free(a.runtime), free(a.self_exe);
-    free(a.agent_url);
+    free(a.agent_url), free(a.cert_sha256);
+    free(a.cluster_cidr);
     return rc;
 }

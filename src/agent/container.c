@@ -18,6 +18,7 @@
 
 #include "agent/bundle.h"
 #include "agent/internal.h"
+#include "agent/probe.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -158,6 +159,7 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     c->exit_code = atoi(text);
     struct stat st;
     c->finished_at = stat(exitp, &st) == 0 ? st.st_mtime : time(NULL);
+    agent__lifecycle_exited(p, c);
 }
 
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
@@ -205,10 +207,12 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     _cleanup_free_ char *prevp = xasprintf("%s/previous.log", dir);
     unlink(exitp);
     rename(logp, prevp);
+    agent__logs_drop_rotated(dir);
     struct agent_bundle_in in = {pod, spec, img, p->dir, a->client};
     _cleanup_json_ json_t *cfg = NULL;
     if (file_mkdir_p(dir, 0755, &err) < 0 || agent_rootfs_mount(dir, img, &err) < 0 ||
-        !(cfg = agent_bundle_config(&in, &err))) {
+        !(cfg = agent_bundle_config(&in, &err)) ||
+        agent__lifecycle_prepare(p, c, spec, cfg, &err) < 0) {
         agent__ctr_set_waiting(c, "CreateContainerError", err->msg);
         agent__event(a, pod, "Warning", "Failed", "Error: %s", err->msg);
         return -1;
@@ -224,10 +228,26 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     const char *rargv[32];
     size_t n;
     agent__runtime_argv(a, "run", rargv, &n);
-    const char *argv[40];
+    const char *argv[48];
     size_t k = 0;
     argv[k++] = a->self_exe;
     argv[k++] = "shim";
+    char max_size[32], max_files[16];
+    snprintf(max_size, sizeof(max_size), "%lld", a->log_max_size);
+    snprintf(max_files, sizeof(max_files), "%d", a->log_max_files);
+    argv[k++] = "--log-max-size";
+    argv[k++] = max_size;
+    argv[k++] = "--log-max-files";
+    argv[k++] = max_files;
+    _cleanup_free_ char *attach = xasprintf("%s/attach.sock", dir);
+    argv[k++] = "--attach";
+    argv[k++] = attach;
+    if (json_is_true(json_object_get(spec, "stdin")))
+        argv[k++] = "--stdin";
+    if (json_is_true(json_object_get(spec, "stdinOnce")))
+        argv[k++] = "--stdin-once";
+    if (json_is_true(json_object_get(spec, "tty")))
+        argv[k++] = "--tty";
     argv[k++] = logp;
     argv[k++] = exitp;
     argv[k++] = "--";
@@ -269,6 +289,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     agent__ctr_set_waiting(c, NULL, NULL);
     agent__ctr_save(p, c);
     agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
+    agent__lifecycle_started(a, p, c, pod);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "agent/internal.h"
+#include "agent/network.h"
 #include "api/defaults.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -310,16 +311,10 @@ static void on_update(json_t *old, json_t *obj, void *opaque)
     mark(opaque);
 }
 
-/* The Node's pod CIDR, once the IPAM controller gave it one. */
+/* The Node's pod CIDR, once the IPAM controller gave it one (network.c watches the Node). */
 static void learn_pod_cidr(struct agent *a)
 {
-    struct agent_net_view *v = a->net_view;
-    _cleanup_free_ char *path = xasprintf("/api/v1/nodes/%s", a->node_name);
-    _cleanup_err_ struct k8c_err *err = NULL; /* not there yet: asked again later */
-    _cleanup_json_ json_t *node = client_get(a->client, path, &err);
-    const char *cidr = kjson_path_str(node, "spec.podCIDR");
-    if (cidr && *cidr)
-        v->pod_cidr = xstrdup(cidr);
+    a->net_view->pod_cidr = agent__net_pod_cidr(a);
 }
 
 /* Starts the DNS server once its address is known: --dns-listen, else the gateway of the

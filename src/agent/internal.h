@@ -35,6 +35,11 @@ struct agent_ctr {
     char *image_id;       /* config digest of the image it runs */
     char *waiting_reason; /* when not running: ContainerCreating, ErrImagePull, … */
     char *waiting_msg;
+    /* probe.c / lifecycle.c: health and the end of a run */
+    bool probe_started, probe_ready; /* from the prober (true without probes) */
+    bool oom_killed, last_oom_killed;
+    char *term_msg, *last_term_msg; /* state.terminated.message */
+    bool term_msg_from_logs;        /* FallbackToLogsOnError */
 };
 
 struct agent_pod {
@@ -47,6 +52,7 @@ struct agent_pod {
     bool killing;
     uint64_t kill_deadline_ns;
     char *last_status; /* the status JSON last written, to skip no-op writes */
+    char *ip;          /* status.podIP (network.c); NULL: no pod network */
     struct agent_pod *next;
 };
 
@@ -60,11 +66,18 @@ struct agent {
     char *node_ip;
     char *agent_url;
     int port;
+    char *ca_pem;           /* the cluster CA: who may use the streaming endpoint (http.c) */
+    char *cert_sha256;      /* the endpoint's serving certificate, pinned by the API server */
+    long long log_max_size; /* a container's log file rotates past this size (shim.c) */
+    int log_max_files;      /* files kept per container, the current one included */
     struct image_store *images;
     struct informer *informer;
     struct workqueue *queue;
     pthread_mutex_t lock; /* guards pods */
     struct agent_pod *pods;
+    char *cluster_cidr;          /* pods' whole network (egress masquerade beyond it) */
+    struct agent_net *net;       /* network.h: pod network and service proxy */
+    struct agent_prober *prober; /* probe.c */
     /* dns.c: cluster DNS and NetworkPolicy (flags borrowed from argv) */
     const char *cluster_dns, *cluster_domain, *dns_listen, *resolv_conf;
     struct agent_net_view *net_view;
@@ -112,9 +125,14 @@ void agent__ctr_maybe_restart(struct agent *a, struct agent_pod *p, struct agent
 /* status.c: writes the pod's status through pods/status when it changed. 0, or -1 to retry. */
 int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod);
 
-/* http.c: the agent's endpoint for logs and exec on 127.0.0.1:port (thread per connection). */
+/* http.c: the agent's HTTPS endpoint for logs, exec, attach and port-forward on
+ * node_ip:port (thread per connection; stream.h has its internals). */
 int agent__http_start(struct agent *a, struct k8c_err **err);
 void agent__http_stop(struct agent *a);
+
+/* logs.c: removes the rotated log files of the run before (0.log.<stamp>) at a restart, so
+ * `kubectl logs` shows the new run only (its last file is kept as previous.log). */
+void agent__logs_drop_rotated(const char *ctr_dir);
 
 /* http.c parsers, exposed for tests and fuzzing. CRI log text (complete lines) as kubectl
  * shows it, appended to out: the message (+ "\n" for F lines), prefixed by its timestamp

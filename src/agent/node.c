@@ -76,10 +76,10 @@ int agent__node_register(struct agent *a, struct k8c_err **err)
 {
     json_t *labels = json_pack("{s:s,s:s,s:s}", "kubernetes.io/hostname", a->node_name,
                                "kubernetes.io/os", "linux", "beta.kubernetes.io/os", "linux");
-    _cleanup_json_ json_t *node =
-        json_pack("{s:s,s:s,s:{s:s,s:o,s:{s:s}},s:{}}", "apiVersion", "v1", "kind", "Node",
-                  "metadata", "name", a->node_name, "labels", labels, "annotations",
-                  "k8c.io/agent-url", a->agent_url, "spec");
+    _cleanup_json_ json_t *node = json_pack(
+        "{s:s,s:s,s:{s:s,s:o,s:{s:s,s:s}},s:{}}", "apiVersion", "v1", "kind", "Node", "metadata",
+        "name", a->node_name, "labels", labels, "annotations", "k8c.io/agent-url", a->agent_url,
+        "k8c.io/agent-cert-sha256", a->cert_sha256 ? a->cert_sha256 : "", "spec");
     _cleanup_err_ struct k8c_err *cerr = NULL;
     _cleanup_json_ json_t *created = client_create(a->client, "/api/v1/nodes", node, &cerr);
     if (created == NULL) {
@@ -89,8 +89,9 @@ int agent__node_register(struct agent *a, struct k8c_err **err)
         }
         /* re-registration: keep the object, refresh the annotation (our URL may differ) */
         _cleanup_free_ char *path = xasprintf("/api/v1/nodes/%s", a->node_name);
-        _cleanup_json_ json_t *p =
-            json_pack("{s:{s:{s:s}}}", "metadata", "annotations", "k8c.io/agent-url", a->agent_url);
+        _cleanup_json_ json_t *p = json_pack(
+            "{s:{s:{s:s,s:s}}}", "metadata", "annotations", "k8c.io/agent-url", a->agent_url,
+            "k8c.io/agent-cert-sha256", a->cert_sha256 ? a->cert_sha256 : "");
         _cleanup_json_ json_t *r = client_patch(a->client, path, "merge", p, err);
         if (r == NULL)
             return k8c_err_wrap(err, "update node `%s`", a->node_name);

@@ -18,6 +18,8 @@
 
 #include "agent/bundle.h"
 #include "agent/internal.h"
+#include "agent/network.h"
+#include "agent/probe.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -77,7 +79,10 @@ static void pod_forget(struct agent *a, struct agent_pod *p)
             break;
         }
     pthread_mutex_unlock(&a->lock);
+    agent__probes_forget(a, p->uid);
     for (size_t i = 0; i < p->n_ctrs; i++) {
+        free(p->ctrs[i].term_msg);
+        free(p->ctrs[i].last_term_msg);
         free(p->ctrs[i].name);
         free(p->ctrs[i].image_id);
         free(p->ctrs[i].waiting_reason);
@@ -90,6 +95,7 @@ static void pod_forget(struct agent *a, struct agent_pod *p)
     free(p->name);
     free(p->dir);
     free(p->last_status);
+    free(p->ip);
     free(p);
 }
 
@@ -133,6 +139,7 @@ static void pod_teardown(struct agent *a, struct agent_pod *p)
         agent_rootfs_unmount(dir);
     }
     agent_sandbox_destroy(p->dir);
+    agent__net_pod_detach(a, p->uid);
     cgroups_remove(p->uid);
     agent_rm_rf(p->dir);
 }
@@ -151,9 +158,7 @@ static int pod_kill(struct agent *a, struct agent_pod *p, const json_t *pod)
             if (!p->ctrs[i].running)
                 continue;
             agent__event(a, pod, "Normal", "Killing", "Stopping container %s", p->ctrs[i].name);
-            _cleanup_free_ char *id = agent__container_id(p->uid, p->ctrs[i].name);
-            const char *term[] = {id, "TERM", NULL};
-            agent__runtime_call(a, "kill", term);
+            agent__ctr_stop(a, p, &p->ctrs[i], pod, (long)grace); /* preStop, TERM, KILL */
         }
     }
     bool alive = false;
@@ -274,13 +279,19 @@ int agent__pod_sync(struct agent *a, const char *key)
     _cleanup_err_ struct k8c_err *err = NULL;
     if (!p->sandbox) {
         if (file_mkdir_p(p->dir, 0755, &err) < 0 ||
-            agent_sandbox_create(p->dir, p->name, p->name, &err) < 0 ||
+            agent_sandbox_create(p->dir, p->name, p->name,
+                                 json_is_true(kjson_path(pod, "spec.hostNetwork")), &err) < 0 ||
             agent__dns_resolv_conf(a, pod, p->dir, &err) < 0) {
             agent__event(a, pod, "Warning", "FailedCreatePodSandBox",
                          "Failed to create pod sandbox: %s", err->msg);
             return -1;
         }
         p->sandbox = true;
+    }
+    if (!p->ip && agent__net_pod_attach(a, p, pod, &err) < 0) {
+        agent__event(a, pod, "Warning", "FailedCreatePodSandBox",
+                     "Failed to create pod sandbox: %s", err->msg);
+        return -1;
     }
     const char *policy = kjson_path_str(pod, "spec.restartPolicy");
     /* init containers in order: each must succeed before the next */
@@ -307,6 +318,7 @@ int agent__pod_sync(struct agent *a, const char *key)
             if (c->init)
                 continue;
             agent__ctr_poll(p, c);
+            agent__probes_sync(a, p, c, pod);
             if (c->running)
                 continue;
             if (!c->started_at && !c->exited)

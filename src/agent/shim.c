@@ -1,26 +1,102 @@
-/* `k8c shim LOG EXITFILE -- CMD…`: the per-container shim. Started detached by the agent (its
- * own session), it runs CMD (the runtime's `run`) with stdin on /dev/null and stdout/stderr on
- * pipes, writes every line to LOG in the CRI log format `<RFC3339Nano> stdout|stderr F|P
- * <line>` (P for pieces of a line longer than 16 KiB), and when CMD ends writes its status
- * (exit code, or 128+signal) to EXITFILE atomically. The agent can restart meanwhile. */
+/* `k8c shim [--log-max-size N] [--log-max-files N] LOG EXITFILE -- CMD…`: the per-container
+ * shim. Started detached by the agent (its own session), it runs CMD (the runtime's `run`) with
+ * stdin on /dev/null and stdout/stderr on pipes, writes every line to LOG in the CRI log format
+ * `<RFC3339Nano> stdout|stderr F|P <line>` (P for pieces of a line longer than 16 KiB), and
+ * when CMD ends writes its status (exit code, or 128+signal) to EXITFILE atomically. The agent
+ * can restart meanwhile.
+ *
+ * Log rotation, as kubelet's containerLogMaxSize / containerLogMaxFiles: before a line would
+ * take LOG past the max size, LOG is renamed LOG.<UTC stamp> (names sort by age) and a new LOG
+ * begun; rotated files beyond max files - 1 are removed, oldest first, so a container that
+ * floods stdout uses at most about max size × max files on disk.
+ *
+ * With --attach SOCK the shim serves kubectl attach (attach.c): the container's output goes to
+ * attached clients too, and with --stdin the container's stdin is a pipe the shim holds for
+ * them (closed after the first client with --stdin-once); with --tty the runtime runs on a pty
+ * the shim holds (see below) and attach clients can resize it. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/stream.h"
 #include "base/buf.h"
 #include "base/file.h"
 #include "base/mem.h"
 
 #define LINE_MAX_BYTES (16 * 1024)
+
+/* The log file and its rotation. */
+struct logf {
+    const char *path;
+    int fd;
+    long long size, max_size; /* max_size 0: never rotate */
+    int max_files;
+};
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Removes the oldest rotated files of l->path until max_files - 1 remain. */
+static void prune(const struct logf *l)
+{
+    char *copy = strdup(l->path);
+    char *dir = dirname(copy);
+    const char *base = strrchr(l->path, '/') ? strrchr(l->path, '/') + 1 : l->path;
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, base, bl) == 0 && e->d_name[bl] == '.' && e->d_name[bl + 1]) {
+            names = xrealloc(names, (n + 1) * sizeof(*names));
+            names[n++] = xasprintf("%s/%s", dir, e->d_name);
+        }
+    }
+    if (d)
+        closedir(d);
+    qsort(names, n, sizeof(*names), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        if (n - i > (size_t)(l->max_files - 1))
+            unlink(names[i]);
+        free(names[i]);
+    }
+    free(names);
+    free(copy);
+}
+
+static void rotate(struct logf *l, const char *stamp)
+{
+    char rotated[4096];
+    /* 2026-01-02T03:04:05.123456789Z -> LOG.20260102-030405.123456789 */
+    snprintf(rotated, sizeof(rotated), "%s.%.4s%.2s%.2s-%.2s%.2s%.2s.%.9s", l->path, stamp,
+             stamp + 5, stamp + 8, stamp + 11, stamp + 14, stamp + 17, stamp + 20);
+    if (rename(l->path, rotated) < 0)
+        return;
+    int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        rename(rotated, l->path); /* keep writing where we were */
+        return;
+    }
+    close(l->fd);
+    l->fd = fd;
+    l->size = 0;
+    prune(l);
+}
 
 static void stamp(char out[64])
 {
@@ -32,7 +108,7 @@ static void stamp(char out[64])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
-static void emit(int log_fd, const char *stream, const char *data, size_t len, bool partial)
+static void emit(struct logf *l, const char *stream, const char *data, size_t len, bool partial)
 {
     char ts[64];
     stamp(ts);
@@ -40,32 +116,37 @@ static void emit(int log_fd, const char *stream, const char *data, size_t len, b
     buf_appendf(&b, "%s %s %c ", ts, stream, partial ? 'P' : 'F');
     buf_append(&b, data, len);
     buf_append_char(&b, '\n');
+    if (l->max_size > 0 && l->size > 0 && l->size + (long long)b.len > l->max_size)
+        rotate(l, ts);
     size_t off = 0;
     while (off < b.len) {
-        ssize_t w = write(log_fd, b.data + off, b.len - off);
+        ssize_t w = write(l->fd, b.data + off, b.len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             break;
         off += (size_t)w;
+        l->size += w;
     }
     buf_free(&b);
 }
 
 /* Writes the complete lines of pending, keeping the rest; at eof flushes the rest too. */
-static void drain(int log_fd, const char *stream, struct buf *pending, bool eof)
+static void drain(struct logf *l, const char *stream, struct buf *pending, bool eof)
 {
     size_t start = 0;
+    if (pending->len == 0)
+        return; /* nothing buffered (data may still be NULL) */
     for (;;) {
         char *nl = memchr(pending->data + start, '\n', pending->len - start);
         if (!nl)
             break;
-        emit(log_fd, stream, pending->data + start, (size_t)(nl - (pending->data + start)), false);
+        emit(l, stream, pending->data + start, (size_t)(nl - (pending->data + start)), false);
         start = (size_t)(nl - pending->data) + 1;
     }
     size_t rest = pending->len - start;
     if (rest >= LINE_MAX_BYTES || (eof && rest > 0)) {
-        emit(log_fd, stream, pending->data + start, rest, !eof);
+        emit(l, stream, pending->data + start, rest, !eof);
         start = pending->len;
     }
     memmove(pending->data, pending->data + start, pending->len - start);
@@ -74,22 +155,73 @@ static void drain(int log_fd, const char *stream, struct buf *pending, bool eof)
 
 int agent_shim_main(int argc, char **argv)
 {
+    struct logf l = {.fd = -1, .max_files = 5};
+    const char *attach_path = NULL;
+    bool want_stdin = false, stdin_once = false, tty = false;
+    int ai = 1;
+    for (; ai < argc && strncmp(argv[ai], "--", 2) == 0 && argv[ai][2]; ai++) {
+        bool has_val = ai + 1 < argc;
+        if (strcmp(argv[ai], "--log-max-size") == 0 && has_val)
+            l.max_size = atoll(argv[++ai]);
+        else if (strcmp(argv[ai], "--log-max-files") == 0 && has_val)
+            l.max_files = atoi(argv[++ai]) < 2 ? 2 : atoi(argv[ai]);
+        else if (strcmp(argv[ai], "--attach") == 0 && has_val)
+            attach_path = argv[++ai];
+        else if (strcmp(argv[ai], "--stdin") == 0)
+            want_stdin = true;
+        else if (strcmp(argv[ai], "--stdin-once") == 0)
+            stdin_once = true;
+        else if (strcmp(argv[ai], "--tty") == 0)
+            tty = true;
+        else
+            break;
+    }
+    argc -= ai - 1;
+    argv += ai - 1;
     if (argc < 5 || strcmp(argv[3], "--") != 0) {
-        fprintf(stderr, "k8c: shim: usage: k8c shim LOG EXITFILE -- CMD...\n");
+        fprintf(stderr,
+                "k8c: shim: usage: k8c shim [--log-max-size BYTES] [--log-max-files N] "
+                "[--attach SOCK [--stdin [--stdin-once]] [--tty]] LOG EXITFILE -- CMD...\n");
         return 2;
     }
     const char *log_path = argv[1], *exit_path = argv[2];
-    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (log_fd < 0) {
+    l.path = log_path;
+    l.fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (l.fd < 0) {
         fprintf(stderr, "k8c: shim: open %s: %s\n", log_path, strerror(errno));
         return 1;
     }
-    int out[2], errp[2];
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    struct stat st;
+    if (fstat(l.fd, &st) == 0)
+        l.size = st.st_size;
+    /* A tty container (spec.tty): the runtime gets a pty of ours as its stdio and controlling
+     * terminal (runc and crun want one to relay the container's terminal to; our window size
+     * reaches them by SIGWINCH); its output is the master's. */
+    int out[2], errp[2], in[2] = {-1, -1}, master = -1, slave = -1;
+    if (tty) {
+        if (agent__pty_open(&master, &slave) < 0) {
+            fprintf(stderr, "k8c: shim: openpty: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        (want_stdin && !tty && pipe2(in, O_CLOEXEC) < 0)) {
         fprintf(stderr, "k8c: shim: pipe: %s\n", strerror(errno));
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* the attach socket exists before the container starts, so an attach right after the
+     * agent reports it running finds it; the container's stdin (spec.stdin) stays open here
+     * for attach clients */
+    int stdin_w = tty ? (want_stdin ? dup(master) : -1) : in[1];
+    if (stdin_w >= 0)
+        fcntl(stdin_w, F_SETFD, FD_CLOEXEC);
+    struct shim_attach *att =
+        attach_path ? shim_attach_open(attach_path, stdin_w, stdin_once, master) : NULL;
+    if (!att && stdin_w >= 0)
+        close(stdin_w);
+    if (attach_path && !att)
+        fprintf(stderr, "k8c: shim: attach socket %s: %s\n", attach_path, strerror(errno));
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "k8c: shim: fork: %s\n", strerror(errno));
@@ -97,25 +229,38 @@ int agent_shim_main(int argc, char **argv)
     }
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
-        dup2(out[1], 1);
-        dup2(errp[1], 2);
+        if (slave >= 0) {
+            agent__pty_child(slave);
+        } else {
+            dup2(in[0] >= 0 ? in[0] : null, 0);
+            dup2(out[1], 1);
+            dup2(errp[1], 2);
+        }
         execv(argv[4], argv + 4);
         dprintf(2, "k8c shim: exec %s: %s\n", argv[4], strerror(errno));
         _exit(127);
     }
     close(out[1]);
     close(errp[1]);
-    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+    if (in[0] >= 0)
+        close(in[0]);
+    if (slave >= 0) {
+        close(slave);
+        close(out[0]); /* the terminal carries all output */
+        out[0] = master;
+    }
+    struct pollfd fds[2 + 17] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
     struct buf pend[2] = {BUF_INIT, BUF_INIT};
     const char *names[2] = {"stdout", "stderr"};
     int open_fds = 2;
     while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) {
+        size_t na = shim_attach_pollfds(att, fds + 2);
+        if (poll(fds, 2 + na, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        shim_attach_handle(att, fds + 2, na);
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || fds[i].revents == 0)
                 continue;
@@ -124,16 +269,18 @@ int agent_shim_main(int argc, char **argv)
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
-                drain(log_fd, names[i], &pend[i], true);
+                drain(&l, names[i], &pend[i], true);
                 close(fds[i].fd);
                 fds[i].fd = -1;
                 open_fds--;
                 continue;
             }
             buf_append(&pend[i], chunk, (size_t)r);
-            drain(log_fd, names[i], &pend[i], false);
+            drain(&l, names[i], &pend[i], false);
+            shim_attach_broadcast(att, i + 1, chunk, (size_t)r);
         }
     }
+    shim_attach_close(att, attach_path);
     int status = 0, code;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -147,6 +294,6 @@ int agent_shim_main(int argc, char **argv)
     }
     buf_free(&pend[0]);
     buf_free(&pend[1]);
-    close(log_fd);
+    close(l.fd);
     return 0;
 }

@@ -28,16 +28,20 @@ static void stamp_of(time_t t, char out[21])
     clock_rfc3339(t, out);
 }
 
-static json_t *terminated(int code, time_t started, time_t finished, const char *cid)
+static json_t *terminated(int code, time_t started, time_t finished, const char *cid, bool oom,
+                          const char *msg)
 {
     char s[21], f[21];
     stamp_of(started, s);
     stamp_of(finished, f);
-    return json_pack("{s:{s:i,s:s,s:s,s:s,s:s}}", "terminated", "exitCode", code, "reason",
-                     code == 0     ? "Completed"
-                     : code == 137 ? "Error"
-                                   : "Error",
-                     "startedAt", s, "finishedAt", f, "containerID", cid);
+    json_t *t = json_pack("{s:{s:i,s:s,s:s,s:s,s:s}}", "terminated", "exitCode", code, "reason",
+                          oom         ? "OOMKilled"
+                          : code == 0 ? "Completed"
+                                      : "Error",
+                          "startedAt", s, "finishedAt", f, "containerID", cid);
+    if (msg && *msg)
+        json_object_set_new(json_object_get(t, "terminated"), "message", json_string(msg));
+    return t;
 }
 
 static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, const json_t *pod)
@@ -56,21 +60,25 @@ static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, 
             json_object_set_new(json_object_get(state, "waiting"), "message",
                                 json_string(c->waiting_msg));
     } else if (c->exited) {
-        state = terminated(c->exit_code, c->started_at, c->finished_at, cid);
+        state = terminated(c->exit_code, c->started_at, c->finished_at, cid, c->oom_killed,
+                           c->term_msg);
     } else {
         state = json_pack("{s:{s:s}}", "waiting", "reason", "ContainerCreating");
     }
-    json_t *last = c->has_last ? terminated(c->last_exit, c->last_started, c->last_finished, cid)
+    json_t *last = c->has_last ? terminated(c->last_exit, c->last_started, c->last_finished, cid,
+                                            c->last_oom_killed, c->last_term_msg)
                                : json_object();
     /* while waiting after a crash, the last run is lastState */
     if (!c->running && c->waiting_reason && c->exited) {
         json_decref(last);
-        last = terminated(c->exit_code, c->started_at, c->finished_at, cid);
+        last = terminated(c->exit_code, c->started_at, c->finished_at, cid, c->oom_killed,
+                          c->term_msg);
     }
-    json_t *st = json_pack("{s:s,s:o,s:o,s:b,s:i,s:s,s:s,s:b}", "name", c->name, "state", state,
-                           "lastState", last, "ready", c->running && !c->init, "restartCount",
-                           c->restarts, "image", kjson_path_str(spec, "image") ?: "", "imageID",
-                           c->image_id ? c->image_id : "", "started", c->running);
+    json_t *st = json_pack(
+        "{s:s,s:o,s:o,s:b,s:i,s:s,s:s,s:b}", "name", c->name, "state", state, "lastState", last,
+        "ready", c->running && !c->init && c->probe_ready, "restartCount", c->restarts, "image",
+        kjson_path_str(spec, "image") ?: "", "imageID", c->image_id ? c->image_id : "", "started",
+        c->running && (c->init || c->probe_started));
     if (c->started_at)
         json_object_set_new(st, "containerID", json_string(cid));
     return st;
@@ -95,7 +103,7 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         n_main++;
         any_started |= c->started_at != 0;
         any_running |= c->running;
-        all_running &= c->running;
+        all_running &= c->running && c->probe_ready;
         bool done = c->exited && !agent__wants_restart(policy, c->exit_code);
         all_done &= done;
         all_ok &= done && c->exit_code == 0;
@@ -124,6 +132,10 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         "{s:s,s:o,s:s,s:[{s:s}],s:s,s:o,s:o,s:s}", "phase", phase, "conditions", conds, "hostIP",
         a->node_ip, "hostIPs", "ip", a->node_ip, "startTime", st, "initContainerStatuses", inits,
         "containerStatuses", mains, "qosClass", "BestEffort");
+    if (p->ip) {
+        json_object_set_new(status, "podIP", json_string(p->ip));
+        json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", p->ip));
+    }
     _cleanup_free_ char *text = kjson_dumps(status);
     if (p->last_status && strcmp(p->last_status, text) == 0)
         return 0;

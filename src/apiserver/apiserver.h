@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -16,9 +17,18 @@ struct apiserver_config {
     struct store *store;            /* borrowed; outlives the server */
     unsigned max_mutating_inflight; /* 0: 200, as kube-apiserver */
     unsigned max_readonly_inflight; /* 0: 400 */
+    unsigned node_port_min;         /* --service-node-port-range (both 0: 30000-32767) */
+    unsigned node_port_max;
+    unsigned request_timeout_s;     /* 0: 60 (kube-apiserver's --request-timeout) */
+    unsigned min_request_timeout_s; /* 0: 1800; a watch without timeoutSeconds lasts 1-2x this */
 };
 
 struct apiserver;
+
+/* Go's time.ParseDuration for the forms Kubernetes flags and clients use ("60s", "1m30s",
+ * "250ms"), into nanoseconds (a negative one gives 0). Returns 0, or -1 when s is not a
+ * duration. */
+int apiserver_parse_duration(const char *s, uint64_t *ns);
 
 /* Makes or loads the certificates and the node token, writes <data-dir>/admin.kubeconfig,
  * creates the default namespaces and starts serving in background threads. Returns NULL

@@ -164,7 +164,10 @@ void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,
         goto done;
     }
     bool mutating = is_mutating(verb);
-    bool long_running = strcmp(verb, "watch") == 0;
+    bool long_running = strcmp(verb, "watch") == 0 || apiserver__streaming(route.subresource);
+    uint64_t deadline = 0;
+    if (!long_running && apiserver__deadline(core, req, &deadline, resp) < 0)
+        goto done;
     atomic_int *counter = mutating ? &core->inflight_mutating : &core->inflight_readonly;
     int limit = mutating ? core->max_mutating : core->max_readonly;
     if (!long_running) {
@@ -177,9 +180,13 @@ void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,
             goto done;
         }
     }
+    store_set_thread_deadline(deadline);
     serve_resource(core, req, &route, verb, resp);
+    store_set_thread_deadline(0);
     if (!long_running)
         atomic_fetch_sub(counter, 1);
+    if (deadline && clock_mono_ns() >= deadline)
+        apiserver__resp_timeout(req, resp);
 done:
     apiserver__metrics_request(core->metrics, metric_verb(verb), resource,
                                resp->out.code ? resp->out.code : 200, clock_mono_ns() - t0);
@@ -193,6 +200,10 @@ struct apiserver_core *apiserver_core_new(struct store *store, struct k8c_err **
     core->metrics = apiserver__metrics_new();
     core->max_mutating = 200;
     core->max_readonly = 400;
+    core->node_port_min = 30000;
+    core->node_port_max = 32767;
+    core->request_timeout_ns = 60ull * 1000000000ull;
+    core->min_request_timeout_s = 1800;
     pthread_mutex_init(&core->service_lock, NULL);
     core->events = apiserver__event_cache_new();
     if (apiserver__bootstrap(core, err) < 0) {

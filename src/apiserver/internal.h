@@ -206,10 +206,40 @@ struct apiserver_core {
     atomic_bool stopping;
     atomic_bool ready;
     pthread_mutex_t service_lock;         /* serializes Service creates (address allocation) */
+    int node_port_min, node_port_max;     /* the NodePort range */
     struct apiserver_tokens *tokens;      /* NULL in-process: no token signing */
     const struct apiserver_certs *certs;  /* NULL in-process: no agent connections */
     struct apiserver_event_cache *events; /* encoded watch objects shared by watchers */
+    uint64_t request_timeout_ns;          /* --request-timeout */
+    unsigned min_request_timeout_s;       /* --min-request-timeout: default watch length */
 };
+
+/* ---- read deadlines on connections, against slowloris clients (guard.c) ---- */
+
+struct apiserver_guard;
+struct apiserver_guarded;
+struct apiserver_guard *apiserver__guard_new(void);
+void apiserver__guard_free(struct apiserver_guard *g);
+/* Watches socket fd: shut down once deadline_ns (monotonic, 0: none) passes. NULL if fd is
+ * not open. */
+struct apiserver_guarded *apiserver__guard_add(struct apiserver_guard *g, int fd,
+                                               uint64_t deadline_ns);
+/* A new deadline; exempt takes the socket out for good (it became a pipe). c may be NULL. */
+void apiserver__guard_set(struct apiserver_guard *g, struct apiserver_guarded *c,
+                          uint64_t deadline_ns, bool exempt);
+void apiserver__guard_remove(struct apiserver_guard *g, struct apiserver_guarded *c);
+
+/* ---- request deadlines (deadline.c) ---- */
+
+/* Whether a subresource streams (log, exec, attach, portforward, proxy): long-running, as a
+ * watch, so neither deadline nor in-flight limit applies. */
+bool apiserver__streaming(const char *subresource);
+/* The request's deadline (monotonic ns; 0: none): --request-timeout, or `?timeout=` or
+ * `timeoutSeconds` when shorter. -1 with a 400 Status in resp when either is malformed. */
+int apiserver__deadline(const struct apiserver_core *core, const struct apiserver_req *req,
+                        uint64_t *deadline_ns, struct apiserver_resp *resp);
+/* Replaces whatever resp holds with kube-apiserver's 504 Timeout Status. */
+void apiserver__resp_timeout(const struct apiserver_req *req, struct apiserver_resp *resp);
 
 /* Serves a parsed request (dispatch.c): routing, authorization, limits, metrics. */
 void apiserver__dispatch(struct apiserver_core *core, struct apiserver_req *req,

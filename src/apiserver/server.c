@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <malloc.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -21,12 +22,20 @@
 #include <sys/socket.h>
 
 #include "apiserver/internal.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 
 #define THREAD_STACK (512 * 1024)
 #define CONNECTION_LIMIT 20000
 #define IDLE_TIMEOUT_S 120 /* idle keep-alive and stalled uploads; watches and pipes opt out */
+/* Answers at least this big are mmapped and unmapped when sent, and after one the heap is
+ * trimmed: a LIST of 10,000 pods builds ~10 MiB of JSON from thousands of small pieces
+ * across per-thread arenas, and glibc would otherwise keep those pages as RSS. */
+#define BIG_ANSWER (256 * 1024)
+/* A new connection must deliver its first request's headers within this (kube-apiserver's
+ * ReadHeaderTimeout), or within --request-timeout if shorter; see guard.c. */
+#define HEADER_TIMEOUT_S 32
 
 struct apiserver {
     struct apiserver_core *core;
@@ -34,10 +43,13 @@ struct apiserver {
     struct apiserver_certs certs;
     char *token;
     char *kubeconfig;
+    struct apiserver_guard *guard;
+    uint64_t header_timeout_ns;
 };
 
 /* Per connection (MHD socket context): the TLS client identity, resolved once. */
 struct conn_ctx {
+    struct apiserver_guarded *guard;
     bool resolved;
     bool has_cert_user;
     struct apiserver_user cert_user;
@@ -47,6 +59,7 @@ struct conn_ctx {
 struct req_ctx {
     struct buf body;
     bool too_large;
+    bool big_answer; /* trim the heap when done */
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -64,22 +77,54 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe)
 {
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_context = xcalloc(1, sizeof(struct conn_ctx));
-    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        free(*socket_context);
+    struct apiserver *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_ctx *cc = xcalloc(1, sizeof(*cc));
+        const union MHD_ConnectionInfo *fdi =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (fdi)
+            cc->guard = apiserver__guard_add(srv->guard, fdi->connect_fd,
+                                             clock_mono_ns() + srv->header_timeout_ns);
+        *socket_context = cc;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn_ctx *cc = *socket_context;
+        if (cc)
+            apiserver__guard_remove(srv->guard, cc->guard);
+        free(cc);
         *socket_context = NULL;
     }
+}
+
+static struct conn_ctx *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? (struct conn_ctx *)ci->socket_context : NULL;
+}
+
+/* The connection's read deadline from now (0: none while the answer is being made). */
+static void conn_deadline(struct apiserver *srv, struct MHD_Connection *c, uint64_t in_ns,
+                          bool exempt)
+{
+    struct conn_ctx *cc = conn_of(c);
+    if (cc)
+        apiserver__guard_set(srv->guard, cc->guard, in_ns ? clock_mono_ns() + in_ns : 0, exempt);
 }
 
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
+    struct apiserver *srv = cls;
+    /* Keep-alive: the next request's headers are due within the idle time plus the usual. */
+    conn_deadline(srv, c, (uint64_t)IDLE_TIMEOUT_S * 1000000000ull + srv->header_timeout_ns, false);
     struct req_ctx *rc = *con_cls;
     if (rc) {
+        bool trim = rc->big_answer;
         buf_free(&rc->body);
         free(rc);
         *con_cls = NULL;
+        if (trim)
+            malloc_trim(0);
     }
 }
 
@@ -150,9 +195,7 @@ static int authenticate(struct apiserver *srv, struct MHD_Connection *c, struct 
             return 1;
         return -1;
     }
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct conn_ctx *cc = ci ? (struct conn_ctx *)ci->socket_context : NULL;
+    struct conn_ctx *cc = conn_of(c);
     if (cc && cc->resolved) {
         if (!cc->has_cert_user)
             return 0;
@@ -496,6 +539,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct apiserver *srv = cls;
     struct req_ctx *rc = *con_cls;
     if (!rc) {
+        /* Headers are in; the body (if any) is due within the request timeout. */
+        conn_deadline(srv, c, srv->core->request_timeout_ns, false);
         rc = xcalloc(1, sizeof(*rc));
         *con_cls = rc;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -515,6 +560,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *upload_size = 0;
         return MHD_YES;
     }
+    conn_deadline(srv, c, 0, false);
     if (rc->too_large)
         return quick_status(c, 413, "RequestEntityTooLarge",
                             "the request body is too large (limit 3 MiB)");
@@ -546,6 +592,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         apiserver__dispatch(srv->core, &req, &resp);
     apiserver__req_clear(&req);
     buf_free(&fwd);
+    rc->big_answer = resp.out.body.len >= BIG_ANSWER;
+    if (resp.proxy)
+        conn_deadline(srv, c, 0, true); /* the socket may become a pipe */
     enum MHD_Result r = queue(c, &resp, req.conn_fd, &srv->core->stopping);
     apiserver_response_clear(&resp.out);
     return r;
@@ -636,7 +685,21 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         srv->core->max_mutating = (int)cfg->max_mutating_inflight;
     if (cfg->max_readonly_inflight)
         srv->core->max_readonly = (int)cfg->max_readonly_inflight;
+    if (cfg->node_port_min && cfg->node_port_max) {
+        srv->core->node_port_min = (int)cfg->node_port_min;
+        srv->core->node_port_max = (int)cfg->node_port_max;
+    }
+    if (cfg->request_timeout_s)
+        srv->core->request_timeout_ns = (uint64_t)cfg->request_timeout_s * 1000000000ull;
+    if (cfg->min_request_timeout_s)
+        srv->core->min_request_timeout_s = cfg->min_request_timeout_s;
+    srv->header_timeout_ns = (uint64_t)HEADER_TIMEOUT_S * 1000000000ull;
+    if (srv->core->request_timeout_ns < srv->header_timeout_ns)
+        srv->header_timeout_ns = srv->core->request_timeout_ns;
+    srv->guard = apiserver__guard_new();
     raise_nofile();
+    /* A fixed threshold also stops glibc from raising it after the first big free. */
+    mallopt(M_MMAP_THRESHOLD, BIG_ANSWER);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (v6)
@@ -673,6 +736,7 @@ void apiserver_stop(struct apiserver *srv)
         atomic_store(&srv->core->stopping, true);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon); /* open watches notice `stopping` within a second */
+    apiserver__guard_free(srv->guard);
     apiserver_core_free(srv->core);
     apiserver__certs_clear(&srv->certs);
     free(srv->token);

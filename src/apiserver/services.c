@@ -16,8 +16,6 @@
 
 #define CIDR_BASE 0x0a600000u /* 10.96.0.0 */
 #define CIDR_SIZE (1u << 20)  /* /12 */
-#define NODEPORT_MIN 30000
-#define NODEPORT_MAX 32767
 #define KUBERNETES_SERVICE_IP "10.96.0.1"
 
 static uint32_t random_u32(void)
@@ -141,7 +139,16 @@ int apiserver__service_allocate(struct apiserver_core *core, const struct api_ki
         json_t *np = json_object_get(p, "nodePort");
         char key[16];
         if (json_is_integer(np) && json_integer_value(np) != 0) {
-            snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(np));
+            json_int_t want = json_integer_value(np);
+            snprintf(key, sizeof(key), "%lld", (long long)want);
+            if (want < core->node_port_min || want > core->node_port_max) {
+                _cleanup_free_ char *f = xasprintf("spec.ports[%zu].nodePort", i);
+                _cleanup_free_ char *m = xasprintf(
+                    "provided port is not in the valid range. The range of valid ports is %d-%d",
+                    core->node_port_min, core->node_port_max);
+                invalid(resp, k, obj, f, key, m);
+                return -1;
+            }
             if (json_object_get(ports, key)) {
                 _cleanup_free_ char *f = xasprintf("spec.ports[%zu].nodePort", i);
                 invalid(resp, k, obj, f, key, "provided port is already allocated");
@@ -150,11 +157,11 @@ int apiserver__service_allocate(struct apiserver_core *core, const struct api_ki
             json_object_set_new(ports, key, json_true());
             continue;
         }
-        int span = NODEPORT_MAX - NODEPORT_MIN + 1;
+        int span = core->node_port_max - core->node_port_min + 1;
         int start = (int)(random_u32() % (uint32_t)span);
         int got = 0;
         for (int n = 0; n < span && !got; n++) {
-            int port = NODEPORT_MIN + (start + n) % span;
+            int port = core->node_port_min + (start + n) % span;
             snprintf(key, sizeof(key), "%d", port);
             if (!json_object_get(ports, key)) {
                 got = port;

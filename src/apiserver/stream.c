@@ -7,15 +7,19 @@
  * else is relayed as the response. The agent's address is the node's annotation
  * k8c.io/agent-url (http:// or https://) or, as Kubernetes does, https://<InternalIP>:
  * <status.daemonEndpoints.kubeletEndpoint.Port>; over https the API server presents its
- * admin certificate and checks the agent's against the cluster CA. */
+ * admin certificate (O=system:masters, which the agent requires) and checks the agent's
+ * self-signed certificate against the SHA-256 in the Node's k8c.io/agent-cert-sha256
+ * annotation, or, without one, against the cluster CA. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +27,7 @@
 #include "apiserver/internal.h"
 #include "base/json.h"
 #include "base/mem.h"
+#include "base/tlsio.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define HEAD_MAX (16 * 1024)
@@ -46,42 +51,12 @@ void apiserver__agent_close(struct apiserver_agent_conn *c)
 
 ssize_t apiserver__agent_read(struct apiserver_agent_conn *c, void *buf, size_t n)
 {
-    if (c->tls) {
-        ssize_t r;
-        do
-            r = gnutls_record_recv(c->tls, buf, n);
-        while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
-        if (r == GNUTLS_E_PREMATURE_TERMINATION)
-            return 0;
-        return r < 0 ? -1 : r;
-    }
-    ssize_t r;
-    do
-        r = read(c->fd, buf, n);
-    while (r < 0 && errno == EINTR);
-    return r;
+    return tlsio_read(c->fd, c->tls, buf, n);
 }
 
 int apiserver__agent_write(struct apiserver_agent_conn *c, const void *buf, size_t n)
 {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w;
-        if (c->tls) {
-            w = gnutls_record_send(c->tls, p, n);
-            if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-                continue;
-        } else {
-            w = send(c->fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-        }
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return tlsio_write(c->fd, c->tls, buf, n);
 }
 
 bool apiserver__agent_pending(struct apiserver_agent_conn *c)
@@ -92,7 +67,8 @@ bool apiserver__agent_pending(struct apiserver_agent_conn *c)
 /* Where the agent of node `name` listens. Fills scheme ("http"/"https"), host, port; or
  * answers resp and returns -1. */
 static int agent_address(struct apiserver_core *core, const char *node, bool *tls, char *host,
-                         size_t hsize, char *port, size_t psize, struct apiserver_resp *resp)
+                         size_t hsize, char *port, size_t psize, char pin[65],
+                         struct apiserver_resp *resp)
 {
     const struct api_kind *nk = api_kind_by_resource("", "v1", "nodes");
     _cleanup_err_ struct k8c_err *e = NULL;
@@ -101,6 +77,8 @@ static int agent_address(struct apiserver_core *core, const char *node, bool *tl
     if (n) {
         json_t *ann = kjson_path(n, "metadata.annotations");
         const char *url = json_string_value(json_object_get(ann, "k8c.io/agent-url"));
+        const char *sum = json_string_value(json_object_get(ann, "k8c.io/agent-cert-sha256"));
+        snprintf(pin, 65, "%s", sum && strlen(sum) == 64 ? sum : "");
         if (url) {
             *tls = strncmp(url, "https://", 8) == 0;
             const char *hp = strstr(url, "://");
@@ -175,8 +153,26 @@ static int tcp_connect(const char *host, const char *port)
     return fd;
 }
 
+/* Whether the agent's certificate has the SHA-256 (hex) its Node published. */
+static bool peer_matches_pin(gnutls_session_t tls, const char *pin)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(tls, &n);
+    if (!peers || n == 0)
+        return false;
+    unsigned char sum[32];
+    char hex[65];
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, peers[0].data, peers[0].size, sum);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    return strcasecmp(hex, pin) == 0;
+}
+
+/* TLS to the agent with the admin client certificate. The agent's certificate is checked
+ * against the digest its Node published (pin; a self-signed agent certificate) or else
+ * against the cluster CA and host. */
 static int tls_start(struct apiserver_agent_conn *c, const char *host,
-                     const struct apiserver_certs *certs)
+                     const struct apiserver_certs *certs, const char *pin)
 {
     gnutls_datum_t ca = {(unsigned char *)certs->ca_crt, (unsigned)strlen(certs->ca_crt)};
     gnutls_datum_t crt = {(unsigned char *)certs->admin_crt, (unsigned)strlen(certs->admin_crt)};
@@ -187,13 +183,16 @@ static int tls_start(struct apiserver_agent_conn *c, const char *host,
         gnutls_init(&c->tls, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(c->tls) < 0 ||
         gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred) < 0)
         return -1;
-    gnutls_session_set_verify_cert(c->tls, host, 0);
+    if (!*pin)
+        gnutls_session_set_verify_cert(c->tls, host, 0);
     gnutls_transport_set_int(c->tls, c->fd);
     int rc;
     do
         rc = gnutls_handshake(c->tls);
     while (rc < 0 && !gnutls_error_is_fatal(rc));
-    return rc < 0 ? -1 : 0;
+    if (rc < 0 || (*pin && !peer_matches_pin(c->tls, pin)))
+        return -1;
+    return 0;
 }
 
 static void pct_encode(struct buf *b, const char *s)
@@ -260,12 +259,12 @@ void apiserver__serve_stream(struct apiserver_core *core, const struct apiserver
         return;
     }
     bool tls = false;
-    char host[256], port[16];
-    if (agent_address(core, node, &tls, host, sizeof(host), port, sizeof(port), resp) < 0)
+    char host[256], port[16], pin[65] = "";
+    if (agent_address(core, node, &tls, host, sizeof(host), port, sizeof(port), pin, resp) < 0)
         return;
     struct apiserver_agent_conn *c = xcalloc(1, sizeof(*c));
     c->fd = tcp_connect(host, port);
-    if (c->fd < 0 || (tls && tls_start(c, host, core->certs) < 0)) {
+    if (c->fd < 0 || (tls && tls_start(c, host, core->certs, pin) < 0)) {
         apiserver__agent_close(c);
         _cleanup_free_ char *m =
             xasprintf("error dialing the agent of node \"%s\" at %s:%s", node, host, port);

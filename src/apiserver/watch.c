@@ -16,7 +16,6 @@
 #include "base/json.h"
 #include "base/mem.h"
 
-#define DEFAULT_TIMEOUT_S 1800 /* kube-apiserver's --min-request-timeout */
 #define BOOKMARK_EVERY_NS (60ull * 1000 * 1000 * 1000)
 #define POLL_SLICE_MS 1000
 
@@ -324,7 +323,7 @@ void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_
         apiserver__resp_err(resp, e);
         return;
     }
-    int64_t timeout_s = DEFAULT_TIMEOUT_S;
+    int64_t timeout_s = 0;
     const char *ts = apiserver__param(req, "timeoutSeconds");
     if (ts && *ts) {
         if (apiserver__parse_rv(ts, &timeout_s, NULL) < 0) {
@@ -337,6 +336,14 @@ void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_
         if (timeout_s > 24 * 3600)
             timeout_s = 24 * 3600;
     }
+    uint64_t timeout_ns = (uint64_t)timeout_s * 1000000000ull;
+    if (timeout_ns == 0) {
+        /* As kube-apiserver: between one and two --min-request-timeout, at random, so that
+         * the watches of many clients started together do not all end (and re-list)
+         * together. */
+        uint64_t min_ns = (uint64_t)core->min_request_timeout_s * 1000000000ull;
+        timeout_ns = min_ns + (uint64_t)((double)min_ns * ((double)random() / RAND_MAX));
+    }
     struct apiserver_watch *w = xcalloc(1, sizeof(*w));
     atomic_fetch_add(&core->watches, 1);
     w->core = core;
@@ -348,7 +355,7 @@ void apiserver__serve_watch(struct apiserver_core *core, const struct apiserver_
     const char *io = apiserver__param(req, "includeObject");
     w->include_object = io && strcmp(io, "Object") == 0;
     uint64_t now = clock_mono_ns();
-    w->deadline_ns = now + (uint64_t)timeout_s * 1000000000ull;
+    w->deadline_ns = now + timeout_ns;
     w->next_bookmark_ns = now + BOOKMARK_EVERY_NS;
     const char *l = apiserver__param(req, "labelSelector");
     const char *f = apiserver__param(req, "fieldSelector");

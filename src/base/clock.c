@@ -58,3 +58,28 @@ int clock_parse_rfc3339(const char *s, time_t *t)
     *t = timegm(&tm) - offset;
     return 0;
 }
+
+long clock_parse_seconds(const char *s)
+{
+    long total = 0;
+    const char *p = s;
+    if (*p == '\0')
+        return -1;
+    while (*p) {
+        char *end = NULL;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0)
+            return -1;
+        if (*end == '\0') {
+            if (p != s)
+                return -1; /* "1m30": a bare number only on its own */
+            return v;
+        }
+        long unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : -1;
+        if (unit < 0)
+            return -1;
+        total += v * unit;
+        p = end + 1;
+    }
+    return total;
+}

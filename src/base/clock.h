@@ -19,4 +19,8 @@ void clock_rfc3339_micro(const struct timespec *ts, char out[28]);
  * sets *t, or -1 when the text is not one. */
 int clock_parse_rfc3339(const char *s, time_t *t);
 
+/* Parses a Go-style duration of whole seconds, as Kubernetes flags take them: "40", "40s",
+ * "2m", "1m30s", "1h". Returns the seconds, or -1 when malformed. */
+long clock_parse_seconds(const char *s);
+
 #endif

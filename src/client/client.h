@@ -15,7 +15,10 @@
 #include "base/err.h"
 
 struct client_config {
-    char *server;    /* "https://127.0.0.1:6443" */
+    /* "https://127.0.0.1:6443", or several API servers of one cluster separated by commas
+     * ("https://a:6443,https://b:6443", as k3s agents take a list): requests go to one
+     * server and move to the next when it cannot be reached (see client_request). */
+    char *server;
     char *ca_pem;    /* CA bundle to verify the server; NULL uses the system store */
     char *cert_pem;  /* client certificate, or NULL */
     char *key_pem;   /* its key, or NULL */
@@ -43,7 +46,11 @@ void client_free(struct client *c);
  * the decoded JSON body (new reference; JSON null for an empty body) and sets *http_code if
  * non-NULL. On another answer returns NULL with *err carrying the server's Status: its reason
  * and message (a 404 NotFound Status becomes K8C_REASON_NOT_FOUND, 409 Conflict or
- * AlreadyExists, 410 GONE, 422 INVALID …). Transport failures are SERVICE_UNAVAILABLE. */
+ * AlreadyExists, 410 GONE, 422 INVALID …). Transport failures are SERVICE_UNAVAILABLE.
+ * With several servers, a request that could not reach its server (or a read that failed in
+ * transport) is repeated on the next one, each server at most once; the client then keeps
+ * using the server that answered. A write that failed after it was sent is not repeated
+ * (it may have been applied): SERVICE_UNAVAILABLE, and the next request goes elsewhere. */
 json_t *client_request(struct client *c, const char *method, const char *path,
                        const char *content_type, const char *body, size_t body_len, long *http_code,
                        struct k8c_err **err);
@@ -66,7 +73,9 @@ typedef int (*client_watch_fn)(const char *type, json_t *object, void *opaque);
 /* Opens a watch (path must carry `watch=true` and usually `resourceVersion=`) and calls fn
  * for each event until the server ends the stream (returns 0), fn asks to stop or *stop
  * becomes true (returns 1), or an error (-1 with *err; a 410 answer is GONE). Blocks the
- * calling thread; *stop is checked at least once a second. */
+ * calling thread; *stop is checked at least once a second. A watch that cannot connect tries
+ * the next server; one that breaks later returns its error and the next watch (or re-list)
+ * goes to the next server. */
 int client_watch(struct client *c, const char *path, client_watch_fn fn, void *opaque,
                  const atomic_bool *stop, struct k8c_err **err);
 
@@ -74,5 +83,40 @@ int client_watch(struct client *c, const char *path, client_watch_fn fn, void *o
  * when missing. Returns 0, or -1 with *err. */
 int client_node_lease_renew(struct client *c, const char *node, int duration_s,
                             struct k8c_err **err);
+
+/* ---- leader election (leader.c) ---- */
+
+/* One candidate for the Lease <ns>/<name> (coordination.k8s.io/v1), as client-go's
+ * leaderelection. identity NULL makes "<hostname>_<random>"; lease_duration_s 0 is 15. */
+struct client_leader;
+struct client_leader *client_leader_new(struct client *c, const char *ns, const char *name,
+                                        const char *identity, unsigned lease_duration_s);
+void client_leader_free(struct client_leader *l);
+const char *client_leader_identity(const struct client_leader *l);
+/* One acquire-or-renew attempt: true when this candidate holds the Lease afterwards. Takes a
+ * Lease held by another only after seeing its record unchanged for the lease duration on the
+ * local monotonic clock; creates kube-system (or ns) when the Lease's namespace is missing. */
+bool client_leader_try(struct client_leader *l);
+/* Gives the Lease up (holder "", duration 1 s) so another candidate takes over at once. */
+void client_leader_release(struct client_leader *l);
+
+struct client_leader_options {
+    const char *lease_namespace;     /* "kube-system" */
+    const char *lease_name;          /* "k8c-scheduler" */
+    const char *identity;            /* NULL: hostname_<random> */
+    unsigned lease_duration_seconds; /* 0: 15 (Kubernetes' defaults) */
+    unsigned renew_deadline_seconds; /* 0: 10 */
+    unsigned retry_period_ms;        /* 0: 2000 */
+};
+
+/* Runs lead(term_stop, opaque) on its own thread for each term this process holds the Lease:
+ * campaigns every half retry period (and when the holder's lease expires), renews while leading,
+ * sets *term_stop (and waits for lead to return) when a renewal has failed for the renew deadline,
+ * then campaigns again. Returns 0 once *stop is set (the Lease released), or -1 with *err for
+ * unusable options. */
+typedef void (*client_leader_fn)(const atomic_bool *term_stop, void *opaque);
+int client_leader_run(struct client *c, const struct client_leader_options *opts,
+                      const atomic_bool *stop, client_leader_fn lead, void *opaque,
+                      struct k8c_err **err);
 
 #endif

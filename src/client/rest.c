@@ -2,6 +2,7 @@
  * once with the cluster's TLS material, JSON requests, and streaming watches. */
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,11 @@
 
 struct client {
     struct client_config cfg;
+    /* cfg.server split at commas (trailing slashes dropped): the API servers this client may
+     * use, in order. Requests go to servers[current]; current moves on when it fails. */
+    char **servers;
+    size_t n_servers;
+    atomic_size_t current;
     char *auth_header; /* "Authorization: Bearer …" or NULL */
     pthread_mutex_t lock;
     CURL *pool[CLIENT_POOL_MAX];
@@ -39,6 +45,27 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
+/* Fills c->servers from c->cfg.server ("https://a:6443,https://b:6443"). */
+static int split_servers(struct client *c, struct k8c_err **err)
+{
+    const char *p = c->cfg.server;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        /* A trailing slash would double up with request paths. */
+        while (n > 0 && p[n - 1] == '/')
+            n--;
+        if (n == 0)
+            return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
+                               "client configuration: empty server URL in \"%s\"", c->cfg.server);
+        c->servers = xrealloc(c->servers, (c->n_servers + 1) * sizeof(*c->servers));
+        c->servers[c->n_servers++] = xstrndup(p, n);
+        if (comma == NULL)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 struct client *client_new(const struct client_config *cfg, struct k8c_err **err)
 {
     if (cfg->server == NULL || *cfg->server == '\0') {
@@ -47,11 +74,12 @@ struct client *client_new(const struct client_config *cfg, struct k8c_err **err)
     }
     pthread_once(&curl_once, curl_init_once);
     struct client *c = xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
     c->cfg.server = xstrdup(cfg->server);
-    /* A trailing slash would double up with request paths. */
-    size_t n = strlen(c->cfg.server);
-    while (n > 0 && c->cfg.server[n - 1] == '/')
-        c->cfg.server[--n] = '\0';
+    if (split_servers(c, err) < 0) {
+        client_free(c);
+        return NULL;
+    }
     c->cfg.ca_pem = dup_or_null(cfg->ca_pem);
     c->cfg.cert_pem = dup_or_null(cfg->cert_pem);
     c->cfg.key_pem = dup_or_null(cfg->key_pem);
@@ -60,7 +88,6 @@ struct client *client_new(const struct client_config *cfg, struct k8c_err **err)
     c->cfg.insecure = cfg->insecure;
     if (c->cfg.token != NULL)
         c->auth_header = xasprintf("Authorization: Bearer %s", c->cfg.token);
-    pthread_mutex_init(&c->lock, NULL);
     return c;
 }
 
@@ -71,6 +98,9 @@ void client_free(struct client *c)
     for (size_t i = 0; i < c->pool_len; i++)
         curl_easy_cleanup(c->pool[i]);
     pthread_mutex_destroy(&c->lock);
+    for (size_t i = 0; i < c->n_servers; i++)
+        free(c->servers[i]);
+    free(c->servers);
     client_config_clear(&c->cfg);
     free(c->auth_header);
     free(c);
@@ -167,37 +197,82 @@ static struct curl_slist *request_headers(struct client *c, const char *content_
     return headers;
 }
 
+/* The server to use now (an index into c->servers). */
+static size_t server_pick(struct client *c)
+{
+    return atomic_load(&c->current) % c->n_servers;
+}
+
+/* Moves on from server idx after a transport failure, unless another thread already did. */
+static void server_failed(struct client *c, size_t idx, const char *why)
+{
+    if (c->n_servers < 2)
+        return;
+    size_t expected = idx, next = (idx + 1) % c->n_servers;
+    if (atomic_compare_exchange_strong(&c->current, &expected, next))
+        LOG_WARN("API server failed, switching server=%s next=%s err=%s", c->servers[idx],
+                 c->servers[next], why);
+}
+
+/* Whether a failed transfer may be repeated on another server: when nothing of the request
+ * reached the server (connection refused, TLS handshake failed: even a write cannot have been
+ * applied), or for reads, which are safe to repeat. A write that failed after it was sent is
+ * not repeated: the caller sees SERVICE_UNAVAILABLE and decides, as with client-go. */
+static bool may_retry(CURL *h, CURLcode rc, const char *method)
+{
+    long sent = 0;
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+    if (sent == 0 || rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+        rc == CURLE_SSL_CONNECT_ERROR)
+        return true;
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
 json_t *client_request(struct client *c, const char *method, const char *path,
                        const char *content_type, const char *body, size_t body_len, long *http_code,
                        struct k8c_err **err)
 {
-    _cleanup_free_ char *url = xasprintf("%s%s", c->cfg.server, path);
-    CURL *h = handle_take(c);
     _cleanup_buf_ struct buf response = BUF_INIT;
-    struct curl_slist *headers = request_headers(c, content_type, body != NULL);
     char curl_error[CURL_ERROR_SIZE] = "";
-
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error);
-    if (body != NULL) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    } else if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    }
-
-    CURLcode rc = curl_easy_perform(h);
+    CURLcode rc = CURLE_OK;
     long code = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(headers);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    handle_give_back(c, h);
+    _cleanup_free_ char *url = NULL;
+    /* Each server at most once: with one server this is a single attempt. */
+    for (size_t attempt = 0; attempt < c->n_servers; attempt++) {
+        size_t idx = server_pick(c);
+        free(url);
+        url = xasprintf("%s%s", c->servers[idx], path);
+        buf_reset(&response);
+        curl_error[0] = '\0';
+        CURL *h = handle_take(c);
+        struct curl_slist *headers = request_headers(c, content_type, body != NULL);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error);
+        if (body != NULL) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        } else if (strcmp(method, "HEAD") == 0) {
+            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        }
+        rc = curl_easy_perform(h);
+        code = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        bool retry = rc != CURLE_OK && rc != CURLE_WRITE_ERROR && may_retry(h, rc, method);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(headers);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        handle_give_back(c, h);
+        if (rc == CURLE_OK)
+            break;
+        server_failed(c, idx, curl_error[0] ? curl_error : curl_easy_strerror(rc));
+        if (!retry)
+            break;
+    }
     if (http_code != NULL)
         *http_code = code;
 
@@ -341,10 +416,32 @@ static int watch_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, cu
     return w->stop != NULL && atomic_load(w->stop) ? 1 : 0;
 }
 
+static int watch_once(struct client *c, size_t idx, const char *path, client_watch_fn fn,
+                      void *opaque, const atomic_bool *stop, bool *not_reached,
+                      struct k8c_err **err);
+
 int client_watch(struct client *c, const char *path, client_watch_fn fn, void *opaque,
                  const atomic_bool *stop, struct k8c_err **err)
 {
-    _cleanup_free_ char *url = xasprintf("%s%s", c->cfg.server, path);
+    /* A watch that cannot connect moves on to the next server at once; one that breaks later
+     * also moves the client on, and the caller (an informer) re-watches or re-lists there. */
+    int result = -1;
+    for (size_t attempt = 0; attempt < c->n_servers; attempt++) {
+        bool not_reached = false;
+        if (attempt > 0 && err != NULL)
+            k8c_err_freep(err);
+        result = watch_once(c, server_pick(c), path, fn, opaque, stop, &not_reached, err);
+        if (!not_reached)
+            break;
+    }
+    return result;
+}
+
+static int watch_once(struct client *c, size_t idx, const char *path, client_watch_fn fn,
+                      void *opaque, const atomic_bool *stop, bool *not_reached,
+                      struct k8c_err **err)
+{
+    _cleanup_free_ char *url = xasprintf("%s%s", c->servers[idx], path);
     CURL *h = handle_take(c);
     struct watch_state w = {
         .line = BUF_INIT,
@@ -369,6 +466,8 @@ int client_watch(struct client *c, const char *path, client_watch_fn fn, void *o
     CURLcode rc = curl_easy_perform(h);
     if (w.code == 0)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &w.code);
+    long sent = 0;
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(headers);
@@ -386,8 +485,10 @@ int client_watch(struct client *c, const char *path, client_watch_fn fn, void *o
         error_from_response(w.code, w.error_body.data, w.error_body.len, "GET", path, err);
         result = -1;
     } else if (rc != CURLE_OK) {
-        result = k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "watch %s: %s", url,
-                             curl_error[0] ? curl_error : curl_easy_strerror(rc));
+        const char *why = curl_error[0] ? curl_error : curl_easy_strerror(rc);
+        server_failed(c, idx, why);
+        *not_reached = sent == 0 || rc == CURLE_COULDNT_CONNECT || rc == CURLE_SSL_CONNECT_ERROR;
+        result = k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "watch %s: %s", url, why);
     } else {
         result = 0;
     }

@@ -8,16 +8,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "controllers/controllers.h"
 
 #define USAGE                                                                                      \
-    "usage: k8c controller-manager --kubeconfig FILE [--workers N] "                               \
+    "usage: k8c controller-manager --kubeconfig FILE [--server URL[,URL...]] [--workers N] "       \
     "[--node-monitor-grace-period DURATION] [--terminated-pod-gc-threshold N] "                    \
     "[--leader-elect=true|false] [--leader-elect-identity ID] "                                    \
     "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "                         \
-    "[--leader-elect-retry-period D] [-v N]"
+    "[--leader-elect-retry-period D] [--allocate-node-cidrs=true|false] "                          \
+    "[--cluster-cidr CIDR] [--node-cidr-mask-size N] [-v N]"
 
 static int usage(const char *what, const char *arg)
 {
@@ -25,30 +27,12 @@ static int usage(const char *what, const char *arg)
     return 2;
 }
 
-/* "40", "40s", "2m", "1m30s" -> seconds; -1 when malformed. */
-static long parse_seconds(const char *s)
+/* "--flag" alone or "--flag=true" -> 1, "=false" -> 0, anything else -> -1. */
+static int parse_bool(const char *s)
 {
-    long total = 0;
-    const char *p = s;
-    if (*p == '\0')
-        return -1;
-    while (*p) {
-        char *end = NULL;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0)
-            return -1;
-        if (*end == '\0') {
-            if (p != s)
-                return -1; /* "1m30": a bare number only on its own */
-            return v;
-        }
-        long unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : -1;
-        if (unit < 0)
-            return -1;
-        total += v * unit;
-        p = end + 1;
-    }
-    return total;
+    if (s == NULL || strcmp(s, "true") == 0)
+        return 1;
+    return strcmp(s, "false") == 0 ? 0 : -1;
 }
 
 static long parse_count(const char *s)
@@ -77,10 +61,11 @@ static void *run_main(void *opaque)
 
 int controllers_cli_main(int argc, char **argv)
 {
-    const char *kubeconfig = NULL;
+    const char *kubeconfig = NULL, *server = NULL;
     struct controllers_options o = {0};
     static const struct option opts[] = {
         {"kubeconfig", required_argument, NULL, 'k'},
+        {"server", required_argument, NULL, 's'},
         {"workers", required_argument, NULL, 'w'},
         {"node-monitor-grace-period", required_argument, NULL, 'g'},
         {"terminated-pod-gc-threshold", required_argument, NULL, 't'},
@@ -89,6 +74,9 @@ int controllers_cli_main(int argc, char **argv)
         {"leader-elect-lease-duration", required_argument, NULL, 'L'},
         {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
         {"leader-elect-retry-period", required_argument, NULL, 'P'},
+        {"allocate-node-cidrs", optional_argument, NULL, 'A'},
+        {"cluster-cidr", required_argument, NULL, 'c'},
+        {"node-cidr-mask-size", required_argument, NULL, 'm'},
         {"v", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -100,13 +88,14 @@ int controllers_cli_main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
         switch (c) {
         case 'k': kubeconfig = optarg; break;
+        case 's': server = optarg; break;
         case 'w':
             if ((v = parse_count(optarg)) <= 0 || v > 256)
                 return usage("--workers wants a count from 1 to 256, got", optarg);
             o.workers = (unsigned)v;
             break;
         case 'g':
-            if ((v = parse_seconds(optarg)) <= 0 || v > 86400)
+            if ((v = clock_parse_seconds(optarg)) <= 0 || v > 86400)
                 return usage("--node-monitor-grace-period wants a duration like 40s, got", optarg);
             o.node_monitor_grace_seconds = (unsigned)v;
             break;
@@ -116,30 +105,38 @@ int controllers_cli_main(int argc, char **argv)
             o.terminated_pod_gc_threshold = (unsigned)v;
             break;
         case 'l':
-            if (optarg == NULL || strcmp(optarg, "true") == 0)
-                o.no_leader_elect = false;
-            else if (strcmp(optarg, "false") == 0)
-                o.no_leader_elect = true;
-            else
+            if ((v = parse_bool(optarg)) < 0)
                 return usage("--leader-elect wants true or false, got", optarg);
+            o.no_leader_elect = v == 0;
             break;
         case 'i': o.identity = optarg; break;
         case 'L':
-            if ((v = parse_seconds(optarg)) <= 0 || v > 3600)
+            if ((v = clock_parse_seconds(optarg)) <= 0 || v > 3600)
                 return usage("--leader-elect-lease-duration wants a duration like 15s, got",
                              optarg);
             o.lease_duration_seconds = (unsigned)v;
             break;
         case 'R':
-            if ((v = parse_seconds(optarg)) <= 0 || v > 3600)
+            if ((v = clock_parse_seconds(optarg)) <= 0 || v > 3600)
                 return usage("--leader-elect-renew-deadline wants a duration like 10s, got",
                              optarg);
             o.renew_deadline_seconds = (unsigned)v;
             break;
         case 'P':
-            if ((v = parse_seconds(optarg)) <= 0 || v > 3600)
+            if ((v = clock_parse_seconds(optarg)) <= 0 || v > 3600)
                 return usage("--leader-elect-retry-period wants a duration like 2s, got", optarg);
             o.retry_period_ms = (unsigned)v * 1000;
+            break;
+        case 'A':
+            if ((v = parse_bool(optarg)) < 0)
+                return usage("--allocate-node-cidrs wants true or false, got", optarg);
+            o.no_allocate_node_cidrs = v == 0;
+            break;
+        case 'c': o.cluster_cidr = optarg; break;
+        case 'm':
+            if ((v = parse_count(optarg)) <= 0 || v > 32)
+                return usage("--node-cidr-mask-size wants a prefix length, got", optarg);
+            o.node_cidr_mask_size = (unsigned)v;
             break;
         case 'v': log_set_verbosity(atoi(optarg)); break;
         case 'h': printf("%s\n", USAGE); return 0;
@@ -151,11 +148,20 @@ int controllers_cli_main(int argc, char **argv)
     if (kubeconfig == NULL)
         return usage("missing flag", "--kubeconfig");
     _cleanup_err_ struct k8c_err *err = NULL;
+    if (controllers_node_cidr_check(o.cluster_cidr ? o.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT,
+                                    o.node_cidr_mask_size ? o.node_cidr_mask_size : 24, &err) < 0) {
+        fprintf(stderr, "k8c: controller-manager: %s\n", err->msg);
+        return 2;
+    }
     struct client_config cfg = {0};
     if (client_config_load(kubeconfig, &cfg, &err) < 0) {
         _cleanup_free_ char *t = k8c_err_text(err);
         fprintf(stderr, "k8c: controller-manager: %s\n", t);
         return 1;
+    }
+    if (server != NULL) { /* several API servers: the client fails over between them */
+        free(cfg.server);
+        cfg.server = xstrdup(server);
     }
     struct client *client = client_new(&cfg, &err);
     client_config_clear(&cfg);

@@ -22,7 +22,16 @@ struct controllers_options {
     unsigned lease_duration_seconds;      /* 0: 15 */
     unsigned renew_deadline_seconds;      /* 0: 10 */
     unsigned retry_period_ms;             /* 0: 2000 */
+    const char *cluster_cidr;             /* node IPAM: pods' CIDR (NULL: 10.42.0.0/16) */
+    unsigned node_cidr_mask_size;         /* node IPAM: each node's prefix (0: 24) */
+    bool no_allocate_node_cidrs;          /* node IPAM off (--allocate-node-cidrs=false) */
 };
+
+#define CTL_CLUSTER_CIDR_DEFAULT "10.42.0.0/16"
+
+/* Checks the node IPAM flags: a valid IPv4 cluster CIDR and a node mask size between its
+ * prefix and /30, at most 16 bits longer. Returns 0, or -1 with *err naming the flag. */
+int controllers_node_cidr_check(const char *cluster_cidr, unsigned mask, struct k8c_err **err);
 
 /* Runs every controller until *stop becomes true: waits to hold the Lease
  * kube-system/k8c-controller-manager (unless no_leader_elect), starts the informers and the

@@ -133,22 +133,6 @@ static int cmp_revision(const void *pa, const void *pb)
     return cmp_created(pa, pb);
 }
 
-/* Sorts a JSON array of objects in place. */
-static void sort_array(json_t *arr, int (*cmp)(const void *, const void *))
-{
-    size_t n = json_array_size(arr);
-    if (n < 2)
-        return;
-    json_t **v = xcalloc(n, sizeof(*v));
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_incref(json_array_get(arr, i));
-    qsort(v, n, sizeof(*v), cmp);
-    json_array_clear(arr);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, v[i]);
-    free(v);
-}
-
 /* oldRSs plus newRS (when set) as a new array. */
 static json_t *all_rss(const struct dsync *x)
 {
@@ -390,7 +374,7 @@ static json_t *template_of(const json_t *obj)
 /* Splits the owned sets into x->new_rs (oldest set whose template matches) and x->old_rss. */
 static void split_sets(struct dsync *x, json_t *owned)
 {
-    sort_array(owned, cmp_created);
+    ctl__json_array_sort(owned, cmp_created);
     x->old_rss = json_array();
     size_t i;
     json_t *rs;
@@ -748,7 +732,7 @@ static int cleanup_history(struct dsync *x, struct k8c_err **err)
     int64_t diff = (int64_t)json_array_size(cleanable) - limit;
     if (diff <= 0)
         return 0;
-    sort_array(cleanable, cmp_revision);
+    ctl__json_array_sort(cleanable, cmp_revision);
     for (int64_t k = 0; k < diff; k++) {
         rs = json_array_get(cleanable, (size_t)k);
         if (ctl__int(rs, "status.replicas", 0) != 0 || rs_replicas(rs) != 0 ||
@@ -772,7 +756,7 @@ static json_t *active_or_latest(struct dsync *x)
     if (x->new_rs == NULL && json_array_size(x->old_rss) == 0)
         return NULL;
     _cleanup_json_ json_t *olds = json_copy(x->old_rss);
-    sort_array(olds, cmp_created_desc);
+    ctl__json_array_sort(olds, cmp_created_desc);
     _cleanup_json_ json_t *all = all_rss(x);
     _cleanup_json_ json_t *active = active_rss(all);
     switch (json_array_size(active)) {
@@ -837,9 +821,9 @@ static int scale_deployment(struct dsync *x, struct k8c_err **err)
     int64_t allowed = x->replicas > 0 ? x->replicas + x->surge : x->replicas;
     int64_t to_add = allowed - current;
     if (to_add > 0)
-        sort_array(active, cmp_size_newer);
+        ctl__json_array_sort(active, cmp_size_newer);
     else if (to_add < 0)
-        sort_array(active, cmp_size_older);
+        ctl__json_array_sort(active, cmp_size_older);
     size_t n = json_array_size(active);
     int64_t *sizes = xcalloc(n ? n : 1, sizeof(int64_t));
     int64_t added = 0;
@@ -914,7 +898,7 @@ static int reconcile_old(struct dsync *x, bool *scaled, struct k8c_err **err)
         return 0;
     /* First the unhealthy replicas of old sets: they cost no availability. */
     _cleanup_json_ json_t *olds = json_copy(x->old_rss);
-    sort_array(olds, cmp_created);
+    ctl__json_array_sort(olds, cmp_created);
     int64_t cleaned = 0;
     size_t i;
     json_t *rs;
@@ -941,7 +925,7 @@ static int reconcile_old(struct dsync *x, bool *scaled, struct k8c_err **err)
         int64_t total_down = available - min_available, done = 0;
         json_decref(olds);
         olds = json_copy(x->old_rss);
-        sort_array(olds, cmp_created);
+        ctl__json_array_sort(olds, cmp_created);
         json_array_foreach (olds, i, rs) {
             if (done >= total_down)
                 break;

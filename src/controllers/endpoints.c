@@ -85,11 +85,7 @@ static json_t *address_of(const json_t *pod, const json_t *svc)
     const char *svc_name = kjson_path_str(svc, "metadata.name");
     if (hostname && *hostname && sub && svc_name && strcmp(sub, svc_name) == 0)
         json_object_set_new(a, "hostname", json_string(hostname));
-    json_object_set_new(a, "targetRef",
-                        json_pack("{s:s,s:s,s:s,s:s}", "kind", "Pod", "namespace",
-                                  kjson_path_str(pod, "metadata.namespace") ?: "", "name",
-                                  kjson_path_str(pod, "metadata.name") ?: "", "uid",
-                                  kjson_path_str(pod, "metadata.uid") ?: ""));
+    json_object_set_new(a, "targetRef", ctl__pod_target_ref(pod));
     return a;
 }
 
@@ -97,21 +93,6 @@ static int cmp_ip(const void *pa, const void *pb)
 {
     const json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
     return strcmp(kjson_path_str(a, "ip") ?: "", kjson_path_str(b, "ip") ?: "");
-}
-
-static void sort_by_ip(json_t *arr)
-{
-    size_t n = json_array_size(arr);
-    if (n < 2)
-        return;
-    json_t **v = xcalloc(n, sizeof(*v));
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_incref(json_array_get(arr, i));
-    qsort(v, n, sizeof(*v), cmp_ip);
-    json_array_clear(arr);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, v[i]);
-    free(v);
 }
 
 /* The subsets for svc: pods grouped by their resolved port list. */
@@ -154,8 +135,8 @@ static json_t *build_subsets(struct ctl *ctl, const json_t *svc)
     const char *k;
     json_t *subset;
     json_object_foreach (groups, k, subset) {
-        sort_by_ip(json_object_get(subset, "addresses"));
-        sort_by_ip(json_object_get(subset, "notReadyAddresses"));
+        ctl__json_array_sort(json_object_get(subset, "addresses"), cmp_ip);
+        ctl__json_array_sort(json_object_get(subset, "notReadyAddresses"), cmp_ip);
         json_array_append(subsets, subset);
     }
     return subsets;

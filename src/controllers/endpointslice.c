@@ -28,11 +28,7 @@ static json_t *endpoint_of(const json_t *pod, bool publish)
     const char *node = kjson_path_str(pod, "spec.nodeName");
     if (node && *node)
         json_object_set_new(ep, "nodeName", json_string(node));
-    json_object_set_new(ep, "targetRef",
-                        json_pack("{s:s,s:s,s:s,s:s}", "kind", "Pod", "namespace",
-                                  kjson_path_str(pod, "metadata.namespace") ?: "", "name",
-                                  kjson_path_str(pod, "metadata.name") ?: "", "uid",
-                                  kjson_path_str(pod, "metadata.uid") ?: ""));
+    json_object_set_new(ep, "targetRef", ctl__pod_target_ref(pod));
     return ep;
 }
 

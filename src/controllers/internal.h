@@ -132,6 +132,7 @@ void ctl__namespace_setup(struct ctl *ctl);
 void ctl__serviceaccount_setup(struct ctl *ctl);
 void ctl__podgc_setup(struct ctl *ctl);
 void ctl__nodelifecycle_setup(struct ctl *ctl);
+void ctl__nodeipam_setup(struct ctl *ctl);
 
 /* --- endpoints.c, shared with endpointslice.c --- */
 /* Enqueues on cc every Service of pod's namespace whose selector matches pod's labels. */
@@ -146,15 +147,6 @@ bool ctl__pod_in_endpoints(const json_t *pod, bool publish_not_ready, bool inclu
 /* The Service's ports resolved for pod ([{name?, port, protocol, appProtocol?}]); ports the
  * pod lacks (a named targetPort no container declares) are left out. New array. */
 json_t *ctl__endpoint_ports(const json_t *svc, const json_t *pod);
-
-/* --- leader.c --- */
-struct ctl_leader;
-struct ctl_leader *ctl__leader_new(struct client *c, const struct controllers_options *opts);
-void ctl__leader_free(struct ctl_leader *l);
-/* One acquire-or-renew attempt: true when this process holds the Lease afterwards. */
-bool ctl__leader_try(struct ctl_leader *l);
-/* Gives the Lease up (holder cleared) so another manager takes over at once. */
-void ctl__leader_release(struct ctl_leader *l);
 
 /* --- util.c --- */
 /* "/api/v1/namespaces/<ns>/pods[/<name>[/<sub>]]" for res (ns NULL for cluster-scoped or
@@ -176,6 +168,10 @@ void ctl__now(char out[21]);
 
 /* The ownerReference with controller=true, borrowed, or NULL. */
 json_t *ctl__controller_ref(const json_t *obj);
+/* A new targetRef {kind: Pod, namespace, name, uid} to pod (Endpoints, EndpointSlices). */
+json_t *ctl__pod_target_ref(const json_t *pod);
+/* Sorts a JSON array (of any values) in place with a qsort comparator over json_t *const *. */
+void ctl__json_array_sort(json_t *arr, int (*cmp)(const void *, const void *));
 /* A new ownerReference to owner (controller=true, blockOwnerDeletion=true). */
 json_t *ctl__owner_ref(const json_t *owner, const char *api_version, const char *kind);
 bool ctl__is_deleting(const json_t *obj);

@@ -154,6 +154,11 @@ static void *tick_main(void *opaque)
 
 /* --- one term as leader: informers, controllers, then teardown --- */
 
+struct ctl_term {
+    struct client *client;
+    const struct controllers_options *opts;
+};
+
 static struct ctl *ctl_new(struct client *c, const struct controllers_options *opts)
 {
     struct ctl *ctl = xcalloc(1, sizeof(*ctl));
@@ -179,6 +184,8 @@ static struct ctl *ctl_new(struct client *c, const struct controllers_options *o
     ctl__serviceaccount_setup(ctl);
     ctl__podgc_setup(ctl);
     ctl__nodelifecycle_setup(ctl);
+    if (!opts->no_allocate_node_cidrs)
+        ctl__nodeipam_setup(ctl);
     return ctl;
 }
 
@@ -273,58 +280,38 @@ static void sleep_ms_unless(const atomic_bool *stop, unsigned ms)
     }
 }
 
+/* One term as leader: the controllers run until the term ends. */
+static void lead_term(const atomic_bool *term_stop, void *opaque)
+{
+    struct ctl_term *t = opaque;
+    struct ctl *ctl = ctl_new(t->client, t->opts);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (ctl_start(ctl, &err) < 0)
+        LOG_ERROR("controllers failed to start: %s", err->msg);
+    while (!atomic_load(term_stop))
+        sleep_ms_unless(term_stop, 1000);
+    ctl_stop_and_free(ctl);
+}
+
 int controllers_run(struct client *c, const struct controllers_options *opts,
                     const atomic_bool *stop, struct k8c_err **err)
 {
-    struct controllers_options o = *opts;
-    if (o.lease_duration_seconds == 0)
-        o.lease_duration_seconds = 15;
-    if (o.renew_deadline_seconds == 0)
-        o.renew_deadline_seconds = 10;
-    if (o.retry_period_ms == 0)
-        o.retry_period_ms = 2000;
-    if (o.renew_deadline_seconds >= o.lease_duration_seconds)
-        return k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST,
-                           "leader election: the renew deadline (%us) must be shorter than the "
-                           "lease duration (%us)",
-                           o.renew_deadline_seconds, o.lease_duration_seconds);
-    if (o.no_leader_elect) {
-        struct ctl *ctl = ctl_new(c, &o);
+    if (opts->no_leader_elect) {
+        struct ctl *ctl = ctl_new(c, opts);
         int rc = ctl_start(ctl, err);
         while (rc == 0 && !atomic_load(stop))
             sleep_ms_unless(stop, 1000);
         ctl_stop_and_free(ctl);
         return rc;
     }
-    struct ctl_leader *leader = ctl__leader_new(c, &o);
-    while (!atomic_load(stop)) {
-        if (!ctl__leader_try(leader)) {
-            sleep_ms_unless(stop, o.retry_period_ms);
-            continue;
-        }
-        LOG_INFO("controllers became leader");
-        struct ctl *ctl = ctl_new(c, &o);
-        _cleanup_err_ struct k8c_err *serr = NULL;
-        if (ctl_start(ctl, &serr) < 0)
-            LOG_ERROR("controllers failed to start: %s", serr->msg);
-        uint64_t last_renew = clock_mono_ns();
-        while (!atomic_load(stop)) {
-            sleep_ms_unless(stop, o.retry_period_ms);
-            if (atomic_load(stop))
-                break;
-            if (ctl__leader_try(leader)) {
-                last_renew = clock_mono_ns();
-                continue;
-            }
-            if (clock_mono_ns() - last_renew > (uint64_t)o.renew_deadline_seconds * 1000000000u) {
-                LOG_WARN("controllers lost the leader lease: stopping");
-                break;
-            }
-        }
-        ctl_stop_and_free(ctl);
-        if (atomic_load(stop))
-            ctl__leader_release(leader);
-    }
-    ctl__leader_free(leader);
-    return 0;
+    struct client_leader_options lo = {
+        .lease_namespace = "kube-system",
+        .lease_name = "k8c-controller-manager",
+        .identity = opts->identity,
+        .lease_duration_seconds = opts->lease_duration_seconds,
+        .renew_deadline_seconds = opts->renew_deadline_seconds,
+        .retry_period_ms = opts->retry_period_ms,
+    };
+    struct ctl_term t = {.client = c, .opts = opts};
+    return client_leader_run(c, &lo, stop, lead_term, &t, err);
 }

@@ -140,6 +140,29 @@ bool ctl__is_deleting(const json_t *obj)
            !json_is_null(kjson_path(obj, "metadata.deletionTimestamp"));
 }
 
+json_t *ctl__pod_target_ref(const json_t *pod)
+{
+    return json_pack("{s:s,s:s,s:s,s:s}", "kind", "Pod", "namespace",
+                     kjson_path_str(pod, "metadata.namespace") ?: "", "name",
+                     kjson_path_str(pod, "metadata.name") ?: "", "uid",
+                     kjson_path_str(pod, "metadata.uid") ?: "");
+}
+
+void ctl__json_array_sort(json_t *arr, int (*cmp)(const void *, const void *))
+{
+    size_t n = json_array_size(arr);
+    if (n < 2)
+        return;
+    json_t **v = xcalloc(n, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof(*v), cmp);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, v[i]);
+    free(v);
+}
+
 bool ctl__pod_ready(const json_t *pod)
 {
     json_t *c = ctl__condition(json_object_get(pod, "status"), "Ready");
@@ -294,9 +317,15 @@ void ctl__event(struct ctl *ctl, const json_t *obj, const char *type, const char
         kjson_path_str(obj, "metadata.resourceVersion") ?: "", "type", type, "reason", reason,
         "message", msg, "source", "component", "k8c-controller-manager", "firstTimestamp", now,
         "lastTimestamp", now, "reportingComponent", "k8c-controller-manager", "count", 1);
-    /* generateName needs a separator, as Kubernetes' recorder names "<obj>.<hex>". */
-    _cleanup_free_ char *gen = xasprintf("%s.", name);
-    json_object_set_new(json_object_get(ev, "metadata"), "generateName", json_string(gen));
+    /* Named as Kubernetes' recorder names them, "<obj>.<hex of now in ns>": a generateName of
+     * "<obj>." is refused (a prefix ending in '.' is not a valid name start). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    _cleanup_free_ char *ev_name =
+        xasprintf("%s.%llx", name, (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+    json_t *md = json_object_get(ev, "metadata");
+    json_object_del(md, "generateName");
+    json_object_set_new(md, "name", json_string(ev_name));
     _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/events", ns);
     _cleanup_err_ struct k8c_err *err = NULL;
     _cleanup_json_ json_t *out = client_create(ctl->client, path, ev, &err);

@@ -5,17 +5,63 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/mem.h"
 #include "net/dns.h"
 #include "net/net.h"
+
+/* svc-scale: n services of m endpoints each (10.43.x.y:80 -> 10.42.a.b:8080), synced twice
+ * (the second is what an endpoint change costs: the whole table replaced); prints the
+ * milliseconds of each. */
+static int svc_scale(const struct net_service_config *cfg, size_t n, size_t m)
+{
+    struct net_service *svcs = xcalloc(n, sizeof(*svcs));
+    struct net_endpoint *eps = xcalloc(n * m, sizeof(*eps));
+    char(*ips)[16] = xcalloc(n * (m + 1), 16);
+    for (size_t i = 0; i < n; i++) {
+        char *cip = ips[i * (m + 1)];
+        snprintf(cip, 16, "10.43.%u.%u", (unsigned)((i + 1) / 250 % 256),
+                 (unsigned)((i + 1) % 250 + 1));
+        for (size_t e = 0; e < m; e++) {
+            char *ep = ips[i * (m + 1) + 1 + e];
+            size_t k = i * m + e;
+            snprintf(ep, 16, "10.42.%u.%u", (unsigned)(k / 250 % 256), (unsigned)(k % 250 + 2));
+            eps[k] = (struct net_endpoint){.ip = ep, .port = 8080};
+        }
+        svcs[i] = (struct net_service){.name = "scale",
+                                       .cluster_ip = cip,
+                                       .port = 80,
+                                       .endpoints = &eps[i * m],
+                                       .n_endpoints = m};
+    }
+    int rc = 0;
+    for (int round = 0; round < 2 && rc == 0; round++) {
+        if (round == 1)
+            eps[0].port = 8081; /* one endpoint changed */
+        struct k8c_err *err = NULL;
+        uint64_t t0 = clock_mono_ns();
+        if (net_services_sync(cfg, svcs, n, &err) < 0) {
+            fprintf(stderr, "k8c net-test: %s\n", err->msg);
+            k8c_err_free(err);
+            rc = 1;
+            break;
+        }
+        printf("%s_ms=%.1f\n", round ? "change" : "initial", (double)(clock_mono_ns() - t0) / 1e6);
+    }
+    free(svcs);
+    free(eps);
+    free(ips);
+    return rc;
+}
 
 static int usage(const char *msg)
 {
     fprintf(stderr,
             "k8c net-test: %s (usage: net-test node-setup|attach|detach|route-add|route-del|"
-            "svc-sync|svc-render|svc-cleanup [--pod-cidr C] [--bridge B] [--netns PATH] [--pod ID] "
+            "svc-sync|svc-render|svc-cleanup|svc-scale [--pod-cidr C] [--bridge B] [--netns PATH] "
+            "[--pod ID] "
             "[--state FILE] [--cidr C --via IP] [--svc CIP:PORT[/udp]=IP:PORT,...] [--cluster-cidr "
-            "C])\n",
+            "C] [--node-port N] [--affinity S] [--count N --endpoints M])\n",
             msg);
     return 2;
 }
@@ -105,11 +151,14 @@ int net_cli_main(int argc, char **argv)
         {"netns", required_argument, NULL, 'n'},        {"pod", required_argument, NULL, 'p'},
         {"state", required_argument, NULL, 's'},        {"cidr", required_argument, NULL, 'C'},
         {"via", required_argument, NULL, 'v'},          {"svc", required_argument, NULL, 'S'},
-        {"cluster-cidr", required_argument, NULL, 'K'}, {NULL, 0, NULL, 0},
+        {"cluster-cidr", required_argument, NULL, 'K'}, {"node-port", required_argument, NULL, 'N'},
+        {"affinity", required_argument, NULL, 'A'},     {"count", required_argument, NULL, 'x'},
+        {"endpoints", required_argument, NULL, 'm'},    {NULL, 0, NULL, 0},
     };
     static struct svc_arg svcs[MAX_SVCS];
     struct net_service list[MAX_SVCS];
     size_t n_svcs = 0;
+    unsigned long count = 0, per = 0;
     optind = 2;
     opterr = 0;
     int c;
@@ -123,12 +172,25 @@ int net_cli_main(int argc, char **argv)
         case 'C': cidr = optarg; break;
         case 'v': via = optarg; break;
         case 'K': cluster_cidr = optarg; break;
+        case 'x': count = strtoul(optarg, NULL, 10); break;
+        case 'm': per = strtoul(optarg, NULL, 10); break;
         case 'S':
             if (n_svcs == MAX_SVCS || parse_svc(optarg, &svcs[n_svcs]) < 0)
                 return usage("bad --svc: want CIP:PORT[/tcp|/udp]=IP:PORT,IP:PORT");
             list[n_svcs] = svcs[n_svcs].svc;
             n_svcs++;
             break;
+        case 'N':
+        case 'A': {
+            /* applies to the --svc before it */
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (n_svcs == 0 || *end || !*optarg || v > 100000)
+                return usage("--node-port/--affinity want a number after a --svc");
+            *(c == 'N' ? &list[n_svcs - 1].node_port : &list[n_svcs - 1].affinity_seconds) =
+                (unsigned)v;
+            break;
+        }
         default: return usage("unknown or incomplete flag");
         }
     }
@@ -165,6 +227,12 @@ int net_cli_main(int argc, char **argv)
             return fail(err);
         fputs(script, stdout);
         return 0;
+    }
+    if (strcmp(sub, "svc-scale") == 0) {
+        if (!pod_cidr || count == 0 || count > 60000 || per == 0 || per > 1000)
+            return usage("svc-scale needs --pod-cidr, --count 1-60000 and --endpoints 1-1000");
+        struct net_service_config scfg = {.pod_cidr = pod_cidr, .cluster_cidr = cluster_cidr};
+        return svc_scale(&scfg, count, per);
     }
     if (strcmp(sub, "svc-cleanup") == 0)
         return net_services_cleanup(&err) < 0 ? fail(err) : 0;

@@ -297,3 +297,17 @@ int net_ipam_lookup(const char *state_path, const char *owner, uint32_t *ip, str
     state_clear(&st);
     return rc;
 }
+
+char **net_ipam_owners(const char *state_path, struct k8c_err **err)
+{
+    struct state st;
+    bool exists;
+    _cleanup_close_ int lock = state_load(state_path, &st, &exists, err);
+    if (lock < 0)
+        return NULL;
+    char **out = xcalloc(st.n + 1, sizeof(*out));
+    for (size_t i = 0; i < st.n; i++)
+        out[i] = xstrdup(st.leases[i].owner);
+    state_clear(&st);
+    return out;
+}

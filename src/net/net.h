@@ -5,6 +5,7 @@
 #ifndef K8C_NET_NET_H
 #define K8C_NET_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,10 @@ int net_ipam_release(const char *state_path, const char *owner, struct k8c_err *
 /* Looks up owner's address: returns 1 and sets *ip when held, 0 when not, -1 on error. */
 int net_ipam_lookup(const char *state_path, const char *owner, uint32_t *ip, struct k8c_err **err);
 
+/* The owners holding an address in state_path: a new NULL-terminated array (free each
+ * string and the array); an empty one when there is no state file. NULL and *err on error. */
+char **net_ipam_owners(const char *state_path, struct k8c_err **err);
+
 /* ---- the node and its pods (pod.c) ---- */
 
 struct net_node_config {
@@ -63,6 +68,9 @@ struct net_node_config {
  * gateway address of pod_cidr, sets it up and enables IPv4 forwarding. Idempotent.
  * Returns 0, or -1 and sets *err. */
 int net_node_setup(const struct net_node_config *cfg, struct k8c_err **err);
+
+/* Deletes the node bridge (the agent's uninstall); a missing one is fine. Returns 0, or -1. */
+int net_node_teardown(const char *bridge, struct k8c_err **err);
 
 /* Adds (or replaces) the host-gw route "cidr via node_ip" in the calling thread's network
  * namespace: another node's pod CIDR through that node's address. Returns 0, or -1. */
@@ -100,6 +108,7 @@ char *net_pod_host_ifname(uint32_t ip, char *buf);
 struct net_endpoint {
     const char *ip; /* a ready endpoint's pod IP */
     unsigned port;  /* its target port */
+    bool local;     /* on this node (externalTrafficPolicy Local) */
 };
 
 struct net_service {
@@ -109,6 +118,13 @@ struct net_service {
     const char *protocol;   /* "tcp" (NULL) or "udp" */
     const struct net_endpoint *endpoints;
     size_t n_endpoints; /* 0: connections are refused (reject) */
+    unsigned node_port; /* 0: none; else also reachable on every local address at this port */
+    /* sessionAffinity ClientIP: a client keeps its endpoint for this many seconds since its
+     * last connection (0: no affinity). */
+    unsigned affinity_seconds;
+    /* externalTrafficPolicy Local: node-port traffic goes to this node's endpoints only and
+     * keeps the client's address (no masquerade); none here: dropped, as kube-proxy does. */
+    bool external_local;
 };
 
 struct net_service_config {
@@ -120,9 +136,11 @@ struct net_service_config {
 };
 
 /* The nftables script that net_services_sync applies (caller frees): table "ip k8c" with
- * ClusterIP:port DNAT'ed to one endpoint chosen at random with equal weight (numgen random
- * mod N vmap), hairpin masquerade, masquerade of pod traffic leaving the cluster CIDR, and reject
- * for services without endpoints. Bad input (address, port, protocol) fails with INVALID naming the
+ * ClusterIP:port (and node ports on local addresses) DNAT'ed to one endpoint chosen at random
+ * with equal weight (numgen random mod N vmap), ClientIP affinity through per-endpoint
+ * timeout sets, hairpin masquerade, masquerade of node-port traffic (the reply must come back
+ * through this node), masquerade of pod traffic leaving the cluster CIDR, and reject for
+ * services without endpoints. Bad input (address, port, protocol) fails with INVALID naming the
  * service. Returns NULL and sets *err on failure. */
 char *net_services_render(const struct net_service_config *cfg, const struct net_service *svcs,
                           size_t n, struct k8c_err **err);

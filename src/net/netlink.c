@@ -215,6 +215,19 @@ int net__link_set_up(struct net_nl *nl, const char *name, const char *master, st
         mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master_index);
     if (transact(nl, nlh, NULL, NULL) < 0)
         return k8c_err_errno(err, "set link %s up", name);
+    if (!master)
+        return 0;
+    /* Hairpin mode on the bridge port (kubelet's hairpin-veth): with br_netfilter, a pod's
+     * connection to a Service that is DNAT'ed back to the pod itself is bridged back out of
+     * the port it came in by, which a bridge refuses otherwise. */
+    nlh = link_msg(buf, RTM_SETLINK, 0, index);
+    ifm = mnl_nlmsg_get_payload(nlh);
+    ifm->ifi_family = AF_BRIDGE;
+    struct nlattr *nest = mnl_attr_nest_start(nlh, IFLA_PROTINFO | NLA_F_NESTED);
+    mnl_attr_put_u8(nlh, IFLA_BRPORT_MODE, 1);
+    mnl_attr_nest_end(nlh, nest);
+    if (transact(nl, nlh, NULL, NULL) < 0)
+        return k8c_err_errno(err, "set hairpin mode on bridge port %s", name);
     return 0;
 }
 

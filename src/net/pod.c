@@ -53,6 +53,14 @@ int net_node_setup(const struct net_node_config *cfg, struct k8c_err **err)
     return 0;
 }
 
+int net_node_teardown(const char *bridge, struct k8c_err **err)
+{
+    _cleanup_nl_ struct net_nl *nl = net__nl_open(-1, err);
+    if (!nl || net__link_del(nl, bridge_of(bridge), err) < 0)
+        return k8c_err_wrap(err, "delete node bridge %s", bridge_of(bridge));
+    return 0;
+}
+
 static int node_route(bool add, const char *cidr_text, const char *node_ip, struct k8c_err **err)
 {
     struct net_cidr cidr;

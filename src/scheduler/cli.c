@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "scheduler/internal.h"
@@ -71,7 +72,7 @@ int scheduler__parse_uint(const char *s, long max, long *out)
     return 0;
 }
 
-struct client *scheduler__client_from(const char *cmd, const char *kubeconfig)
+struct client *scheduler__client_from(const char *cmd, const char *kubeconfig, const char *server)
 {
     struct client_config cfg = {0};
     _cleanup_err_ struct k8c_err *err = NULL;
@@ -79,6 +80,10 @@ struct client *scheduler__client_from(const char *cmd, const char *kubeconfig)
         _cleanup_free_ char *text = k8c_err_text(err);
         fprintf(stderr, "k8c: %s: %s\n", cmd, text);
         return NULL;
+    }
+    if (server != NULL) { /* several API servers: the client fails over between them */
+        free(cfg.server);
+        cfg.server = xstrdup(server);
     }
     struct client *c = client_new(&cfg, &err);
     client_config_clear(&cfg);
@@ -89,11 +94,29 @@ struct client *scheduler__client_from(const char *cmd, const char *kubeconfig)
     return c;
 }
 
+/* A leader-election duration flag's value (1s to 1h) times scale into *out. */
+static int duration(const char *value, unsigned scale, unsigned *out)
+{
+    long v = clock_parse_seconds(value);
+    if (v <= 0 || v > 3600)
+        return -1;
+    *out = (unsigned)v * scale;
+    return 0;
+}
+
 static void scheduler_help(void)
 {
     printf("usage: k8c scheduler --kubeconfig FILE [flags]\n\n"
            "Places pending pods on nodes (kube-scheduler's default profile).\n\n"
            "  --kubeconfig FILE                   how to reach the API server (required)\n"
+           "  --server URL[,URL...]               API servers to use instead of the "
+           "kubeconfig's\n"
+           "                                      (the client fails over between them)\n"
+           "  --leader-elect=true|false           act only while holding the Lease\n"
+           "                                      kube-system/k8c-scheduler (default true)\n"
+           "  --leader-elect-lease-duration D     (15s) --leader-elect-renew-deadline D "
+           "(10s)\n"
+           "  --leader-elect-retry-period D       (2s)\n"
            "  --percentage-of-nodes-to-score N    0-100; 0 (default) adapts to the cluster\n"
            "  --scheduler-name NAME               spec.schedulerName served "
            "(default-scheduler)\n"
@@ -105,8 +128,8 @@ static void scheduler_help(void)
 int scheduler_cli_main(int argc, char **argv)
 {
     const char *cmd = "scheduler";
-    const char *kubeconfig = NULL, *value = NULL;
-    struct scheduler_options opts = {0};
+    const char *kubeconfig = NULL, *server = NULL, *value = NULL;
+    struct scheduler_options opts = {.leader_elect = true};
     for (int i = 1; i < argc; i++) {
         int r;
         long n;
@@ -117,6 +140,30 @@ int scheduler_cli_main(int argc, char **argv)
             if (r < 0)
                 return scheduler__usage(cmd, "flag --kubeconfig needs a value");
             kubeconfig = value;
+        } else if ((r = scheduler__flag(argc, argv, &i, "--server", &value)) != 0) {
+            if (r < 0 || *value == '\0')
+                return scheduler__usage(cmd, "flag --server needs a value");
+            server = value;
+        } else if (strcmp(argv[i], "--leader-elect") == 0 ||
+                   strcmp(argv[i], "--leader-elect=true") == 0) {
+            opts.leader_elect = true;
+        } else if (strcmp(argv[i], "--leader-elect=false") == 0) {
+            opts.leader_elect = false;
+        } else if ((r = scheduler__flag(argc, argv, &i, "--leader-elect-lease-duration", &value)) !=
+                   0) {
+            if (r < 0 || duration(value, 1, &opts.lease_duration_seconds) < 0)
+                return scheduler__usage(cmd, "--leader-elect-lease-duration wants a duration "
+                                             "like 15s");
+        } else if ((r = scheduler__flag(argc, argv, &i, "--leader-elect-renew-deadline", &value)) !=
+                   0) {
+            if (r < 0 || duration(value, 1, &opts.renew_deadline_seconds) < 0)
+                return scheduler__usage(cmd, "--leader-elect-renew-deadline wants a duration "
+                                             "like 10s");
+        } else if ((r = scheduler__flag(argc, argv, &i, "--leader-elect-retry-period", &value)) !=
+                   0) {
+            if (r < 0 || duration(value, 1000, &opts.retry_period_ms) < 0)
+                return scheduler__usage(cmd, "--leader-elect-retry-period wants a duration "
+                                             "like 2s");
         } else if ((r = scheduler__flag(argc, argv, &i, "--percentage-of-nodes-to-score",
                                         &value)) != 0) {
             if (r < 0 || scheduler__parse_uint(value, 100, &n) < 0)
@@ -142,7 +189,7 @@ int scheduler_cli_main(int argc, char **argv)
     }
     if (kubeconfig == NULL)
         return scheduler__usage(cmd, "flag --kubeconfig is required");
-    struct client *c = scheduler__client_from(cmd, kubeconfig);
+    struct client *c = scheduler__client_from(cmd, kubeconfig, server);
     if (c == NULL)
         return 1;
     const atomic_bool *stop = scheduler__stop_on_signals();

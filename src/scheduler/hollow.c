@@ -364,6 +364,7 @@ static void hollow_help(void)
            "Simulated nodes: registered, leased, pods reported Running at once.\n\n"
            "  --nodes N            how many nodes (1-100000, required)\n"
            "  --kubeconfig FILE    how to reach the API server (required)\n"
+           "  --server URL[,URL...] API servers instead of the kubeconfig's (fail over)\n"
            "  --name-prefix P      node names P0, P1, … (default hollow-node-)\n"
            "  --cpu Q              allocatable cpu per node (default 4)\n"
            "  --memory Q           allocatable memory per node (default 16Gi)\n"
@@ -376,7 +377,7 @@ static void hollow_help(void)
 int scheduler_hollow_main(int argc, char **argv)
 {
     const char *cmd = "hollow";
-    const char *kubeconfig = NULL, *value = NULL, *zones = NULL;
+    const char *kubeconfig = NULL, *server = NULL, *value = NULL, *zones = NULL;
     struct hollow h = {
         .n_nodes = -1, .prefix = "hollow-node-", .cpu = "4", .memory = "16Gi", .pods = "110"};
     for (int i = 1; i < argc; i++) {
@@ -393,6 +394,10 @@ int scheduler_hollow_main(int argc, char **argv)
             if (r < 0)
                 return scheduler__usage(cmd, "flag --kubeconfig needs a value");
             kubeconfig = value;
+        } else if ((r = scheduler__flag(argc, argv, &i, "--server", &value)) != 0) {
+            if (r < 0 || *value == '\0')
+                return scheduler__usage(cmd, "flag --server needs a value");
+            server = value;
         } else if ((r = scheduler__flag(argc, argv, &i, "--name-prefix", &value)) != 0) {
             if (r < 0 || *value == '\0' || strlen(value) > 200)
                 return scheduler__usage(cmd, "--name-prefix needs a value");
@@ -444,7 +449,7 @@ int scheduler_hollow_main(int argc, char **argv)
         h.zones = xrealloc(h.zones, (h.n_zones + 1) * sizeof(char *));
         h.zones[h.n_zones++] = z;
     }
-    h.client = scheduler__client_from(cmd, kubeconfig);
+    h.client = scheduler__client_from(cmd, kubeconfig, server);
     if (h.client == NULL) {
         free(h.zones);
         return 1;

@@ -160,6 +160,7 @@ int scheduler__flag(int argc, char **argv, int *i, const char *name, const char 
 /* A decimal in [0, max]: 0 and *out, or -1. */
 int scheduler__parse_uint(const char *s, long max, long *out);
 /* A client from a kubeconfig, or NULL after printing why (as "k8c: <cmd>: …"). */
-struct client *scheduler__client_from(const char *cmd, const char *kubeconfig);
+/* server (several URLs separated by commas) replaces the kubeconfig's when not NULL. */
+struct client *scheduler__client_from(const char *cmd, const char *kubeconfig, const char *server);
 
 #endif

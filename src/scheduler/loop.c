@@ -619,12 +619,11 @@ static void schedule_loop(struct sched *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-int scheduler_run(struct client *c, const struct scheduler_options *opts, const atomic_bool *stop,
-                  struct scheduler_stats *stats, struct k8c_err **err)
+/* One scheduler until *stop: informers, the deciding loop, binders. */
+static int run_scheduler(struct client *c, const struct scheduler_options *opts,
+                         const atomic_bool *stop, struct scheduler_stats *stats,
+                         struct k8c_err **err)
 {
-    struct scheduler_options defaults = {0};
-    if (opts == NULL)
-        opts = &defaults;
     struct sched s = {
         .client = c,
         .name = opts->scheduler_name ? opts->scheduler_name : SCHEDULER_DEFAULT_NAME,
@@ -763,4 +762,39 @@ out:
     pthread_cond_destroy(&s.ewake);
     pthread_mutex_destroy(&s.jlock);
     return rc;
+}
+
+struct elected {
+    struct client *client;
+    const struct scheduler_options *opts;
+    struct scheduler_stats *stats;
+};
+
+static void lead_term(const atomic_bool *term_stop, void *opaque)
+{
+    struct elected *e = opaque;
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (run_scheduler(e->client, e->opts, term_stop, e->stats, &err) < 0)
+        LOG_ERROR("scheduler failed to start: %s", err->msg);
+}
+
+int scheduler_run(struct client *c, const struct scheduler_options *opts, const atomic_bool *stop,
+                  struct scheduler_stats *stats, struct k8c_err **err)
+{
+    struct scheduler_options defaults = {0};
+    if (opts == NULL)
+        opts = &defaults;
+    if (!opts->leader_elect)
+        return run_scheduler(c, opts, stop, stats, err);
+    struct client_leader_options lo = {
+        .lease_namespace = "kube-system",
+        /* Schedulers of another name (a second profile) elect among themselves. */
+        .lease_name = opts->scheduler_name ? opts->scheduler_name : "k8c-scheduler",
+        .identity = opts->identity,
+        .lease_duration_seconds = opts->lease_duration_seconds,
+        .renew_deadline_seconds = opts->renew_deadline_seconds,
+        .retry_period_ms = opts->retry_period_ms,
+    };
+    struct elected e = {.client = c, .opts = opts, .stats = stats};
+    return client_leader_run(c, &lo, stop, lead_term, &e, err);
 }

@@ -22,6 +22,14 @@ struct scheduler_options {
     int percentage_of_nodes_to_score; /* 0: kube-scheduler's adaptive percentage */
     unsigned binders;                 /* threads that bind (0: 8) */
     bool no_scheduled_events;         /* skip the Normal "Scheduled" events (benchmarks) */
+    /* Act only while holding the Lease kube-system/k8c-scheduler (kube-scheduler's
+     * --leader-elect), so several schedulers on one cluster never both bind. Off by default
+     * for embedders that run exactly one; `k8c scheduler` and `k8c server` turn it on. */
+    bool leader_elect;
+    const char *identity;            /* Lease holder (NULL: hostname_<random>) */
+    unsigned lease_duration_seconds; /* 0: 15 */
+    unsigned renew_deadline_seconds; /* 0: 10 */
+    unsigned retry_period_ms;        /* 0: 2000 */
 };
 
 /* What a running scheduler has done (for logs, tests and benchmarks). */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "apiserver/apiserver.h"
+#include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -30,28 +31,48 @@ static int usage(const char *what, const char *arg)
     fprintf(stderr, "k8c: server: %s \"%s\"", what, arg);
     fprintf(stderr, " (usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                     "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
-                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] [-v N])\n");
+                    "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
+                    "[--cluster-cidr CIDR] [--node-cidr-mask-size N] "
+                    "[--service-node-port-range MIN-MAX] "
+                    "[--request-timeout DURATION] [--min-request-timeout SECONDS] "
+                    "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "
+                    "[--leader-elect-retry-period D] [-v N])\n");
     return 2;
 }
+
+/* Leader election of the embedded scheduler and controllers (kube's flag names): several
+ * servers on one etcd act through one elected scheduler and controller manager. */
+struct election {
+    unsigned lease_s, renew_s, retry_ms;
+};
 
 /* One embedded component: a thread running a blocking *_run function until stop. */
 struct component {
     const char *name;
     struct client *client;
     const atomic_bool *stop;
+    const struct election *election;
     int (*run)(struct component *self, struct k8c_err **err);
+    const struct controllers_options *ctl_opts; /* for the controllers */
     pthread_t thread;
     bool started;
 };
 
 static int run_scheduler(struct component *self, struct k8c_err **err)
 {
-    return scheduler_run(self->client, NULL, self->stop, NULL, err);
+    struct scheduler_options opts = {.leader_elect = true,
+                                     .lease_duration_seconds = self->election->lease_s,
+                                     .renew_deadline_seconds = self->election->renew_s,
+                                     .retry_period_ms = self->election->retry_ms};
+    return scheduler_run(self->client, &opts, self->stop, NULL, err);
 }
 
 static int run_controllers(struct component *self, struct k8c_err **err)
 {
-    struct controllers_options opts = {0};
+    struct controllers_options opts = *self->ctl_opts;
+    opts.lease_duration_seconds = self->election->lease_s;
+    opts.renew_deadline_seconds = self->election->renew_s;
+    opts.retry_period_ms = self->election->retry_ms;
     return controllers_run(self->client, &opts, self->stop, err);
 }
 
@@ -97,7 +118,12 @@ int server_cli_main(int argc, char **argv)
     const char *listen = DEFAULT_LISTEN;
     const char *store_url = NULL;
     bool no_agent = false, no_scheduler = false, no_controllers = false;
-    unsigned long max_ro = 0, max_mut = 0;
+    struct controllers_options ctl_opts = {0};
+    unsigned np_min = 0, np_max = 0;
+    int np_len = 0;
+    unsigned long max_ro = 0, max_mut = 0, min_req_timeout = 0;
+    uint64_t req_timeout_ns = 0;
+    struct election election = {0};
     static const struct option opts[] = {
         {"data-dir", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
@@ -109,6 +135,14 @@ int server_cli_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"max-requests-inflight", required_argument, NULL, 'r'},
         {"max-mutating-requests-inflight", required_argument, NULL, 'm'},
+        {"cluster-cidr", required_argument, NULL, 'c'},
+        {"node-cidr-mask-size", required_argument, NULL, 'M'},
+        {"service-node-port-range", required_argument, NULL, 'P'},
+        {"request-timeout", required_argument, NULL, 't'},
+        {"min-request-timeout", required_argument, NULL, 'T'},
+        {"leader-elect-lease-duration", required_argument, NULL, 'L'},
+        {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
+        {"leader-elect-retry-period", required_argument, NULL, 'Y'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -132,11 +166,60 @@ int server_cli_main(int argc, char **argv)
             *(c == 'r' ? &max_ro : &max_mut) = v;
             break;
         }
+        case 'c': ctl_opts.cluster_cidr = optarg; break;
+        case 'P':
+            if (sscanf(optarg, "%u-%u%n", &np_min, &np_max, &np_len) != 2 ||
+                (size_t)np_len != strlen(optarg) || np_min == 0 || np_max > 65535 ||
+                np_min > np_max)
+                return usage("--service-node-port-range wants MIN-MAX (1-65535), got", optarg);
+            break;
+        case 'M': {
+            char *end = NULL;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v == 0 || v > 32)
+                return usage("--node-cidr-mask-size wants a prefix length, got", optarg);
+            ctl_opts.node_cidr_mask_size = (unsigned)v;
+            break;
+        }
+        case 't':
+            if (apiserver_parse_duration(optarg, &req_timeout_ns) < 0 ||
+                req_timeout_ns < 1000000000ull || req_timeout_ns > 86400ull * 1000000000ull)
+                return usage("request timeout must be a duration of 1s-24h, got", optarg);
+            break;
+        case 'T': {
+            char *end = NULL;
+            min_req_timeout = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || min_req_timeout == 0 || min_req_timeout > 86400)
+                return usage("min request timeout must be 1-86400 seconds, got", optarg);
+            break;
+        }
+        case 'L':
+        case 'R':
+        case 'Y': {
+            long v = clock_parse_seconds(optarg);
+            if (v <= 0 || v > 3600)
+                return usage("leader election wants a duration like 15s, got", optarg);
+            if (c == 'L')
+                election.lease_s = (unsigned)v;
+            else if (c == 'R')
+                election.renew_s = (unsigned)v;
+            else
+                election.retry_ms = (unsigned)v * 1000;
+            break;
+        }
         case 'h':
             printf("usage: k8c server [--data-dir DIR] [--listen ADDR:PORT] [--store URL] "
                    "[--no-agent] [--disable-scheduler] [--disable-controller-manager] "
                    "[--max-requests-inflight N (400)] "
-                   "[--max-mutating-requests-inflight N (200)] [-v N]\n");
+                   "[--max-mutating-requests-inflight N (200)] "
+                   "[--cluster-cidr CIDR (" CTL_CLUSTER_CIDR_DEFAULT ")] "
+                   "[--node-cidr-mask-size N (24)] "
+                   "[--service-node-port-range MIN-MAX (30000-32767)] "
+                   "[--request-timeout DURATION (1m0s)] "
+                   "[--min-request-timeout SECONDS (1800)] "
+
+                   "[--leader-elect-lease-duration D (15s)] [--leader-elect-renew-deadline D "
+                   "(10s)] [--leader-elect-retry-period D (2s)] [-v N]\n");
             return 0;
         default: return usage("unknown or incomplete flag", argv[optind - 1]);
         }
@@ -144,6 +227,10 @@ int server_cli_main(int argc, char **argv)
     if (optind < argc)
         return usage("unexpected argument", argv[optind]);
     _cleanup_err_ struct k8c_err *err = NULL;
+    if (controllers_node_cidr_check(
+            ctl_opts.cluster_cidr ? ctl_opts.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT,
+            ctl_opts.node_cidr_mask_size ? ctl_opts.node_cidr_mask_size : 24, &err) < 0)
+        return usage(err->msg, ctl_opts.cluster_cidr ? ctl_opts.cluster_cidr : "");
     if (file_mkdir_p(data_dir, 0700, &err) < 0) {
         _cleanup_free_ char *t = k8c_err_text(err);
         fprintf(stderr, "k8c: server: data dir `%s`: %s\n", data_dir, t);
@@ -166,12 +253,8 @@ int server_cli_main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* The watch window serves watches that resume from an older revision (kubectl and
-     * informers resume from the last event they saw, seconds old): 20,000 events or 64 MiB
-     * is minutes of history at this scale and bounds the server's memory below the store's
-     * default (100,000 events / 256 MiB). */
-    struct store_options sopts = {.watch_window_events = 20000,
-                                  .watch_window_bytes = 64u * 1024 * 1024};
+    /* The store's defaults size the watch window per backend (store.h). */
+    struct store_options sopts = {0};
     struct store *st = store_open(store_url, &sopts, &err);
     if (!st) {
         _cleanup_free_ char *t = k8c_err_text(err);
@@ -182,7 +265,11 @@ int server_cli_main(int argc, char **argv)
                                    .listen = listen,
                                    .store = st,
                                    .max_readonly_inflight = (unsigned)max_ro,
-                                   .max_mutating_inflight = (unsigned)max_mut};
+                                   .max_mutating_inflight = (unsigned)max_mut,
+                                   .node_port_min = np_min,
+                                   .node_port_max = np_max,
+                                   .request_timeout_s = (unsigned)(req_timeout_ns / 1000000000ull),
+                                   .min_request_timeout_s = (unsigned)min_req_timeout};
     struct apiserver *srv = apiserver_start(&cfg, &err);
     if (!srv) {
         _cleanup_free_ char *t = k8c_err_text(err);
@@ -198,11 +285,16 @@ int server_cli_main(int argc, char **argv)
     struct component comps[2];
     size_t n_comps = 0;
     if (!no_scheduler)
-        comps[n_comps++] =
-            (struct component){.name = "scheduler", .stop = &stop_components, .run = run_scheduler};
+        comps[n_comps++] = (struct component){.name = "scheduler",
+                                              .stop = &stop_components,
+                                              .election = &election,
+                                              .run = run_scheduler};
     if (!no_controllers)
-        comps[n_comps++] = (struct component){
-            .name = "controllers", .stop = &stop_components, .run = run_controllers};
+        comps[n_comps++] = (struct component){.name = "controllers",
+                                              .stop = &stop_components,
+                                              .run = run_controllers,
+                                              .ctl_opts = &ctl_opts,
+                                              .election = &election};
     struct client *client = NULL;
     if (n_comps > 0) {
         client = start_components(apiserver_kubeconfig_path(srv), comps, n_comps, &err);

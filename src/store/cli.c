@@ -18,7 +18,7 @@
 #define LS_PAGE 1000
 
 static const char usage_text[] =
-    "usage: k8c store <command> [--data-dir DIR]\n"
+    "usage: k8c store <command> [--data-dir DIR | --store URL]\n"
     "\n"
     "Inspects the server's store file, DIR/db/state.db (DIR defaults to $K8C_DATA_DIR "
     "or\n" DEFAULT_DATA_DIR ").\n"
@@ -30,7 +30,22 @@ static const char usage_text[] =
     "  compact [--revision R]           forget history before R (default: the current\n"
     "                                   revision) and give the space back; the server\n"
     "                                   must be stopped\n"
-    "  check                            verify the file's integrity\n";
+    "  check                            verify the file's integrity\n"
+    "  snapshot FILE [--store URL]      a consistent backup of the whole store, taken while\n"
+    "                                   the server runs: SQLite's online backup for the\n"
+    "                                   embedded store, k8c's portable format (every key at\n"
+    "                                   one revision) for etcd://\n"
+    "  restore FILE [--store URL] [--force]\n"
+    "                                   bring a store back from a snapshot (either kind, into\n"
+    "                                   either backend); refuses a non-empty store unless\n"
+    "                                   --force; the server must be stopped\n"
+    "  migrate --from URL --to URL [--force]\n"
+    "                                   copy every key between stores (sqlite:PATH or\n"
+    "                                   etcd://…); the servers must be stopped\n"
+    "\n"
+    "After a restore or migration that rewrites keys, resourceVersions are new: in SQLite\n"
+    "they continue above the source's revision (older ones answer 410 Gone, clients\n"
+    "re-list); in etcd they continue from etcd's own revision, so restart the API servers.\n";
 
 int store__cli_usage(const char *fmt, ...)
 {
@@ -92,6 +107,10 @@ int store__cli_parse(int argc, char **argv, struct store_cli_flags *f)
             f->compact = true;
             continue;
         }
+        if (strcmp(a, "--force") == 0) {
+            f->force = true;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (f->n_args == ARRAY_SIZE(f->args))
                 return store__cli_usage("%s: unexpected argument \"%s\"", argv[1], a);
@@ -100,12 +119,23 @@ int store__cli_parse(int argc, char **argv, struct store_cli_flags *f)
         }
         const char *eq = strchr(a, '=');
         size_t name_len = eq ? (size_t)(eq - a) : strlen(a);
-        bool is_dir = name_len == 10 && strncmp(a, "--data-dir", 10) == 0;
-        int number = -1;
+        static const struct {
+            const char *name;
+            size_t offset;
+        } strings[] = {
+            {"--data-dir", offsetof(struct store_cli_flags, data_dir)},
+            {"--store", offsetof(struct store_cli_flags, store_url)},
+            {"--from", offsetof(struct store_cli_flags, from)},
+            {"--to", offsetof(struct store_cli_flags, to)},
+        };
+        int string = -1, number = -1;
+        for (size_t j = 0; j < ARRAY_SIZE(strings) && string < 0; j++)
+            if (strlen(strings[j].name) == name_len && strncmp(a, strings[j].name, name_len) == 0)
+                string = (int)j;
         for (size_t j = 0; j < ARRAY_SIZE(numbers) && number < 0; j++)
             if (strlen(numbers[j].name) == name_len && strncmp(a, numbers[j].name, name_len) == 0)
                 number = (int)j;
-        if (!is_dir && number < 0)
+        if (string < 0 && number < 0)
             return store__cli_usage("unknown flag \"%.*s\"", (int)name_len, a);
         const char *value = eq ? eq + 1 : NULL;
         if (value == NULL) {
@@ -113,10 +143,10 @@ int store__cli_parse(int argc, char **argv, struct store_cli_flags *f)
                 return store__cli_usage("flag %.*s needs a value", (int)name_len, a);
             value = argv[++i];
         }
-        if (is_dir) {
+        if (string >= 0) {
             if (value[0] == '\0')
-                return store__cli_usage("flag --data-dir needs a directory");
-            f->data_dir = value;
+                return store__cli_usage("flag %s needs a value", strings[string].name);
+            *(const char **)((char *)f + strings[string].offset) = value;
             continue;
         }
         if (parse_number(numbers[number].name, value, numbers[number].min,
@@ -128,6 +158,10 @@ int store__cli_parse(int argc, char **argv, struct store_cli_flags *f)
 
 struct store *store__cli_open(const struct store_cli_flags *f, bool read_only, struct k8c_err **err)
 {
+    if (f->store_url != NULL) { /* etcd://…, or sqlite:PATH */
+        struct store_options opts = {.read_only = read_only};
+        return store_open(f->store_url, &opts, err);
+    }
     _cleanup_free_ char *path = store_path_from_data_dir(f->data_dir);
     struct stat st;
     if (read_only && stat(path, &st) < 0) {
@@ -252,7 +286,8 @@ static int cmd_check(const struct store_cli_flags *f)
 int store_cli_main(int argc, char **argv)
 {
     if (argc < 2)
-        return store__cli_usage("missing command (get, ls, compact or check)");
+        return store__cli_usage(
+            "missing command (get, ls, compact, check, snapshot, restore or migrate)");
     const char *verb = argv[1];
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
         fputs(usage_text, stdout);
@@ -266,6 +301,9 @@ int store_cli_main(int argc, char **argv)
         {"ls", cmd_ls},
         {"compact", cmd_compact},
         {"check", cmd_check},
+        {"snapshot", store__cli_snapshot},
+        {"restore", store__cli_restore},
+        {"migrate", store__cli_migrate},
         {"stress", store__cli_stress},
         {"stress-verify", store__cli_stress_verify},
     };

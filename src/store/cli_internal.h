@@ -12,6 +12,9 @@
 
 struct store_cli_flags {
     const char *data_dir;
+    const char *store_url;                    /* --store URL (instead of --data-dir) */
+    const char *from, *to;                    /* migrate */
+    bool force;                               /* restore, migrate: replace a non-empty target */
     int64_t revision, limit;                  /* ls, compact */
     int64_t writers, keys, seconds, watchers; /* stress */
     bool compact;                             /* stress: compact while writing */
@@ -32,6 +35,10 @@ struct store *store__cli_open(const struct store_cli_flags *f, bool read_only,
                               struct k8c_err **err);
 
 int store__cli_stress(const struct store_cli_flags *f);
+/* snapshot_cli.c */
+int store__cli_snapshot(const struct store_cli_flags *f);
+int store__cli_restore(const struct store_cli_flags *f);
+int store__cli_migrate(const struct store_cli_flags *f);
 int store__cli_stress_verify(const struct store_cli_flags *f);
 
 #endif

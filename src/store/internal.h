@@ -19,8 +19,14 @@
 #define STORE_MAX_KEY_LEN 4096
 #define STORE_MAX_VALUE_LEN (1536 * 1024)
 
-#define STORE_DEFAULT_WINDOW_EVENTS 100000
-#define STORE_DEFAULT_WINDOW_BYTES (256u * 1024 * 1024)
+/* The watch window: for backends without history it is all a watch can resume from
+ * (kubectl and informers resume from the last event they saw, seconds old: 20,000 events or
+ * 64 MiB is minutes of history at this scale); with history (SQLite) it only saves reading
+ * the newest events back from the file, so it stays small. */
+#define STORE_DEFAULT_WINDOW_EVENTS 20000
+#define STORE_DEFAULT_WINDOW_BYTES (64u * 1024 * 1024)
+#define STORE_HISTORY_WINDOW_EVENTS 1024
+#define STORE_HISTORY_WINDOW_BYTES (2u * 1024 * 1024)
 #define STORE_DEFAULT_MAX_PENDING 10000
 #define STORE_DEFAULT_COMPACT_SECONDS 300
 
@@ -48,6 +54,12 @@ struct store_driver {
                    struct store_kv *prev, struct k8c_err **err);
     int (*compact)(struct store *s, int64_t revision, struct k8c_err **err);
     int (*check)(struct store *s, struct buf *report, struct k8c_err **err);
+    /* Optional: the events after `after` up to `upto` (committed revisions) under prefix,
+     * oldest first, at most limit, as new references in *out (caller frees the array); GONE
+     * when `after` is below the compaction floor. With it the hub keeps only a small window
+     * in memory and replays older revisions from the backend. */
+    int (*history)(struct store *s, const char *prefix, int64_t after, int64_t upto, size_t limit,
+                   struct store_event ***out, size_t *n, struct k8c_err **err);
 };
 
 struct store {
@@ -68,6 +80,9 @@ struct store {
     bool closing;
 };
 
+/* store_set_thread_deadline's value for the calling thread (0: none). */
+extern _Thread_local uint64_t store__thread_deadline_ns;
+
 extern const struct store_driver store__sqlite_driver;
 extern const struct store_driver store__etcd_driver;
 
@@ -76,6 +91,10 @@ extern const struct store_driver store__etcd_driver;
 /* Makes a hub whose window starts after `revision` (nothing older can be replayed). */
 struct store_hub *store__hub_new(int64_t revision, size_t window_events, size_t window_bytes,
                                  size_t max_pending);
+/* Lets watches from before the window replay from s's history (driver->history). */
+void store__hub_set_history(struct store_hub *hub, struct store *s);
+/* Stops using the history and waits for replays in progress (before the backend closes). */
+void store__hub_detach_history(struct store_hub *hub);
 /* Ends every watch with SERVICE_UNAVAILABLE and drops the store's reference; the hub is freed
  * when its last watcher closes. */
 void store__hub_close(struct store_hub *hub);

@@ -19,6 +19,9 @@
 
 #define SQLITE_MAX_READERS 16
 #define SQLITE_BUSY_TIMEOUT_MS 30000
+#define READER_CACHE_KIB 256
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 static struct sqlite_backend *backend_of(struct store *s)
 {
@@ -244,8 +247,8 @@ static int take_lock(struct sqlite_backend *b, struct k8c_err **err)
 
 static void reader_free(struct sqlite_reader *r)
 {
-    sqlite3_stmt *stmts[] = {r->begin,    r->commit,    r->rollback,  r->rev,       r->get,
-                             r->list_cur, r->count_cur, r->list_hist, r->count_hist};
+    sqlite3_stmt *stmts[] = {r->begin,    r->commit,    r->rollback,  r->rev,        r->get,
+                             r->list_cur, r->count_cur, r->list_hist, r->count_hist, r->events};
     for (size_t i = 0; i < ARRAY_SIZE(stmts); i++)
         sqlite3_finalize(stmts[i]);
     sqlite3_close(r->db);
@@ -371,6 +374,11 @@ static struct sqlite_reader *reader_new(struct sqlite_backend *b, struct k8c_err
         {&r->count_hist, "SELECT count(*) FROM kv k WHERE k.name > ?1 AND k.name < ?2 AND k.id "
                          "<= ?3 AND k.deleted = 0 AND k.id = (SELECT max(k2.id) FROM kv k2 "
                          "WHERE k2.name = k.name AND k2.id <= ?3)"},
+        /* The history as events (watch replay): each row with the row it superseded, whose
+         * value is the event's previous value (and a deletion's value). */
+        {&r->events, "SELECT k.id, k.name, k.create_revision, k.deleted, k.value, p.value FROM "
+                     "kv k LEFT JOIN kv p ON p.id = k.prev_revision WHERE k.id > ?1 AND k.id <= "
+                     "?2 AND k.name >= ?3 AND k.name < ?4 ORDER BY k.id LIMIT ?5"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
         *stmts[i].st = store__sqlite_prepare(b, r->db, stmts[i].sql, err);
@@ -378,6 +386,14 @@ static struct sqlite_reader *reader_new(struct sqlite_backend *b, struct k8c_err
             reader_free(r);
             return NULL;
         }
+    }
+    /* Readers mostly walk pages once (lists, replays) that the kernel's page cache keeps
+     * anyway; SQLite's default 2 MiB per connection times 16 readers would be the largest
+     * part of the server's memory. */
+    if (store__sqlite_exec(b, r->db, "PRAGMA cache_size = -" STRINGIFY(READER_CACHE_KIB), err) <
+        0) {
+        reader_free(r);
+        return NULL;
     }
     return r;
 }
@@ -463,6 +479,27 @@ static int sqlite_get(struct store *s, const char *key, struct store_kv *out, st
     return ret;
 }
 
+/* A read transaction on r: one WAL snapshot for everything read until read_end. */
+static int read_begin(struct sqlite_backend *b, struct sqlite_reader *r, struct k8c_err **err)
+{
+    int rc = step(r->begin);
+    sqlite3_reset(r->begin);
+    if (rc != SQLITE_DONE)
+        return store__sqlite_err(b, r->db, rc, err, "begin a read");
+    return 0;
+}
+
+static void read_end(struct sqlite_reader *r)
+{
+    int rc = step(r->commit);
+    sqlite3_reset(r->commit);
+    if (rc != SQLITE_DONE) {
+        /* A read transaction that cannot end cleanly: roll it back; the rows are read. */
+        step(r->rollback);
+        sqlite3_reset(r->rollback);
+    }
+}
+
 /* The body of a list, inside the reader's read transaction. */
 static int list_in_snapshot(struct sqlite_backend *b, struct sqlite_reader *r, const char *lower,
                             const char *upper, int64_t revision, size_t limit,
@@ -542,24 +579,97 @@ static int sqlite_list(struct store *s, const char *prefix, int64_t revision, co
     struct sqlite_reader *r = reader_get(b, err);
     if (r == NULL)
         return -1;
-    int ret;
-    int rc = step(r->begin);
-    sqlite3_reset(r->begin);
-    if (rc != SQLITE_DONE) {
-        ret = store__sqlite_err(b, r->db, rc, err, "begin a read");
-    } else {
+    int ret = read_begin(b, r, err);
+    if (ret == 0) {
         ret = list_in_snapshot(b, r, lower, upper, revision, limit, out, err);
-        rc = step(r->commit);
-        sqlite3_reset(r->commit);
-        if (rc != SQLITE_DONE) {
-            /* A read transaction that cannot end cleanly: roll it back; the rows are read. */
-            step(r->rollback);
-            sqlite3_reset(r->rollback);
-        }
+        read_end(r);
     }
     reader_put(b, r);
     if (ret < 0)
         store_list_clear(out);
+    return ret;
+}
+
+/* The body of a replay, inside the reader's read transaction. */
+static int events_in_snapshot(struct sqlite_backend *b, struct sqlite_reader *r, const char *lower,
+                              const char *upper, int64_t after, int64_t upto, size_t limit,
+                              struct store_event ***out, size_t *n, struct k8c_err **err)
+{
+    int rc = step(r->rev);
+    if (rc != SQLITE_ROW)
+        return store__sqlite_err(b, r->db, rc, err, "read the revision");
+    int64_t floor = sqlite3_column_int64(r->rev, 1);
+    sqlite3_reset(r->rev);
+    /* Rows above the floor and the rows they superseded survive compaction, so a replay from
+     * the floor on is complete; from below it, events are missing. */
+    if (after < floor)
+        return k8c_err_set(err, 0, K8C_REASON_GONE,
+                           "too old resource version: %lld (the oldest revision that can be "
+                           "watched from is %lld)",
+                           (long long)after, (long long)floor);
+    sqlite3_stmt *st = r->events;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, upto);
+    sqlite3_bind_text(st, 3, lower, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, upper, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (int64_t)limit);
+    size_t cap = 0;
+    while ((rc = step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        int64_t create = sqlite3_column_int64(st, 2);
+        bool deleted = sqlite3_column_int(st, 3) != 0;
+        const void *v = sqlite3_column_blob(st, 4);
+        size_t vlen = (size_t)sqlite3_column_bytes(st, 4);
+        const void *pv = sqlite3_column_blob(st, 5);
+        size_t pvlen = (size_t)sqlite3_column_bytes(st, 5);
+        bool has_prev = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        struct store_event *ev;
+        if (deleted)
+            ev = store__event_new(STORE_EVENT_DELETED, id, create, key, pv ? pv : "", pvlen,
+                                  pv ? pv : "", pvlen);
+        else if (create == id || !has_prev)
+            ev = store__event_new(STORE_EVENT_ADDED, id, create, key, v ? v : "", vlen, NULL, 0);
+        else
+            ev = store__event_new(STORE_EVENT_MODIFIED, id, create, key, v ? v : "", vlen,
+                                  pv ? pv : "", pvlen);
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = xrealloc(*out, cap * sizeof(**out));
+        }
+        (*out)[(*n)++] = ev;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return store__sqlite_err(b, r->db, rc, err, "read the history");
+    return 0;
+}
+
+static int sqlite_history(struct store *s, const char *prefix, int64_t after, int64_t upto,
+                          size_t limit, struct store_event ***out, size_t *n, struct k8c_err **err)
+{
+    struct sqlite_backend *b = backend_of(s);
+    _cleanup_free_ char *upper = store__prefix_end(prefix[0] ? prefix : "/");
+    const char *lower = prefix[0] ? prefix : "/";
+    *out = NULL;
+    *n = 0;
+    struct sqlite_reader *r = reader_get(b, err);
+    if (r == NULL)
+        return -1;
+    int ret = read_begin(b, r, err);
+    if (ret == 0) {
+        ret = events_in_snapshot(b, r, lower, upper, after, upto, limit, out, n, err);
+        read_end(r);
+    }
+    reader_put(b, r);
+    if (ret < 0) {
+        for (size_t i = 0; i < *n; i++)
+            store_event_unref((*out)[i]);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
     return ret;
 }
 
@@ -631,4 +741,5 @@ const struct store_driver store__sqlite_driver = {
     .del = store__sqlite_delete,
     .compact = store__sqlite_compact,
     .check = store__sqlite_check,
+    .history = sqlite_history,
 };

@@ -48,12 +48,16 @@ struct sqlite_op {
     bool done;
     pthread_cond_t done_cond;
     struct sqlite_op *next;
+    /* A write whose caller has a deadline works on its own copy (see submit_by): when the
+     * caller stops waiting, the writer frees it once done. */
+    bool abandoned;
+    struct store_kv own_prev;
 };
 
 struct sqlite_reader {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback, *rev, *get;
-    sqlite3_stmt *list_cur, *count_cur, *list_hist, *count_hist;
+    sqlite3_stmt *list_cur, *count_cur, *list_hist, *count_hist, *events;
     struct sqlite_reader *next;
 };
 

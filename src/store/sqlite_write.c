@@ -15,14 +15,16 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/mem.h"
 #include "store/sqlite_internal.h"
 
 /* Bounds on one group commit: enough to amortise the fsync, small enough that one batch's
- * transaction stays in SQLite's page cache. */
+ * transaction mostly stays in SQLite's page cache (a bigger one spills pages to the WAL
+ * before the commit, which is correct, only slower). */
 #define BATCH_MAX_OPS 1024
-#define BATCH_MAX_BYTES (16u * 1024 * 1024)
+#define BATCH_MAX_BYTES (4u * 1024 * 1024)
 /* Compaction works through ids in chunks, one transaction each, so writes interleave. */
 #define COMPACT_CHUNK_IDS 10000
 #define VACUUM_PAGES 2048
@@ -35,16 +37,12 @@ static bool is_write(const struct sqlite_op *op)
            op->kind == SQLITE_OP_DELETE;
 }
 
-/* Queues op for the writer and waits until it is done. Returns 0, or -1 with *err (the op's
- * own error, handed over). */
-static int submit(struct sqlite_backend *b, struct sqlite_op *op, struct k8c_err **err)
+/* Appends op to the writer's queue; called with qlock held, which is released on failure
+ * (the store is closing). */
+static int enqueue(struct sqlite_backend *b, struct sqlite_op *op, struct k8c_err **err)
 {
-    pthread_cond_init(&op->done_cond, NULL);
-    op->next = NULL;
-    pthread_mutex_lock(&b->qlock);
     if (b->stopping || !b->writer_running) {
         pthread_mutex_unlock(&b->qlock);
-        pthread_cond_destroy(&op->done_cond);
         return k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "the store is closing");
     }
     if (b->qtail)
@@ -53,6 +51,89 @@ static int submit(struct sqlite_backend *b, struct sqlite_op *op, struct k8c_err
         b->qhead = op;
     b->qtail = op;
     pthread_cond_signal(&b->qwake);
+    return 0;
+}
+
+static void op_free_abandoned(struct sqlite_op *op)
+{
+    k8c_err_free(op->err);
+    store_kv_clear(&op->own_prev);
+    pthread_cond_destroy(&op->done_cond);
+    free(op);
+}
+
+/* submit for a caller with a deadline: the writer gets a copy of the op with its own key,
+ * value and previous-value slot, so that the caller can leave at the deadline (TIMEOUT)
+ * while the write stays queued or in progress; the writer then frees the copy. */
+static int submit_by(struct sqlite_backend *b, struct sqlite_op *orig, uint64_t deadline_ns,
+                     struct k8c_err **err)
+{
+    size_t key_len = strlen(orig->key);
+    struct sqlite_op *op = xcalloc(1, sizeof(*op) + key_len + 1 + orig->value_len);
+    char *p = (char *)(op + 1);
+    op->kind = orig->kind;
+    op->expected = orig->expected;
+    op->key = memcpy(p, orig->key, key_len + 1);
+    if (orig->value_len)
+        memcpy(p + key_len + 1, orig->value, orig->value_len);
+    op->value = p + key_len + 1;
+    op->value_len = orig->value_len;
+    op->prev = orig->prev ? &op->own_prev : NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&op->done_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    struct timespec until = {.tv_sec = (time_t)(deadline_ns / 1000000000ull),
+                             .tv_nsec = (long)(deadline_ns % 1000000000ull)};
+    pthread_mutex_lock(&b->qlock);
+    if (enqueue(b, op, err) < 0) {
+        op_free_abandoned(op);
+        return -1;
+    }
+    while (!op->done)
+        if (pthread_cond_timedwait(&op->done_cond, &b->qlock, &until) == ETIMEDOUT)
+            break;
+    if (!op->done) {
+        op->abandoned = true;
+        pthread_mutex_unlock(&b->qlock);
+        return k8c_err_set(err, 0, K8C_REASON_TIMEOUT,
+                           "the write of `%s` did not complete before the deadline; it may "
+                           "still be applied",
+                           orig->key);
+    }
+    pthread_mutex_unlock(&b->qlock);
+    orig->revision = op->revision;
+    orig->prev_mod = op->prev_mod;
+    if (orig->prev) {
+        *orig->prev = op->own_prev;
+        memset(&op->own_prev, 0, sizeof(op->own_prev));
+    }
+    int ret = 0;
+    if (op->err) {
+        ret = -1;
+        if (err) {
+            k8c_err_free(*err);
+            *err = steal_ptr(&op->err);
+        }
+    }
+    op_free_abandoned(op);
+    return ret;
+}
+
+/* Queues op for the writer and waits until it is done (or, for writes, until the thread's
+ * deadline). Returns 0, or -1 with *err (the op's own error, handed over). */
+static int submit(struct sqlite_backend *b, struct sqlite_op *op, struct k8c_err **err)
+{
+    if (store__thread_deadline_ns && is_write(op))
+        return submit_by(b, op, store__thread_deadline_ns, err);
+    pthread_cond_init(&op->done_cond, NULL);
+    op->next = NULL;
+    pthread_mutex_lock(&b->qlock);
+    if (enqueue(b, op, err) < 0) {
+        pthread_cond_destroy(&op->done_cond);
+        return -1;
+    }
     while (!op->done)
         pthread_cond_wait(&op->done_cond, &b->qlock);
     pthread_mutex_unlock(&b->qlock);
@@ -353,7 +434,10 @@ static void *writer_main(void *arg)
         for (struct sqlite_op *op = batch, *next; op; op = next) {
             next = op->next; /* op belongs to its caller again once done is set */
             op->done = true;
-            pthread_cond_signal(&op->done_cond);
+            if (op->abandoned)
+                op_free_abandoned(op); /* its caller stopped waiting at its deadline */
+            else
+                pthread_cond_signal(&op->done_cond);
         }
         if (b->wal_pages >= b->finish_at) {
             pthread_mutex_unlock(&b->qlock);
@@ -415,7 +499,7 @@ int store__sqlite_writer_start(struct sqlite_backend *b, struct k8c_err **err)
 {
     if (store__sqlite_exec(b, b->wdb,
                            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;"
-                           "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16384",
+                           "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -4096",
                            err) < 0)
         return -1;
     struct {

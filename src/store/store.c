@@ -175,9 +175,11 @@ struct store *store_open(const char *url, const struct store_options *opts, stru
     if (opts)
         s->opts = *opts;
     if (s->opts.watch_window_events == 0)
-        s->opts.watch_window_events = STORE_DEFAULT_WINDOW_EVENTS;
+        s->opts.watch_window_events =
+            driver->history ? STORE_HISTORY_WINDOW_EVENTS : STORE_DEFAULT_WINDOW_EVENTS;
     if (s->opts.watch_window_bytes == 0)
-        s->opts.watch_window_bytes = STORE_DEFAULT_WINDOW_BYTES;
+        s->opts.watch_window_bytes =
+            driver->history ? STORE_HISTORY_WINDOW_BYTES : STORE_DEFAULT_WINDOW_BYTES;
     if (s->opts.watch_max_pending == 0)
         s->opts.watch_max_pending = STORE_DEFAULT_MAX_PENDING;
     if (s->opts.compact_interval_seconds == 0)
@@ -198,10 +200,13 @@ struct store *store_open(const char *url, const struct store_options *opts, stru
         return NULL;
     }
     /* The hub's window starts at the revision found on disk: events from before this open are
-     * not in memory, so a watch from an older revision is GONE and the client re-lists (as
-     * after an etcd compaction). Nothing can commit before store_open returns. */
+     * not in memory, so a watch from an older revision replays from the backend's history
+     * or, without one, is GONE and the client re-lists (as after an etcd compaction). Nothing
+     * can commit before store_open returns. */
     s->hub = store__hub_new(atomic_load(&s->revision), s->opts.watch_window_events,
                             s->opts.watch_window_bytes, s->opts.watch_max_pending);
+    if (driver->history)
+        store__hub_set_history(s->hub, s);
     if (driver->start)
         driver->start(s);
     if (!s->opts.read_only) {
@@ -224,6 +229,7 @@ void store_close(struct store *s)
         pthread_mutex_unlock(&s->compactor_lock);
         pthread_join(s->compactor, NULL);
     }
+    store__hub_detach_history(s->hub);
     s->driver->close(s);
     store__hub_close(s->hub);
     pthread_cond_destroy(&s->compactor_wake);
@@ -233,6 +239,13 @@ void store_close(struct store *s)
 }
 
 /* ---- reads and writes ---- */
+
+_Thread_local uint64_t store__thread_deadline_ns;
+
+void store_set_thread_deadline(uint64_t deadline_ns)
+{
+    store__thread_deadline_ns = deadline_ns;
+}
 
 int64_t store_revision(struct store *s)
 {

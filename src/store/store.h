@@ -24,8 +24,9 @@
 struct store;
 
 struct store_options {
-    /* Watch hub window: events kept in memory for watches from an old revision. 0 = default
-     * (count 100,000 events, 256 MiB). */
+    /* Watch hub window: the newest events kept in memory for watches from an old revision.
+     * 0 = default: 1,024 events / 2 MiB for SQLite, which replays older revisions from its
+     * history; 20,000 events / 64 MiB for etcd, where the window is all there is. */
     size_t watch_window_events;
     size_t watch_window_bytes;
     /* Events a single watcher may have pending before it is cut off (0 = default 10,000). */
@@ -40,6 +41,12 @@ struct store_options {
 /* The embedded store's file under a data directory: "<data_dir>/db/state.db" (the file that
  * `k8c server` and `k8c store` use). Returns a new string; caller frees. */
 char *store_path_from_data_dir(const char *data_dir);
+
+/* A deadline (CLOCK_MONOTONIC nanoseconds; 0: none) for the calling thread's writes: a write
+ * still waiting for the backend at the deadline returns TIMEOUT at once, and may still be
+ * applied afterwards (as a Kubernetes request that timed out "may still be processing").
+ * The SQLite backend honours it; the etcd backend's requests have their own timeouts. */
+void store_set_thread_deadline(uint64_t deadline_ns);
 
 /* One key's value as of some revision. Owned by whoever filled it: free with store_kv_clear. */
 struct store_kv {
@@ -134,9 +141,10 @@ void store_event_unref(struct store_event *ev);
 struct store_watch;
 
 /* Watches keys under prefix for every change after after_revision (0: from now). Events
- * after after_revision that are still in the watch hub's window are replayed first, then
- * live events follow in revision order. GONE when after_revision is older than the window
- * (the client must re-list). Returns NULL and sets *err on failure. */
+ * after after_revision are replayed first (from the backend's history where it keeps one,
+ * SQLite, else from the watch hub's window), then live events follow in revision order.
+ * GONE when after_revision is compacted or, without history, older than the window (the
+ * client must re-list). Returns NULL and sets *err on failure. */
 struct store_watch *store_watch_open(struct store *s, const char *prefix, int64_t after_revision,
                                      struct k8c_err **err);
 

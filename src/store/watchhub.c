@@ -10,7 +10,9 @@
  * A watch from an old revision does not copy the window into its queue: it keeps a cursor
  * and walks the window (events are consecutive revisions, so the cursor indexes it directly)
  * until it reaches the newest event, and only then joins the live fan-out. A cursor that
- * falls out of the window while catching up ends the watch with GONE. */
+ * falls out of the window while catching up ends the watch with GONE, unless the backend
+ * keeps its history (SQLite): then revisions older than the window are read back from it in
+ * batches, so the window is only a cache of the newest events and can stay small. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,12 @@ struct store_hub {
     int64_t base;
 
     struct store_watch *live; /* watchers receiving pushes (doubly linked) */
+
+    /* The backend's history (NULL: none, or detached by store_close), and how many
+     * watchers are reading it right now without the lock. */
+    struct store *history;
+    size_t history_readers;
+    pthread_cond_t history_idle;
 };
 
 struct store_watch {
@@ -52,6 +60,10 @@ struct store_watch {
     bool gone;    /* cut off for falling behind */
     struct store_event **q;
     size_t q_cap, q_head, q_len;
+    /* Events replayed from the backend's history, delivered before the window. */
+    struct store_event **hist;
+    size_t hist_n, hist_pos;
+    int64_t hist_end; /* the replay covered revisions up to here */
     pthread_cond_t cond;
     int efd;       /* eventfd, made on the first store_watch_fd; -1 before */
     bool signaled; /* efd holds a count */
@@ -131,7 +143,24 @@ struct store_hub *store__hub_new(int64_t revision, size_t window_events, size_t 
     hub->max_bytes = window_bytes;
     hub->max_pending = max_pending;
     hub->base = revision;
+    pthread_cond_init(&hub->history_idle, NULL);
     return hub;
+}
+
+void store__hub_set_history(struct store_hub *hub, struct store *s)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->history = s;
+    pthread_mutex_unlock(&hub->lock);
+}
+
+void store__hub_detach_history(struct store_hub *hub)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->history = NULL;
+    while (hub->history_readers > 0)
+        pthread_cond_wait(&hub->history_idle, &hub->lock);
+    pthread_mutex_unlock(&hub->lock);
 }
 
 /* Frees the hub once nobody refers to it. Called with the lock held; unlocks it. */
@@ -145,6 +174,7 @@ static void hub_unref_unlock(struct store_hub *hub)
     for (size_t i = 0; i < hub->count; i++)
         store_event_unref(hub->ring[(hub->head + i) % hub->ring_cap]);
     free(hub->ring);
+    pthread_cond_destroy(&hub->history_idle);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
 }
@@ -299,8 +329,9 @@ struct store_watch *store__hub_watch_open(struct store_hub *hub, const char *pre
         return NULL;
     }
     int64_t newest = hub->base + (int64_t)hub->count;
-    if (after_revision != 0 && after_revision < hub->base) {
-        int64_t base = hub->base;
+    bool replay = hub->history && after_revision >= atomic_load(&hub->history->compacted);
+    if (after_revision != 0 && after_revision < hub->base && !replay) {
+        int64_t base = hub->history ? atomic_load(&hub->history->compacted) : hub->base;
         pthread_mutex_unlock(&hub->lock);
         k8c_err_set(err, 0, K8C_REASON_GONE,
                     "too old resource version: %lld (the oldest revision that can be watched "
@@ -330,6 +361,42 @@ struct store_watch *store__hub_watch_open(struct store_hub *hub, const char *pre
 /* Events a catching-up watcher looks at per hold of the hub lock: a watch on a rare prefix
  * must not hold the writer's publish up while it skips a whole window. */
 #define CATCH_UP_STEP 4096
+/* Events read back from the backend's history per query. */
+#define REPLAY_BATCH 256
+
+static void hist_drop(struct store_watch *w)
+{
+    for (size_t i = w->hist_pos; i < w->hist_n; i++)
+        store_event_unref(w->hist[i]);
+    free(w->hist);
+    w->hist = NULL;
+    w->hist_n = w->hist_pos = 0;
+}
+
+/* Reads the next batch of events after the cursor, up to the window's start, from the
+ * backend. Called with the hub lock held; drops it while reading. Returns 0 or -1 (*err). */
+static int watch_replay(struct store_hub *hub, struct store_watch *w, struct k8c_err **err)
+{
+    struct store *s = hub->history;
+    int64_t upto = hub->base;
+    hub->history_readers++;
+    pthread_mutex_unlock(&hub->lock);
+    hist_drop(w);
+    struct store_event **evs = NULL;
+    size_t n = 0;
+    int rc = s->driver->history(s, w->prefix, w->cursor, upto, REPLAY_BATCH, &evs, &n, err);
+    pthread_mutex_lock(&hub->lock);
+    if (--hub->history_readers == 0)
+        pthread_cond_broadcast(&hub->history_idle);
+    if (rc < 0)
+        return -1;
+    w->hist = evs;
+    w->hist_n = n;
+    w->hist_end = n == REPLAY_BATCH ? evs[n - 1]->revision : upto;
+    if (n == 0)
+        w->cursor = upto;
+    return 0;
+}
 
 /* Walks the window from the cursor for the next matching event. Returns 1 with a new
  * reference in *ev, 0 when caught up (the watcher is then live), 2 when it should let others
@@ -379,6 +446,20 @@ int store__hub_watch_next(struct store_watch *w, int timeout_ms, struct store_ev
                                "watch on `%s` fell more than %zu events behind and was cut off; "
                                "watch again",
                                w->prefix, hub->max_pending);
+        }
+        if (!w->is_live && w->hist_pos < w->hist_n) {
+            *ev = w->hist[w->hist_pos++];
+            w->cursor = w->hist_pos == w->hist_n ? w->hist_end : (*ev)->revision;
+            pthread_mutex_unlock(&hub->lock);
+            return 1;
+        }
+        if (!w->is_live && w->cursor < hub->base && hub->history) {
+            if (watch_replay(hub, w, err) < 0) {
+                w->gone = true;
+                pthread_mutex_unlock(&hub->lock);
+                return -1;
+            }
+            continue;
         }
         if (!w->is_live) {
             int r = watch_catch_up(hub, w, ev);
@@ -457,6 +538,7 @@ void store__hub_watch_close(struct store_watch *w)
     pthread_mutex_lock(&hub->lock);
     live_remove(hub, w);
     queue_drop(w);
+    hist_drop(w);
     if (w->efd >= 0)
         close(w->efd);
     pthread_cond_destroy(&w->cond);

@@ -2,6 +2,7 @@
 file with pytest inside private network, mount and PID namespaces (`unshare --net --mount
 --pid --fork`), so the API server, scheduler, agent and the containers never touch the host's
 network, every mount dies with the namespace and no process outlives it."""
+import contextlib
 import json
 import os
 import shutil
@@ -17,8 +18,10 @@ from test_scheduler import Cluster, _stop, wait_for
 NODE = "agent-e2e"
 
 
-@pytest.fixture(scope="module")
-def cluster():
+@contextlib.contextmanager
+def running_cluster(*agent_args, extra_layers=()):
+    """Server, scheduler and agent (extra agent_args) with example.org/busybox:1.0 imported
+    (extra_layers on top of busybox's)."""
     if os.environ.get("K8C_AGENT_INNER") != "1":
         pytest.skip("run through tests/e2e/test_agent.py (needs private namespaces)")
     if not os.access(KUBECTL, os.X_OK):
@@ -31,7 +34,8 @@ def cluster():
     try:
         lay_dir = os.path.join(agent_dir, "layout")
         lay = Layout(lay_dir)
-        lay.tag(lay.image([busybox_layer()], cmd=("/bin/sh", "-c", "echo hello; sleep 1000")),
+        lay.tag(lay.image([busybox_layer(), *extra_layers],
+                          cmd=("/bin/sh", "-c", "echo hello; sleep 1000")),
                 "example.org/busybox:1.0")
         r = subprocess.run([K8C, "image", "--data-dir", agent_dir, "import", lay_dir],
                            capture_output=True, text=True, timeout=60)
@@ -39,7 +43,7 @@ def cluster():
         c.spawn("scheduler", "scheduler", "--kubeconfig", srv.kubeconfig)
         c.spawn("agent", "agent", "--kubeconfig", srv.kubeconfig, "--node-name", NODE,
                 "--data-dir", agent_dir, "--port", "0",
-                "--runtime", os.environ.get("K8C_AGENT_RUNTIME", "builtin"))
+                "--runtime", os.environ.get("K8C_AGENT_RUNTIME", "builtin"), *agent_args)
         wait_for(lambda: "ready" in c.log("agent"), what="agent ready")
         yield c
     finally:
@@ -54,6 +58,12 @@ def cluster():
         stop_apiserver(srv)
         shutil.rmtree(agent_dir, ignore_errors=True)
         assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with running_cluster() as c:
+        yield c
 
 
 def pod_body(name, command=None, restart="Always", **extra):

@@ -16,10 +16,10 @@ def _pod_cgroups():
     return set(glob.glob("/sys/fs/cgroup/*/k8c/pod*") + glob.glob("/sys/fs/cgroup/k8c/pod*"))
 
 
-@pytest.mark.parametrize("runtime", ["builtin", "runc"])
-def test_agent_scenarios_in_private_namespaces(runtime):
-    """The same scenarios with the built-in runtime and with runc (crun is left out: Debian's
-    crun refuses this kind of hybrid cgroup v1 host)."""
+def run_scenarios_in_namespaces(scenarios, runtime):
+    """Runs the pytest file scenarios (beside this one) inside private network, mount and PID
+    namespaces with K8C_AGENT_RUNTIME=runtime; removes pod cgroups it left behind (cgroups are
+    not namespaced) and asserts that it passed without skips."""
     if runtime != "builtin" and not shutil.which(runtime):
         pytest.skip(f"{runtime} is not installed")
     if os.geteuid() != 0:
@@ -30,7 +30,7 @@ def test_agent_scenarios_in_private_namespaces(runtime):
     env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME=runtime)
     cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
            "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",
-           "-p", "no:cacheprovider", os.path.join(HERE, "agent_scenarios.py")]
+           "-p", "no:cacheprovider", os.path.join(HERE, scenarios)]
     try:
         r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=600)
     finally:
@@ -48,6 +48,13 @@ def test_agent_scenarios_in_private_namespaces(runtime):
     assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
     assert _pod_cgroups() - before == set()
+
+
+@pytest.mark.parametrize("runtime", ["builtin", "runc"])
+def test_agent_scenarios_in_private_namespaces(runtime):
+    """The same scenarios with the built-in runtime and with runc (crun is left out: Debian's
+    crun refuses this kind of hybrid cgroup v1 host)."""
+    run_scenarios_in_namespaces("agent_scenarios.py", runtime)
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -1,13 +1,18 @@
 """Streaming subresources through the API server to a node agent: kubectl exec (WebSocket
 v5.channel.k8s.io, upgraded and piped byte for byte) and kubectl logs (relayed), against a
-minimal fake agent on loopback that speaks kubelet's paths. The real agent comes later; this
-checks the API server's half of the plumbing."""
+minimal fake agent on loopback that speaks kubelet's paths, over plain HTTP and over TLS with
+a pinned self-signed certificate. This checks the API server's half of the plumbing; the real
+agent's end is tested by test_agent_stream.py."""
 import base64
 import hashlib
 import json
+import os
+import shutil
 import socket
 import socketserver
+import ssl
 import struct
+import subprocess
 import threading
 
 import pytest
@@ -44,6 +49,8 @@ class AgentHandler(socketserver.StreamRequestHandler):
                 break
             k, _, v = h.partition(":")
             headers.setdefault(k.strip().lower(), []).append(v.strip())
+        if line.count(" ") < 2:
+            return  # a client that gave up in the TLS handshake
         self.server.requests.append((line.strip(), headers))
         method, target, _ = line.split(" ", 2)
         if target.startswith("/containerLogs/"):
@@ -129,3 +136,65 @@ def test_exec_and_logs_reach_the_agent(apiserver, agent):
     agent.server_close()
     r = apiserver.kubectl("logs", "streamed")
     assert r.returncode == 1 and "error dialing the agent" in r.stderr
+
+
+class TlsFakeAgent(FakeAgent):
+    """The fake agent behind TLS with a self-signed certificate, asking for a client one."""
+
+    def __init__(self, cert, key, client_ca):
+        super().__init__()
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.load_verify_locations(client_ca)
+        self.ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.ctx.check_hostname = False
+        self.peer_subjects = []
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        # the handshake may fail (a client refusing our certificate): the handler sees EOF
+        s = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        try:
+            s.do_handshake()
+            subject = dict(x[0] for x in (s.getpeercert() or {}).get("subject", ()))
+            self.peer_subjects.append(subject.get("organizationName"))
+        except (ssl.SSLError, OSError):
+            pass
+        return s, addr
+
+
+def test_agent_certificate_is_pinned(apiserver, tmp_path):
+    """Over https the API server presents its client certificate and accepts the agent's
+    self-signed one only when its SHA-256 matches the Node's k8c.io/agent-cert-sha256."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = str(tmp_path / "a.crt"), str(tmp_path / "a.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=fake-agent", "-days", "1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    with open(cert) as f:
+        pin = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+    srv = TlsFakeAgent(cert, key, os.path.join(apiserver.data_dir, "tls", "ca.crt"))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        port = srv.server_address[1]
+        for node, sha in (("pinned", pin), ("mispinned", "0" * 64)):
+            status, body = apiserver.json("POST", "/api/v1/nodes", {
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": node, "annotations": {
+                    "k8c.io/agent-url": f"https://127.0.0.1:{port}",
+                    "k8c.io/agent-cert-sha256": sha}}})
+            assert status == 201, body
+            status, body = apiserver.json("POST", "/api/v1/namespaces/default/pods", {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"on-{node}"},
+                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "b"}]}})
+            assert status == 201, body
+        r = apiserver.kubectl("logs", "on-pinned")
+        assert r.returncode == 0 and r.stdout == "log line 1\nlog line 2\n", r.stderr
+        assert srv.peer_subjects[0] == "system:masters", srv.peer_subjects
+        r = apiserver.kubectl("logs", "on-mispinned")
+        assert r.returncode == 1 and "error dialing the agent" in r.stderr, r
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -111,7 +111,8 @@ def test_resync_replaces_rules_and_cleanup_removes_them(world):
     for _ in range(3):
         net(n1, "svc-sync", "--pod-cidr", CIDRS[1], "--svc", svc_arg(pods, ["ep-a", "ep-b"]))
     rules = lab.run(n1, "nft", "list table ip k8c").stdout
-    assert rules.count("goto svc-0\n") == 1, rules
+    # one service element, one service chain: re-syncs replace, never add
+    assert rules.count(": goto svc-0") == 1 and rules.count("chain svc-0 {") == 1, rules
     # Endpoints change: only ep-c remains; every answer comes from it.
     net(n1, "svc-sync", "--pod-cidr", CIDRS[1], "--svc", svc_arg(pods, ["ep-c"]))
     answers = collections.Counter(fetch_many(lab, pods, 10, f"http://{CLUSTER_IP}/"))

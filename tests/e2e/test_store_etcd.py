@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import KUBECTL, _free_port, start_apiserver, stop_apiserver
+from ha_lab import wait_etcd_healthy
 
 ETCD = "/usr/bin/etcd"
 
@@ -40,18 +41,7 @@ def etcd():
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     log.close()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, open(os.path.join(d, "etcd.log")).read()
-            try:
-                import urllib.request
-                with urllib.request.urlopen(f"{curl}/health", timeout=2) as r:
-                    if b'"true"' in r.read():
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "etcd did not become healthy"
-            time.sleep(0.05)
+        wait_etcd_healthy(proc, curl, os.path.join(d, "etcd.log"), time.monotonic() + 30)
         yield f"127.0.0.1:{client}"
     finally:
         proc.send_signal(signal.SIGKILL)

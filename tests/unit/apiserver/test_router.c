@@ -203,3 +203,33 @@ Test(apiserver_continue, round_trip_and_refusals)
     cr_assert(eq(int, rc, -1));
     cr_assert(k2 == NULL);
 }
+
+Test(apiserver_router, go_durations)
+{
+    static const struct {
+        const char *text;
+        uint64_t ns;
+    } good[] = {
+        {"30s", 30000000000ull},
+        {"1m30s", 90000000000ull},
+        {"500ms", 500000000ull},
+        {"1.5h", 5400000000000ull},
+        {"0", 0},
+        {"2us", 2000},
+        {"1h2m3s4ms", 3723004000000ull},
+        {"-5s", 0},
+        {"+1s", 1000000000ull},
+        {".5s", 500000000ull},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+        uint64_t ns = 1;
+        cr_assert(eq(int, apiserver_parse_duration(good[i].text, &ns), 0), "%s", good[i].text);
+        cr_assert(eq(u64, ns, good[i].ns), "%s", good[i].text);
+    }
+    static const char *const bad[] = {"",    "5",   "soon", "1x",   "s",
+                                      "1s ", " 1s", "-",    "1e3s", "99999999999h"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        uint64_t ns = 0;
+        cr_assert(eq(int, apiserver_parse_duration(bad[i], &ns), -1), "\"%s\"", bad[i]);
+    }
+}

@@ -318,3 +318,44 @@ Test(informer, lists_watches_and_relists_on_gone, .init = fake_start, .fini = fa
     cr_assert(eq(int, counts.adds, 3));
     cr_assert(eq(int, counts.deletes, 1));
 }
+
+Test(client, fails_over_to_the_next_server, .init = fake_start, .fini = fake_stop)
+{
+    /* The first server refuses connections: reads, writes (nothing was sent) and watches go
+     * to the second, and the client stays there. */
+    _cleanup_free_ char *urls = xasprintf("http://127.0.0.1:1,http://127.0.0.1:%d/", fake.port);
+    struct client_config cfg = {.server = urls};
+    struct client *c = client_new(&cfg, NULL);
+    cr_assert(c != NULL);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    _cleanup_json_ json_t *list = client_get(c, "/api/v1/pods", &err);
+    cr_assert(list != NULL, "%s", err ? err->msg : "");
+    cr_assert(eq(str, (char *)kjson_path_str(list, "kind"), "PodList"));
+    /* A write that could not connect is safe to send elsewhere: the fake answers 404. */
+    json_t *made = client_create(c, "/api/v1/namespaces", list, &err);
+    cr_assert(made == NULL);
+    cr_assert(eq(int, err->reason, K8C_REASON_NOT_FOUND));
+    k8c_err_freep(&err);
+
+    pthread_mutex_lock(&fake.lock);
+    fake_change("ADDED", "a");
+    pthread_mutex_unlock(&fake.lock);
+    struct counts counts = {0};
+    struct informer_options opts = {
+        .path = "/api/v1/pods",
+        .handlers = {on_add, on_update, on_delete, &counts},
+    };
+    struct informer *inf = informer_new(c, &opts);
+    cr_assert(eq(int, informer_start(inf, NULL), 0));
+    cr_assert(informer_wait_synced(inf, 10000));
+    pthread_mutex_lock(&fake.lock);
+    fake_change("ADDED", "b");
+    pthread_mutex_unlock(&fake.lock);
+    cr_assert(wait_for(&counts.adds, 2), "the watch on the second server delivers b");
+    informer_free(inf);
+    client_free(c);
+
+    struct client_config bad = {.server = "http://127.0.0.1:1,,http://127.0.0.1:2"};
+    cr_assert(client_new(&bad, &err) == NULL);
+    cr_assert(eq(int, err->reason, K8C_REASON_BAD_REQUEST));
+}

@@ -427,3 +427,48 @@ Test(sqlite, check_finds_broken_invariants)
     cr_assert(strstr(err->msg, path) != NULL, "%s", err->msg);
     store_close(s);
 }
+
+Test(sqlite, a_write_past_its_deadline_returns_and_still_lands)
+{
+    const char *dir = store_test_dir();
+    struct store *s = store_test_open(dir, NULL);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    int64_t r1 = store_test_put(s, "/d/kept", "v");
+    /* Another process's write lock keeps the writer waiting in SQLite's busy timeout. */
+    _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
+    sqlite3 *other = NULL;
+    cr_assert(eq(int, sqlite3_open(path, &other), SQLITE_OK));
+    cr_assert(eq(int, sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK));
+    uint64_t t0 = clock_mono_ns();
+    store_set_thread_deadline(t0 + 300000000ull);
+    int64_t rev = store_create(s, "/d/late", "x", 1, &err);
+    uint64_t took = clock_mono_ns() - t0;
+    cr_assert(eq(i64, rev, -1));
+    cr_assert(eq(int, err->reason, K8C_REASON_TIMEOUT), "%s", err->msg);
+    cr_assert(took >= 250000000ull && took < 2000000000ull, "took %llu ns",
+              (unsigned long long)took);
+    k8c_err_free(err);
+    err = NULL;
+    cr_assert(eq(int, sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK));
+    sqlite3_close(other);
+    /* With the lock gone, writes under a deadline finish normally, deletes hand back the
+     * previous value, and the abandoned create has landed meanwhile. */
+    store_set_thread_deadline(clock_mono_ns() + 10000000000ull);
+    struct store_kv prev = {0};
+    int64_t rd = store_delete(s, "/d/kept", r1, &prev, &err);
+    cr_assert(rd > 0, "%s", err ? err->msg : "");
+    cr_assert(eq(str, prev.value, "v"));
+    cr_assert(eq(i64, prev.mod_revision, r1));
+    store_kv_clear(&prev);
+    /* The writer is first in, first out: the abandoned create landed before the delete. */
+    cr_assert(eq(i64, store_create(s, "/d/late", "y", 1, &err), -1));
+    cr_assert(eq(int, err->reason, K8C_REASON_ALREADY_EXISTS), "%s", err->msg);
+    k8c_err_free(err);
+    err = NULL;
+    store_set_thread_deadline(0);
+    struct store_kv kv = {0};
+    cr_assert(eq(int, store_get(s, "/d/late", &kv, &err), 0), "%s", err ? err->msg : "");
+    cr_assert(eq(str, kv.value, "x"));
+    store_kv_clear(&kv);
+    store_close(s);
+}

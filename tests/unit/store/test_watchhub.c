@@ -1,5 +1,6 @@
 /* Unit tests for src/store/watchhub.c through the public watch API: live events, replay from a
- * past revision, GONE for revisions out of the window, slow watchers cut off, events shared
+ * past revision (from the window, else from the SQLite history), GONE for compacted
+ * revisions, slow watchers cut off, events shared
  * by many watchers, the readiness descriptor, and close. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -125,59 +126,95 @@ Test(watch, replays_from_a_past_revision_then_goes_live)
     store_close(s);
 }
 
-Test(watch, revisions_older_than_the_window_are_gone)
+/* Expects the next event to be (type, revision, key, value, prev_value or NULL). */
+static void expect_event(struct store_watch *w, enum store_event_type type, int64_t rev,
+                         const char *key, const char *value, const char *prev)
+{
+    struct store_event *ev = next_event(w);
+    cr_assert(eq(int, ev->type, type), "revision %lld", (long long)ev->revision);
+    cr_assert(eq(i64, ev->revision, rev));
+    cr_assert(eq(str, (char *)ev->key, (char *)key));
+    cr_assert(eq(str, (char *)ev->value, (char *)value));
+    if (prev)
+        cr_assert(eq(str, (char *)ev->prev_value, (char *)prev));
+    else
+        cr_assert(ev->prev_value == NULL);
+    store_event_unref(ev);
+}
+
+Test(watch, revisions_older_than_the_window_replay_from_the_file)
 {
     const char *dir = store_test_dir();
     struct store_options opts = {.watch_window_events = 4};
     struct store *s = store_test_open(dir, &opts);
     _cleanup_err_ struct k8c_err *err = NULL;
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 6; i++) {
         _cleanup_free_ char *key = xasprintf("/g/%d", i);
         store_test_put(s, key, "v");
     }
-    /* Window holds 7..10: a watch after 6 is fine, after 5 is GONE. */
-    struct store_watch *w = store_watch_open(s, "/g/", 6, &err);
+    store_test_put(s, "/other/x", "not watched");                      /* 7 */
+    cr_assert(eq(i64, store_update(s, "/g/0", "v2", 2, 1, &err), 8));  /* 8 */
+    cr_assert(eq(i64, store_delete(s, "/g/1", 0, NULL, &err), 9));     /* 9 */
+    cr_assert(eq(i64, store_create(s, "/g/1", "again", 5, &err), 10)); /* 10 */
+    /* The window holds 7..10; 3..6 come back from the file with the right types and
+     * previous values, then the window's events follow. */
+    struct store_watch *w = store_watch_open(s, "/g/", 2, &err);
     cr_assert(w != NULL, "%s", err ? err->msg : "");
-    struct store_event *ev = next_event(w);
-    cr_assert(eq(i64, ev->revision, 7));
-    store_event_unref(ev);
+    for (int i = 2; i < 6; i++) {
+        _cleanup_free_ char *key = xasprintf("/g/%d", i);
+        expect_event(w, STORE_EVENT_ADDED, i + 1, key, "v", NULL);
+    }
+    expect_event(w, STORE_EVENT_MODIFIED, 8, "/g/0", "v2", "v");
+    expect_event(w, STORE_EVENT_DELETED, 9, "/g/1", "v", "v");
+    expect_event(w, STORE_EVENT_ADDED, 10, "/g/1", "again", NULL);
+    expect_none(w);
+    int64_t r = store_test_put(s, "/g/live", "v");
+    expect_event(w, STORE_EVENT_ADDED, r, "/g/live", "v", NULL);
     store_watch_close(w);
-    w = store_watch_open(s, "/g/", 5, &err);
-    cr_assert(w == NULL);
-    cr_assert(eq(int, err->reason, K8C_REASON_GONE));
-    cr_assert(strstr(err->msg, "too old resource version") != NULL, "%s", err->msg);
 
-    /* A watcher catching up that falls out of the window is cut off. */
-    w = store_watch_open(s, "/g/", 6, &err);
+    /* A watcher catching up while writes push the window past it still sees every event. */
+    w = store_watch_open(s, "/g/", 1, &err);
     cr_assert(w != NULL);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 300; i++) {
         _cleanup_free_ char *key = xasprintf("/g/more%d", i);
         store_test_put(s, key, "v");
     }
-    int rc = store_watch_next(w, 0, &ev, &err);
-    cr_assert(eq(int, rc, -1));
+    for (int64_t rev = 2; rev <= 11 + 300; rev++) {
+        if (rev == 7)
+            continue; /* /other/x */
+        struct store_event *ev = next_event(w);
+        cr_assert(eq(i64, ev->revision, rev));
+        store_event_unref(ev);
+    }
+    expect_none(w);
+    store_watch_close(w);
+
+    /* Compacted revisions are gone, with the oldest one that works in the message. */
+    cr_assert(eq(int, store_compact(s, 8, &err), 0), "%s", err ? err->msg : "");
+    w = store_watch_open(s, "/g/", 5, &err);
+    cr_assert(w == NULL);
     cr_assert(eq(int, err->reason, K8C_REASON_GONE));
+    cr_assert(strstr(err->msg, "too old resource version: 5") != NULL, "%s", err->msg);
+    k8c_err_free(err);
+    err = NULL;
+    w = store_watch_open(s, "/g/", 8, &err);
+    cr_assert(w != NULL, "%s", err ? err->msg : "");
+    expect_event(w, STORE_EVENT_DELETED, 9, "/g/1", "v", "v");
     store_watch_close(w);
     store_close(s);
 
-    /* After a restart the window starts at the revision on disk. */
+    /* After a restart the history is still there: a watch from before the open replays. */
     s = store_test_open(dir, &opts);
     int64_t cur = store_revision(s);
-    cr_assert(eq(i64, cur, 16));
-    w = store_watch_open(s, "/g/", 15, &err);
-    cr_assert(w == NULL);
-    cr_assert(eq(int, err->reason, K8C_REASON_GONE));
-    w = store_watch_open(s, "/g/", 16, &err);
-    cr_assert(w != NULL);
-    int64_t r = store_test_put(s, "/g/after", "v");
-    ev = next_event(w);
-    cr_assert(eq(i64, ev->revision, r));
-    store_event_unref(ev);
+    cr_assert(eq(i64, cur, 311));
+    w = store_watch_open(s, "/g/", 9, &err);
+    cr_assert(w != NULL, "%s", err ? err->msg : "");
+    expect_event(w, STORE_EVENT_ADDED, 10, "/g/1", "again", NULL);
     store_watch_close(w);
     store_close(s);
 }
 
-Test(watch, window_is_bounded_by_bytes)
+Test(watch, window_is_bounded_by_bytes_and_older_events_are_read_back)
 {
     const char *dir = store_test_dir();
     struct store_options opts = {.watch_window_bytes = 64 * 1024};
@@ -189,15 +226,14 @@ Test(watch, window_is_bounded_by_bytes)
         _cleanup_free_ char *key = xasprintf("/b/%d", i);
         store_test_put(s, key, value);
     }
-    /* 20 events of 8 KiB do not fit in 64 KiB: the oldest are gone, the newest served. */
+    /* 20 events of 8 KiB do not fit in 64 KiB: the oldest come from the file, intact. */
     struct store_watch *w = store_watch_open(s, "/b/", 1, &err);
-    cr_assert(w == NULL);
-    cr_assert(eq(int, err->reason, K8C_REASON_GONE));
-    w = store_watch_open(s, "/b/", 17, &err);
     cr_assert(w != NULL, "%s", err ? err->msg : "");
-    struct store_event *ev = next_event(w);
-    cr_assert(eq(i64, ev->revision, 18));
-    store_event_unref(ev);
+    for (int i = 1; i < 20; i++) {
+        _cleanup_free_ char *key = xasprintf("/b/%d", i);
+        expect_event(w, STORE_EVENT_ADDED, i + 1, key, value, NULL);
+    }
+    expect_none(w);
     store_watch_close(w);
     store_close(s);
 }
