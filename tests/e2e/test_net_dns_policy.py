@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from test_net_cluster import World, pod, service, wait_for, pytestmark  # noqa: F401
+# the world fixture (server + 3 agents in the lab) is test_net_cluster's own
+from test_net_cluster import pod, service, wait_for, world, pytestmark  # noqa: F401
 
 FETCH = "/bin/busybox timeout 3 /bin/busybox wget -q -O - http://{ip}:8080/ || echo BLOCKED"
 
@@ -26,19 +27,6 @@ def in_container(w, uid, script):
     pid = wait_for(lambda: w.pod_pid(uid), 10, f"a process of pod {uid}")
     return subprocess.run(["nsenter", "-t", str(pid), "-n", "-m", "/bin/busybox", "sh", "-c",
                            script], capture_output=True, text=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def world():
-    w = World()
-    try:
-        w.start()
-        yield w
-    finally:
-        problems = w.stop_gracefully()
-        w.teardown()
-        assert w.lab.leftovers() == []
-        assert not problems, "\n".join(problems)
 
 
 def test_dns_and_network_policy_in_pods(world):
