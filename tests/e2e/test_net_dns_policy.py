@@ -7,8 +7,6 @@ way again."""
 import json
 import subprocess
 
-import pytest
-
 # the world fixture (server + 3 agents in the lab) is test_net_cluster's own
 from test_net_cluster import pod, service, wait_for, world, pytestmark  # noqa: F401
 
