@@ -30,6 +30,7 @@ packages=(
     docker-registry skopeo umoci
     iproute2 nftables procps util-linux
     wrk                 # bench/service: HTTP load through a ClusterIP vs direct
+    dnsperf dnsmasq-base  # bench/dns: the load generator and the peer DNS server
 )
 
 missing=()

@@ -55,6 +55,7 @@ SERVED = {
     ("coordination.k8s.io", "v1"): ["leases"],
     ("discovery.k8s.io", "v1"): ["endpointslices"],
     ("events.k8s.io", "v1"): ["events"],
+    ("networking.k8s.io", "v1"): ["networkpolicies"],
     ("scheduling.k8s.io", "v1"): ["priorityclasses"],
     ("rbac.authorization.k8s.io", "v1"): ["roles", "rolebindings", "clusterroles",
                                           "clusterrolebindings"],

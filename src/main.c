@@ -48,6 +48,8 @@ static const struct command commands[] = {
     /* Hidden (no summary): internal entry points other commands and tests run. */
     {"shim", agent_shim_main, NULL},  /* the agent's per-container monitor */
     {"net-test", net_cli_main, NULL}, /* drives src/net in the lab tests */
+    /* NetworkPolicy rules from API objects, in the lab tests */
+    {"netpol-test", agent_netpol_test_main, NULL},
 };
 
 static void print_usage(FILE *out)

@@ -16,6 +16,7 @@
 #include "agent/internal.h"
 #include "agent/network.h"
 #include "agent/probe.h"
+#include "api/defaults.h"
 #include "base/file.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -30,7 +31,10 @@ void agent_config_init(struct agent_config *cfg)
                                  .workers = AGENT_DEFAULT_WORKERS,
                                  .cluster_cidr = AGENT_CLUSTER_CIDR_DEFAULT,
                                  .log_max_size = 10 << 20,
-                                 .log_max_files = 5};
+                                 .log_max_files = 5,
+                                 .cluster_dns = API_CLUSTER_DNS_IP,
+                                 .cluster_domain = "cluster.local",
+                                 .resolv_conf = "/etc/resolv.conf"};
 }
 
 char *agent_unsupported(const char *runtime)
@@ -205,6 +209,8 @@ static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
     rc = informer_start(a->informer, err);
     if (rc == 0 && informer_wait_synced(a->informer, 60000))
         agent__orphans_cleanup(a);
+    if (rc == 0)
+        rc = agent__dns_start(a, err);
     if (rc == 0) {
         for (unsigned t = 0; t < n_workers; t++)
             pthread_create(&workers[t], NULL, worker, a);
@@ -221,6 +227,7 @@ static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
     agent__prober_shutdown(a); /* after the workers: they start probes and stops */
     agent__events_stop(a);
     agent__http_stop(a);
+    agent__dns_stop(a);
     agent__net_stop(a);
     informer_free(a->informer);
     workqueue_free(a->queue);
@@ -265,6 +272,10 @@ int agent_run(struct client *client, const struct agent_config *cfg, const atomi
     a.log_max_size = cfg->log_max_size > 0 ? cfg->log_max_size : 10 << 20;
     a.log_max_files = cfg->log_max_files >= 2 ? cfg->log_max_files : 5;
     a.ca_pem = cfg->ca_pem;
+    a.cluster_dns = cfg->cluster_dns ? cfg->cluster_dns : API_CLUSTER_DNS_IP;
+    a.cluster_domain = cfg->cluster_domain ? cfg->cluster_domain : "cluster.local";
+    a.dns_listen = cfg->dns_listen;
+    a.resolv_conf = cfg->resolv_conf ? cfg->resolv_conf : "";
     a.runtime = resolve_runtime(cfg->runtime ? cfg->runtime : "builtin");
     a.fake = a.runtime && strcmp(a.runtime, "fake") == 0;
     char exe[PATH_MAX];

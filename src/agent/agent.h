@@ -27,6 +27,10 @@ struct agent_config {
     int log_max_files;        /* log files kept per container (5) */
     const char *ca_pem;       /* the cluster CA: API server clients of the endpoint must chain
                                * to it (NULL: every stream request is refused) */
+    const char *cluster_dns;  /* the DNS address pods use ("": the node's resolv.conf) */
+    const char *cluster_domain; /* cluster.local */
+    const char *dns_listen;     /* where the node's DNS server listens (NULL: the gateway) */
+    const char *resolv_conf;    /* upstreams and dnsPolicy Default ("": none) */
 };
 
 #define AGENT_DEFAULT_WORKERS 8
@@ -56,5 +60,9 @@ int agent_cli_main(int argc, char **argv);
  * detached. Runs CMD with its stdout/stderr captured into LOG in the CRI log format and
  * writes the exit status to EXITFILE when CMD ends. Returns 0, or 1/2 on failure. */
 int agent_shim_main(int argc, char **argv);
+
+/* `k8c netpol-test render|sync|cleanup --node N --objects FILE` (hidden): NetworkPolicy rules
+ * from a JSON List of Pods, Namespaces and NetworkPolicies, for the lab tests. 0, 1 or 2. */
+int agent_netpol_test_main(int argc, char **argv);
 
 #endif

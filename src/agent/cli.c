@@ -8,6 +8,10 @@
 
 #include "agent/agent.h"
 #include "agent/network.h"
+#include "api/defaults.h"
+#include "net/dns.h"
+#include "net/net.h"
+#include "net/policy.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -57,6 +61,14 @@ static void help(void)
            "  --container-log-max-files N  log files kept per container (5, at least 2)\n"
            "  --cleanup             remove the service rules, pod veths, routes and bridge this\n"
            "                        agent made (with --data-dir), then exit\n"
+           "  --cluster-dns IP      the cluster DNS address pods use (default " API_CLUSTER_DNS_IP
+           ";\n                        \"\": pods get the node's resolv.conf)\n"
+           "  --cluster-domain D    the cluster domain (default cluster.local)\n"
+           "  --dns-listen IP[:P]   where the node's DNS server listens (default: the pod\n"
+           "                        network gateway, port 53)\n"
+           "  --resolv-conf F       the node's resolver config: upstreams for names outside\n"
+           "                        the cluster, dnsPolicy Default (default /etc/resolv.conf;\n"
+           "                        \"\": none)\n"
            "  -v N                  log verbosity\n",
            AGENT_DEFAULT_WORKERS);
 }
@@ -132,11 +144,29 @@ int agent_cli_main(int argc, char **argv)
                                "--workers",
                                "--cluster-cidr",
                                "--container-log-max-size",
-                               "--container-log-max-files"};
-        const char **dst[] = {&kubeconfig,   &server,      &token_file, &ca_file,
-                              &ac.node_name, &ac.data_dir, &ac.runtime, NULL,
-                              &ac.node_ip,   NULL,         NULL,        &ac.cluster_cidr,
-                              NULL,          NULL};
+                               "--container-log-max-files",
+                               "--cluster-dns",
+                               "--cluster-domain",
+                               "--dns-listen",
+                               "--resolv-conf"};
+        const char **dst[] = {&kubeconfig,
+                              &server,
+                              &token_file,
+                              &ca_file,
+                              &ac.node_name,
+                              &ac.data_dir,
+                              &ac.runtime,
+                              NULL,
+                              &ac.node_ip,
+                              NULL,
+                              NULL,
+                              &ac.cluster_cidr,
+                              NULL,
+                              NULL,
+                              &ac.cluster_dns,
+                              &ac.cluster_domain,
+                              &ac.dns_listen,
+                              &ac.resolv_conf};
         size_t k;
         for (k = 0; k < ARRAY_SIZE(names); k++)
             if (strcmp(f, names[k]) == 0)
@@ -176,11 +206,13 @@ int agent_cli_main(int argc, char **argv)
         return usage("--data-dir \"%s\" must be an absolute path", ac.data_dir);
     if (cleanup) {
         _cleanup_err_ struct k8c_err *cerr = NULL;
-        if (agent__net_cleanup(ac.data_dir, &cerr) < 0) {
+        if (agent__net_cleanup(ac.data_dir, &cerr) < 0 || net_policy_cleanup(&cerr) < 0 ||
+            net_dns_redirect_cleanup(&cerr) < 0) {
             fprintf(stderr, "k8c: agent: cleanup: %s\n", cerr->msg);
             return 1;
         }
-        printf("agent: removed the pod network and service rules of %s\n", ac.data_dir);
+        printf("agent: removed the pod network, service, policy and DNS rules of %s\n",
+               ac.data_dir);
         return 0;
     }
     if (!kubeconfig && !server)
@@ -190,6 +222,13 @@ int agent_cli_main(int argc, char **argv)
     char msg[512];
     if (agent_config_check(&ac, msg, sizeof(msg)) < 0)
         return usage("%s", msg);
+    uint32_t dns_ip;
+    if (*ac.cluster_dns && net_ip_parse(ac.cluster_dns, &dns_ip, NULL) < 0)
+        return usage("--cluster-dns wants an IPv4 address or \"\", not \"%s\"", ac.cluster_dns);
+    if (ac.dns_listen &&
+        (net_ip_parse(ac.dns_listen, &dns_ip, NULL) < 0 &&
+         (!strchr(ac.dns_listen, ':') || atoi(strchr(ac.dns_listen, ':') + 1) <= 0)))
+        return usage("--dns-listen wants IP or IP:PORT, not \"%s\"", ac.dns_listen);
     int rc = 1;
     _cleanup_err_ struct k8c_err *err = NULL;
     struct client_config cfg = {0};

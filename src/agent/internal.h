@@ -87,6 +87,9 @@ struct agent {
     struct agent_prober *prober;     /* probe.c */
     struct agent_events *events;     /* events.c's recorder */
     struct agent_pressure *pressure; /* node.c's conditions (the lease thread's) */
+    /* dns.c: cluster DNS and NetworkPolicy (flags borrowed from argv) */
+    const char *cluster_dns, *cluster_domain, *dns_listen, *resolv_conf;
+    struct agent_net_view *net_view;
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
@@ -179,6 +182,27 @@ size_t agent__ws_parse(const uint8_t *in, size_t n, uint8_t *opcode, struct buf 
 void agent__events_start(struct agent *a);
 /* Posts what is queued (bounded by a deadline), then stops the thread. */
 void agent__events_stop(struct agent *a);
+/* dns.c: the cluster view (Services, EndpointSlices, Pods, Namespaces, NetworkPolicies) that
+ * feeds the node's DNS server and policy rules; stopped with the agent's stop flag. */
+int agent__dns_start(struct agent *a, struct k8c_err **err);
+void agent__dns_stop(struct agent *a);
+/* The DNS records of those objects (JSON arrays); a new table or NULL with *err. */
+struct net_dns_table *agent__dns_table(const json_t *svcs, const json_t *slices, const json_t *pods,
+                                       const char *domain, struct k8c_err **err);
+/* The pod's resolv.conf as the kubelet writes it (dnsPolicy, dnsConfig). Caller frees. */
+char *agent__dns_resolv_text(const struct agent *a, const json_t *pod);
+/* Writes it to <pod_dir>/resolv.conf. Returns 0, or -1 and sets *err. */
+int agent__dns_resolv_conf(const struct agent *a, const json_t *pod, const char *pod_dir,
+                           struct k8c_err **err);
+/* netpol.c: the plain input of src/net/policy.c from JSON arrays of Pods, Namespaces and
+ * NetworkPolicies (node: this node's name, whose pods get rules). *in points into the
+ * returned holder and borrows the JSON strings; free with agent__netpol_free. */
+struct net_pol_input;
+struct agent_netpol *agent__netpol_input(const json_t *pods, const json_t *namespaces,
+                                         const json_t *policies, const char *node,
+                                         const struct net_pol_input **in);
+void agent__netpol_free(struct agent_netpol *h);
+
 void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

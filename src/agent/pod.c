@@ -272,7 +272,8 @@ int agent__pod_sync(struct agent *a, const char *key)
     if (!p->sandbox) {
         if (file_mkdir_p(p->dir, 0755, &err) < 0 ||
             agent_sandbox_create(p->dir, p->name, p->name,
-                                 json_is_true(kjson_path(pod, "spec.hostNetwork")), &err) < 0) {
+                                 json_is_true(kjson_path(pod, "spec.hostNetwork")), &err) < 0 ||
+            agent__dns_resolv_conf(a, pod, p->dir, &err) < 0) {
             agent__event(a, pod, "Warning", "FailedCreatePodSandBox",
                          "Failed to create pod sandbox: %s", err->msg);
             return -1;

@@ -367,6 +367,32 @@ static void default_ports(json_t *ports)
             def_str(p, "protocol", "TCP");
 }
 
+/* SetDefaults_NetworkPolicy: ports are TCP unless said; policyTypes is Ingress, plus Egress
+ * when there are egress rules. */
+static void default_network_policy(json_t *obj)
+{
+    json_t *spec = obj_at(obj, "spec");
+    if (spec == NULL)
+        return;
+    obj_at(spec, "podSelector");
+    static const char *const dirs[] = {"ingress", "egress"};
+    for (size_t d = 0; d < 2; d++) {
+        size_t i;
+        json_t *r;
+        json_array_foreach (json_object_get(spec, dirs[d]), i, r)
+            if (json_is_object(r))
+                default_ports(json_object_get(r, "ports"));
+    }
+    json_t *types = json_object_get(spec, "policyTypes");
+    if (json_is_array(types) && json_array_size(types) > 0)
+        return;
+    types = json_array();
+    json_array_append_new(types, json_string("Ingress"));
+    if (json_array_size(json_object_get(spec, "egress")) > 0)
+        json_array_append_new(types, json_string("Egress"));
+    json_object_set_new(spec, "policyTypes", types);
+}
+
 static void default_service(json_t *obj)
 {
     json_t *spec = obj_at(obj, "spec");
@@ -568,6 +594,9 @@ void api_object_default(const struct api_kind *k, json_t *obj)
         default_hpa(obj);
     } else if (strcmp(g, "discovery.k8s.io") == 0) {
         default_ports(json_object_get(obj, "ports"));
+    } else if (strcmp(g, "networking.k8s.io") == 0) {
+        if (strcmp(kind, "NetworkPolicy") == 0)
+            default_network_policy(obj);
     } else if (strcmp(g, "scheduling.k8s.io") == 0) {
         def_str(obj, "preemptionPolicy", "PreemptLowerPriority");
     } else if (strcmp(g, "rbac.authorization.k8s.io") == 0) {

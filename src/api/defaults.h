@@ -4,6 +4,11 @@
 #ifndef K8C_API_DEFAULTS_H
 #define K8C_API_DEFAULTS_H
 
+/* The kube-dns Service's cluster IP (the API server creates it; agents serve DNS there and
+ * write it into pods' resolv.conf): the tenth address of the service CIDR 10.96.0.0/12, as
+ * kubeadm's. */
+#define API_CLUSTER_DNS_IP "10.96.0.10"
+
 #include <jansson.h>
 
 #include "api/kinds.h"

@@ -71,6 +71,9 @@ void api__validate_pod_update(struct api__verr *v, const json_t *obj, const json
 void api__validate_kind(struct api__verr *v, const struct api_kind *k, const json_t *obj,
                         const json_t *old);
 
+/* NetworkPolicy's spec (validate_netpol.c). */
+void api__validate_network_policy(struct api__verr *v, const json_t *obj);
+
 /* Quantity syntax ("100m", "1Gi", "1e3"); returns false when value is not one. *out gets
  * its value (approximate, for comparisons). */
 bool api__parse_quantity(const char *value, double *out);

@@ -131,6 +131,10 @@ static const struct api_kind kinds[] = {
     /* discovery.k8s.io/v1 */
     KIND("discovery.k8s.io", "v1", "discovery.k8s.io/v1", "EndpointSlice", "endpointslices",
          "endpointslice", NS, API_VERBS_ALL, NULL, NULL, NOSUBS, "/registry/endpointslices"),
+    /* networking.k8s.io/v1 */
+    KIND("networking.k8s.io", "v1", "networking.k8s.io/v1", "NetworkPolicy", "networkpolicies",
+         "networkpolicy", NS, API_VERBS_ALL, NAMES("netpol"), NULL, NOSUBS,
+         "/registry/networkpolicies"),
     /* events.k8s.io/v1: Kubernetes stores these beside core events, in /registry/events;
      * see api_event_convert in meta.h for the field renames between the two versions. */
     KIND("events.k8s.io", "v1", "events.k8s.io/v1", "Event", "events", "event", NS, API_VERBS_ALL,

@@ -376,23 +376,30 @@ const struct api__known_type api__known_types[] = {
     {"v1.ForNode", "name=s"},
     {"v1.ForZone", "name=s"},
     {"v1.EndpointPort", "appProtocol=s;name=s;port=i;protocol=s"},
+    {"v1.NetworkPolicy", "apiVersion=s;kind=s;metadata=@1;spec=@254"},
+    {"v1.NetworkPolicySpec", "egress=[@255;ingress=[@259;podSelector=@36;policyTypes=[s"},
+    {"v1.NetworkPolicyEgressRule", "ports=[@256;to=[@257"},
+    {"v1.NetworkPolicyPort", "endPort=i;port=q;protocol=s"},
+    {"v1.NetworkPolicyPeer", "ipBlock=@258;namespaceSelector=@36;podSelector=@36"},
+    {"v1.IPBlock", "cidr=s;except=[s"},
+    {"v1.NetworkPolicyIngressRule", "from=[@257;ports=[@256"},
     {"v1.Event",
      "action=s;apiVersion=s;deprecatedCount=i;deprecatedFirstTimestamp=t;deprecatedLastTimestamp=t;"
      "deprecatedSource=@172;eventTime=t;kind=s;metadata=@1;note=s;reason=s;regarding=@165;related=@"
-     "165;reportingController=s;reportingInstance=s;series=@254;type=s"},
+     "165;reportingController=s;reportingInstance=s;series=@261;type=s"},
     {"v1.EventSeries", "count=i;lastObservedTime=t"},
     {"v1.PriorityClass",
      "apiVersion=s;description=s;globalDefault=b;kind=s;metadata=@1;preemptionPolicy=s;value=i"},
-    {"v1.Role", "apiVersion=s;kind=s;metadata=@1;rules=[@257"},
+    {"v1.Role", "apiVersion=s;kind=s;metadata=@1;rules=[@264"},
     {"v1.PolicyRule", "apiGroups=[s;nonResourceURLs=[s;resourceNames=[s;resources=[s;verbs=[s"},
-    {"v1.RoleBinding", "apiVersion=s;kind=s;metadata=@1;roleRef=@259;subjects=[@260"},
+    {"v1.RoleBinding", "apiVersion=s;kind=s;metadata=@1;roleRef=@266;subjects=[@267"},
     {"v1.RoleRef", "apiGroup=s;kind=s;name=s"},
     {"v1.Subject", "apiGroup=s;kind=s;name=s;namespace=s"},
-    {"v1.ClusterRole", "aggregationRule=@262;apiVersion=s;kind=s;metadata=@1;rules=[@257"},
+    {"v1.ClusterRole", "aggregationRule=@269;apiVersion=s;kind=s;metadata=@1;rules=[@264"},
     {"v1.AggregationRule", "clusterRoleSelectors=[@36"},
-    {"v1.ClusterRoleBinding", "apiVersion=s;kind=s;metadata=@1;roleRef=@259;subjects=[@260"},
+    {"v1.ClusterRoleBinding", "apiVersion=s;kind=s;metadata=@1;roleRef=@266;subjects=[@267"},
 };
-const size_t api__n_known_types = 264;
+const size_t api__n_known_types = 271;
 
 const struct api__known_root api__known_roots[] = {
     {"v1", "Namespace", 0},
@@ -414,11 +421,12 @@ const struct api__known_root api__known_roots[] = {
     {"autoscaling/v2", "HorizontalPodAutoscaler", 221},
     {"coordination.k8s.io/v1", "Lease", 244},
     {"discovery.k8s.io/v1", "EndpointSlice", 246},
-    {"events.k8s.io/v1", "Event", 253},
-    {"scheduling.k8s.io/v1", "PriorityClass", 255},
-    {"rbac.authorization.k8s.io/v1", "Role", 256},
-    {"rbac.authorization.k8s.io/v1", "RoleBinding", 258},
-    {"rbac.authorization.k8s.io/v1", "ClusterRole", 261},
-    {"rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 263},
+    {"networking.k8s.io/v1", "NetworkPolicy", 253},
+    {"events.k8s.io/v1", "Event", 260},
+    {"scheduling.k8s.io/v1", "PriorityClass", 262},
+    {"rbac.authorization.k8s.io/v1", "Role", 263},
+    {"rbac.authorization.k8s.io/v1", "RoleBinding", 265},
+    {"rbac.authorization.k8s.io/v1", "ClusterRole", 268},
+    {"rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 270},
 };
-const size_t api__n_known_roots = 25;
+const size_t api__n_known_roots = 26;

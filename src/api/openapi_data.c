@@ -5867,6 +5867,160 @@ const struct api__openapi_def api__openapi_defs[] = {
      "dTime is the time when last Event from the series was seen before last heartbeat.\"}},\""
      "required\":[\"count\",\"lastObservedTime\"],\"type\":\"object\"}"
     },
+    {"io.k8s.api.networking.v1.IPBlock",
+     "{\"description\":\"IPBlock describes a particular CIDR (Ex. \\\"192.168.1.0/24\\\",\\\"2"
+     "001:db8::/64\\\") that is allowed to the pods matched by a NetworkPolicySpec's podSelect"
+     "or. The except entry describes CIDRs that should not be included within this rule.\",\"p"
+     "roperties\":{\"cidr\":{\"description\":\"cidr is a string representing the IPBlock Valid"
+     " examples are \\\"192.168.1.0/24\\\" or \\\"2001:db8::/64\\\"\",\"type\":\"string\"},\"e"
+     "xcept\":{\"description\":\"except is a slice of CIDRs that should not be included within"
+     " an IPBlock Valid examples are \\\"192.168.1.0/24\\\" or \\\"2001:db8::/64\\\" Except va"
+     "lues will be rejected if they are outside the cidr range\",\"items\":{\"type\":\"string\""
+     "},\"type\":\"array\",\"x-kubernetes-list-type\":\"atomic\"}},\"required\":[\"cidr\"],\"t"
+     "ype\":\"object\"}"
+    },
+    {"io.k8s.api.networking.v1.NetworkPolicy",
+     "{\"description\":\"NetworkPolicy describes what network traffic is allowed for a set of "
+     "Pods\",\"properties\":{\"apiVersion\":{\"description\":\"APIVersion defines the versione"
+     "d schema of this representation of an object. Servers should convert recognized schemas "
+     "to the latest internal value, and may reject unrecognized values. More info: https://git"
+     ".k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources\",\"t"
+     "ype\":\"string\"},\"kind\":{\"description\":\"Kind is a string value representing the RE"
+     "ST resource this object represents. Servers may infer this from the endpoint the client "
+     "submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/comm"
+     "unity/contributors/devel/sig-architecture/api-conventions.md#types-kinds\",\"type\":\"st"
+     "ring\"},\"metadata\":{\"allOf\":[{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pk"
+     "g.apis.meta.v1.ObjectMeta\"}],\"description\":\"Standard object's metadata. More info: h"
+     "ttps://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metad"
+     "ata\"},\"spec\":{\"allOf\":[{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.Ne"
+     "tworkPolicySpec\"}],\"description\":\"spec represents the specification of the desired b"
+     "ehavior for this NetworkPolicy.\"}},\"type\":\"object\",\"x-kubernetes-group-version-kin"
+     "d\":[{\"group\":\"networking.k8s.io\",\"kind\":\"NetworkPolicy\",\"version\":\"v1\"}]}"
+    },
+    {"io.k8s.api.networking.v1.NetworkPolicyEgressRule",
+     "{\"description\":\"NetworkPolicyEgressRule describes a particular set of traffic that is"
+     " allowed out of pods matched by a NetworkPolicySpec's podSelector. The traffic must matc"
+     "h both ports and to. This type is beta-level in 1.8\",\"properties\":{\"ports\":{\"descr"
+     "iption\":\"ports is a list of destination ports for outgoing traffic. Each item in this "
+     "list is combined using a logical OR. If this field is empty or missing, this rule matche"
+     "s all ports (traffic not restricted by port). If this field is present and contains at l"
+     "east one item, then this rule allows traffic only if the traffic matches at least one po"
+     "rt in the list.\",\"items\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.Ne"
+     "tworkPolicyPort\"},\"type\":\"array\",\"x-kubernetes-list-type\":\"atomic\"},\"to\":{\"d"
+     "escription\":\"to is a list of destinations for outgoing traffic of pods selected for th"
+     "is rule. Items in this list are combined using a logical OR operation. If this field is "
+     "empty or missing, this rule matches all destinations (traffic not restricted by destinat"
+     "ion). If this field is present and contains at least one item, this rule allows traffic "
+     "only if the traffic matches at least one item in the to list.\",\"items\":{\"$ref\":\"#/"
+     "components/schemas/io.k8s.api.networking.v1.NetworkPolicyPeer\"},\"type\":\"array\",\"x-"
+     "kubernetes-list-type\":\"atomic\"}},\"type\":\"object\"}"
+    },
+    {"io.k8s.api.networking.v1.NetworkPolicyIngressRule",
+     "{\"description\":\"NetworkPolicyIngressRule describes a particular set of traffic that i"
+     "s allowed to the pods matched by a NetworkPolicySpec's podSelector. The traffic must mat"
+     "ch both ports and from.\",\"properties\":{\"from\":{\"description\":\"from is a list of "
+     "sources which should be able to access the pods selected for this rule. Items in this li"
+     "st are combined using a logical OR operation. If this field is empty or missing, this ru"
+     "le matches all sources (traffic not restricted by source). If this field is present and "
+     "contains at least one item, this rule allows traffic only if the traffic matches at leas"
+     "t one item in the from list.\",\"items\":{\"$ref\":\"#/components/schemas/io.k8s.api.net"
+     "working.v1.NetworkPolicyPeer\"},\"type\":\"array\",\"x-kubernetes-list-type\":\"atomic\""
+     "},\"ports\":{\"description\":\"ports is a list of ports which should be made accessible "
+     "on the pods selected for this rule. Each item in this list is combined using a logical O"
+     "R. If this field is empty or missing, this rule matches all ports (traffic not restricte"
+     "d by port). If this field is present and contains at least one item, then this rule allo"
+     "ws traffic only if the traffic matches at least one port in the list.\",\"items\":{\"$re"
+     "f\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicyPort\"},\"type\":\"arra"
+     "y\",\"x-kubernetes-list-type\":\"atomic\"}},\"type\":\"object\"}"
+    },
+    {"io.k8s.api.networking.v1.NetworkPolicyList",
+     "{\"description\":\"NetworkPolicyList is a list of NetworkPolicy objects.\",\"properties\""
+     ":{\"apiVersion\":{\"description\":\"APIVersion defines the versioned schema of this repr"
+     "esentation of an object. Servers should convert recognized schemas to the latest interna"
+     "l value, and may reject unrecognized values. More info: https://git.k8s.io/community/con"
+     "tributors/devel/sig-architecture/api-conventions.md#resources\",\"type\":\"string\"},\"i"
+     "tems\":{\"description\":\"items is a list of schema objects.\",\"items\":{\"$ref\":\"#/c"
+     "omponents/schemas/io.k8s.api.networking.v1.NetworkPolicy\"},\"type\":\"array\"},\"kind\""
+     ":{\"description\":\"Kind is a string value representing the REST resource this object re"
+     "presents. Servers may infer this from the endpoint the client submits requests to. Canno"
+     "t be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/s"
+     "ig-architecture/api-conventions.md#types-kinds\",\"type\":\"string\"},\"metadata\":{\"al"
+     "lOf\":[{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta\"}"
+     "],\"description\":\"Standard list metadata. More info: https://git.k8s.io/community/cont"
+     "ributors/devel/sig-architecture/api-conventions.md#metadata\"}},\"required\":[\"items\"]"
+     ",\"type\":\"object\",\"x-kubernetes-group-version-kind\":[{\"group\":\"networking.k8s.io"
+     "\",\"kind\":\"NetworkPolicyList\",\"version\":\"v1\"}]}"
+    },
+    {"io.k8s.api.networking.v1.NetworkPolicyPeer",
+     "{\"description\":\"NetworkPolicyPeer describes a peer to allow traffic to/from. Only cer"
+     "tain combinations of fields are allowed\",\"properties\":{\"ipBlock\":{\"allOf\":[{\"$re"
+     "f\":\"#/components/schemas/io.k8s.api.networking.v1.IPBlock\"}],\"description\":\"ipBloc"
+     "k defines policy on a particular IPBlock. If this field is set then neither of the other"
+     " fields can be.\"},\"namespaceSelector\":{\"allOf\":[{\"$ref\":\"#/components/schemas/io"
+     ".k8s.apimachinery.pkg.apis.meta.v1.LabelSelector\"}],\"description\":\"namespaceSelector"
+     " selects namespaces using cluster-scoped labels. This field follows standard label selec"
+     "tor semantics; if present but empty, it selects all namespaces.\\n\\nIf podSelector is a"
+     "lso set, then the NetworkPolicyPeer as a whole selects the pods matching podSelector in "
+     "the namespaces selected by namespaceSelector. Otherwise it selects all pods in the names"
+     "paces selected by namespaceSelector.\"},\"podSelector\":{\"allOf\":[{\"$ref\":\"#/compon"
+     "ents/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector\"}],\"description\":\"po"
+     "dSelector is a label selector which selects pods. This field follows standard label sele"
+     "ctor semantics; if present but empty, it selects all pods.\\n\\nIf namespaceSelector is "
+     "also set, then the NetworkPolicyPeer as a whole selects the pods matching podSelector in"
+     " the Namespaces selected by NamespaceSelector. Otherwise it selects the pods matching po"
+     "dSelector in the policy's own namespace.\"}},\"type\":\"object\"}"
+    },
+    {"io.k8s.api.networking.v1.NetworkPolicyPort",
+     "{\"description\":\"NetworkPolicyPort describes a port to allow traffic on\",\"properties"
+     "\":{\"endPort\":{\"description\":\"endPort indicates that the range of ports from port t"
+     "o endPort if set, inclusive, should be allowed by the policy. This field cannot be defin"
+     "ed if the port field is not defined or if the port field is defined as a named (string) "
+     "port. The endPort must be equal or greater than port.\",\"format\":\"int32\",\"type\":\""
+     "integer\"},\"port\":{\"allOf\":[{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg"
+     ".util.intstr.IntOrString\"}],\"description\":\"port represents the port on the given pro"
+     "tocol. This can either be a numerical or named port on a pod. If this field is not provi"
+     "ded, this matches all port names and numbers. If present, only traffic on the specified "
+     "protocol AND port will be matched.\"},\"protocol\":{\"description\":\"protocol represent"
+     "s the protocol (TCP, UDP, or SCTP) which traffic must match. If not specified, this fiel"
+     "d defaults to TCP.\",\"type\":\"string\"}},\"type\":\"object\"}"
+    },
+    {"io.k8s.api.networking.v1.NetworkPolicySpec",
+     "{\"description\":\"NetworkPolicySpec provides the specification of a NetworkPolicy\",\"p"
+     "roperties\":{\"egress\":{\"description\":\"egress is a list of egress rules to be applie"
+     "d to the selected pods. Outgoing traffic is allowed if there are no NetworkPolicies sele"
+     "cting the pod (and cluster policy otherwise allows the traffic), OR if the traffic match"
+     "es at least one egress rule across all of the NetworkPolicy objects whose podSelector ma"
+     "tches the pod. If this field is empty then this NetworkPolicy limits all outgoing traffi"
+     "c (and serves solely to ensure that the pods it selects are isolated by default). This f"
+     "ield is beta-level in 1.8\",\"items\":{\"$ref\":\"#/components/schemas/io.k8s.api.networ"
+     "king.v1.NetworkPolicyEgressRule\"},\"type\":\"array\",\"x-kubernetes-list-type\":\"atomi"
+     "c\"},\"ingress\":{\"description\":\"ingress is a list of ingress rules to be applied to "
+     "the selected pods. Traffic is allowed to a pod if there are no NetworkPolicies selecting"
+     " the pod (and cluster policy otherwise allows the traffic), OR if the traffic source is "
+     "the pod's local node, OR if the traffic matches at least one ingress rule across all of "
+     "the NetworkPolicy objects whose podSelector matches the pod. If this field is empty then"
+     " this NetworkPolicy does not allow any traffic (and serves solely to ensure that the pod"
+     "s it selects are isolated by default)\",\"items\":{\"$ref\":\"#/components/schemas/io.k8"
+     "s.api.networking.v1.NetworkPolicyIngressRule\"},\"type\":\"array\",\"x-kubernetes-list-t"
+     "ype\":\"atomic\"},\"podSelector\":{\"allOf\":[{\"$ref\":\"#/components/schemas/io.k8s.ap"
+     "imachinery.pkg.apis.meta.v1.LabelSelector\"}],\"description\":\"podSelector selects the "
+     "pods to which this NetworkPolicy object applies. The array of rules is applied to any po"
+     "ds selected by this field. An empty selector matches all pods in the policy's namespace."
+     " Multiple network policies can select the same set of pods. In this case, the ingress ru"
+     "les for each are combined additively. This field is optional. If it is not specified, it"
+     " defaults to an empty selector.\"},\"policyTypes\":{\"description\":\"policyTypes is a l"
+     "ist of rule types that the NetworkPolicy relates to. Valid options are [\\\"Ingress\\\"]"
+     ", [\\\"Egress\\\"], or [\\\"Ingress\\\", \\\"Egress\\\"]. If this field is not specified"
+     ", it will default based on the existence of ingress or egress rules; policies that conta"
+     "in an egress section are assumed to affect egress, and all policies (whether or not they"
+     " contain an ingress section) are assumed to affect ingress. If you want to write an egre"
+     "ss-only policy, you must explicitly specify policyTypes [ \\\"Egress\\\" ]. Likewise, if"
+     " you want to write a policy that specifies that no egress is allowed, you must specify a"
+     " policyTypes value that include \\\"Egress\\\" (since such a policy would not include an"
+     " egress section and would otherwise default to just [ \\\"Ingress\\\" ]). This field is "
+     "beta-level in 1.8\",\"items\":{\"type\":\"string\"},\"type\":\"array\",\"x-kubernetes-li"
+     "st-type\":\"atomic\"}},\"type\":\"object\"}"
+    },
     {"io.k8s.api.policy.v1.Eviction",
      "{\"description\":\"Eviction evicts a pod from its node subject to certain policies and s"
      "afety constraints. This is a subresource of Pod.  A request to cause such an eviction is"
@@ -6744,6 +6898,8 @@ const struct api__openapi_gvk api__openapi_gvks[] = {
     {"imagepolicy.k8s.io/v1alpha1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"},
     {"internal.apiserver.k8s.io/v1alpha1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"},
     {"networking.k8s.io/v1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"},
+    {"networking.k8s.io/v1", "NetworkPolicy", "io.k8s.api.networking.v1.NetworkPolicy"},
+    {"networking.k8s.io/v1", "NetworkPolicyList", "io.k8s.api.networking.v1.NetworkPolicyList"},
     {"networking.k8s.io/v1beta1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"},
     {"node.k8s.io/v1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"},
     {"node.k8s.io/v1alpha1", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"},
@@ -12189,6 +12345,231 @@ static const char gv7_paths[] =
     "\"string\",\"uniqueItems\":true}}]}}";
 
 static const char *const gv8_defs[] = {
+    "io.k8s.api.networking.v1.IPBlock",
+    "io.k8s.api.networking.v1.NetworkPolicy",
+    "io.k8s.api.networking.v1.NetworkPolicyEgressRule",
+    "io.k8s.api.networking.v1.NetworkPolicyIngressRule",
+    "io.k8s.api.networking.v1.NetworkPolicyList",
+    "io.k8s.api.networking.v1.NetworkPolicyPeer",
+    "io.k8s.api.networking.v1.NetworkPolicyPort",
+    "io.k8s.api.networking.v1.NetworkPolicySpec",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ShardInfo",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
+    "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
+    NULL,
+};
+static const char gv8_paths[] =
+    "{\"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies\":{\"delete\":{\"de"
+    "scription\":\"delete collection of NetworkPolicy\",\"operationId\":\"deleteNetworkingV1C"
+    "ollectionNamespacedNetworkPolicy\",\"tags\":[\"networking_v1\"],\"parameters\":[{\"name\""
+    ":\"continue\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\""
+    "name\":\"dryRun\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}"
+    "},{\"name\":\"fieldSelector\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueI"
+    "tems\":true}},{\"name\":\"gracePeriodSeconds\",\"in\":\"query\",\"schema\":{\"type\":\"i"
+    "nteger\",\"uniqueItems\":true}},{\"name\":\"ignoreStoreReadErrorWithClusterBreakingPoten"
+    "tial\",\"in\":\"query\",\"schema\":{\"type\":\"boolean\",\"uniqueItems\":true}},{\"name\""
+    ":\"labelSelector\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true"
+    "}},{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"uniqueItems\""
+    ":true}},{\"name\":\"orphanDependents\",\"in\":\"query\",\"schema\":{\"type\":\"boolean\""
+    ",\"uniqueItems\":true}},{\"name\":\"propagationPolicy\",\"in\":\"query\",\"schema\":{\"t"
+    "ype\":\"string\",\"uniqueItems\":true}},{\"name\":\"resourceVersion\",\"in\":\"query\",\""
+    "schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"resourceVersionMatch\","
+    "\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"send"
+    "InitialEvents\",\"in\":\"query\",\"schema\":{\"type\":\"boolean\",\"uniqueItems\":true}}"
+    ",{\"name\":\"shardSelector\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueIt"
+    "ems\":true}},{\"name\":\"timeoutSeconds\",\"in\":\"query\",\"schema\":{\"type\":\"intege"
+    "r\",\"uniqueItems\":true}}],\"requestBody\":{\"content\":{\"application/json\":{\"schema"
+    "\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions\""
+    "}},\"application/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery"
+    ".pkg.apis.meta.v1.DeleteOptions\"}},\"application/vnd.kubernetes.protobuf\":{\"schema\":"
+    "{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions\"}}}"
+    ",\"required\":false},\"responses\":{\"200\":{\"description\":\"OK\",\"content\":{\"appli"
+    "cation/json\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis."
+    "meta.v1.Status\"}},\"application/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io."
+    "k8s.apimachinery.pkg.apis.meta.v1.Status\"}},\"application/vnd.kubernetes.protobuf\":{\""
+    "schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status\"}"
+    "}}},\"401\":{\"description\":\"Unauthorized\"}},\"x-kubernetes-action\":\"deletecollecti"
+    "on\",\"x-kubernetes-group-version-kind\":{\"group\":\"networking.k8s.io\",\"kind\":\"Net"
+    "workPolicy\",\"version\":\"v1\"}},\"get\":{\"description\":\"list or watch objects of ki"
+    "nd NetworkPolicy\",\"operationId\":\"listNetworkingV1NamespacedNetworkPolicy\",\"tags\":"
+    "[\"networking_v1\"],\"parameters\":[{\"name\":\"allowWatchBookmarks\",\"in\":\"query\",\""
+    "schema\":{\"type\":\"boolean\",\"uniqueItems\":true}},{\"name\":\"continue\",\"in\":\"qu"
+    "ery\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"fieldSelector\""
+    ",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"lab"
+    "elSelector\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\""
+    "name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"uniqueItems\":true}"
+    "},{\"name\":\"resourceVersion\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqu"
+    "eItems\":true}},{\"name\":\"resourceVersionMatch\",\"in\":\"query\",\"schema\":{\"type\""
+    ":\"string\",\"uniqueItems\":true}},{\"name\":\"sendInitialEvents\",\"in\":\"query\",\"sc"
+    "hema\":{\"type\":\"boolean\",\"uniqueItems\":true}},{\"name\":\"shardSelector\",\"in\":\""
+    "query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"timeoutSecond"
+    "s\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"uniqueItems\":true}},{\"name\":\""
+    "watch\",\"in\":\"query\",\"schema\":{\"type\":\"boolean\",\"uniqueItems\":true}}],\"resp"
+    "onses\":{\"200\":{\"description\":\"OK\",\"content\":{\"application/json\":{\"schema\":{"
+    "\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicyList\"}},\"applica"
+    "tion/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.Networ"
+    "kPolicyList\"}},\"application/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/compon"
+    "ents/schemas/io.k8s.api.networking.v1.NetworkPolicyList\"}},\"application/json;stream=wa"
+    "tch\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolic"
+    "yList\"}},\"application/vnd.kubernetes.protobuf;stream=watch\":{\"schema\":{\"$ref\":\"#"
+    "/components/schemas/io.k8s.api.networking.v1.NetworkPolicyList\"}}}},\"401\":{\"descript"
+    "ion\":\"Unauthorized\"}},\"x-kubernetes-action\":\"list\",\"x-kubernetes-group-version-k"
+    "ind\":{\"group\":\"networking.k8s.io\",\"kind\":\"NetworkPolicy\",\"version\":\"v1\"}},\""
+    "post\":{\"description\":\"create a NetworkPolicy\",\"operationId\":\"createNetworkingV1N"
+    "amespacedNetworkPolicy\",\"tags\":[\"networking_v1\"],\"parameters\":[{\"name\":\"dryRun"
+    "\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"f"
+    "ieldManager\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\""
+    "name\":\"fieldValidation\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItem"
+    "s\":true}}],\"requestBody\":{\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#"
+    "/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/yaml\":{\"s"
+    "chema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"ap"
+    "plication/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s."
+    "api.networking.v1.NetworkPolicy\"}}},\"required\":true},\"responses\":{\"200\":{\"descri"
+    "ption\":\"OK\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/sc"
+    "hemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/yaml\":{\"schema\":{\"$re"
+    "f\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/vnd."
+    "kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking"
+    ".v1.NetworkPolicy\"}}}},\"201\":{\"description\":\"Created\",\"content\":{\"application/"
+    "json\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPoli"
+    "cy\"}},\"application/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.netw"
+    "orking.v1.NetworkPolicy\"}},\"application/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\""
+    ":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}}}},\"202\":{\"descript"
+    "ion\":\"Accepted\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/component"
+    "s/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/yaml\":{\"schema\":{\""
+    "$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/v"
+    "nd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.network"
+    "ing.v1.NetworkPolicy\"}}}},\"401\":{\"description\":\"Unauthorized\"}},\"x-kubernetes-ac"
+    "tion\":\"post\",\"x-kubernetes-group-version-kind\":{\"group\":\"networking.k8s.io\",\"k"
+    "ind\":\"NetworkPolicy\",\"version\":\"v1\"}},\"parameters\":[{\"name\":\"namespace\",\"i"
+    "n\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\""
+    "name\":\"pretty\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}"
+    "}]},\"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}\":{\"dele"
+    "te\":{\"description\":\"delete a NetworkPolicy\",\"operationId\":\"deleteNetworkingV1Nam"
+    "espacedNetworkPolicy\",\"tags\":[\"networking_v1\"],\"parameters\":[{\"name\":\"dryRun\""
+    ",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"gra"
+    "cePeriodSeconds\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"uniqueItems\":true"
+    "}},{\"name\":\"ignoreStoreReadErrorWithClusterBreakingPotential\",\"in\":\"query\",\"sch"
+    "ema\":{\"type\":\"boolean\",\"uniqueItems\":true}},{\"name\":\"orphanDependents\",\"in\""
+    ":\"query\",\"schema\":{\"type\":\"boolean\",\"uniqueItems\":true}},{\"name\":\"propagati"
+    "onPolicy\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}}],\"re"
+    "questBody\":{\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/sche"
+    "mas/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions\"}},\"application/yaml\":{\"schem"
+    "a\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions\""
+    "}},\"application/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/schemas/"
+    "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions\"}}},\"required\":false},\"responses\""
+    ":{\"200\":{\"description\":\"OK\",\"content\":{\"application/json\":{\"schema\":{\"$ref\""
+    ":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status\"}},\"application/ya"
+    "ml\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.S"
+    "tatus\"}},\"application/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/s"
+    "chemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status\"}}}},\"202\":{\"description\":\"Acce"
+    "pted\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/io"
+    ".k8s.apimachinery.pkg.apis.meta.v1.Status\"}},\"application/yaml\":{\"schema\":{\"$ref\""
+    ":\"#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Status\"}},\"application/vn"
+    "d.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery"
+    ".pkg.apis.meta.v1.Status\"}}}},\"401\":{\"description\":\"Unauthorized\"}},\"x-kubernete"
+    "s-action\":\"delete\",\"x-kubernetes-group-version-kind\":{\"group\":\"networking.k8s.io"
+    "\",\"kind\":\"NetworkPolicy\",\"version\":\"v1\"}},\"get\":{\"description\":\"read the s"
+    "pecified NetworkPolicy\",\"operationId\":\"readNetworkingV1NamespacedNetworkPolicy\",\"t"
+    "ags\":[\"networking_v1\"],\"responses\":{\"200\":{\"description\":\"OK\",\"content\":{\""
+    "application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1"
+    ".NetworkPolicy\"}},\"application/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io."
+    "k8s.api.networking.v1.NetworkPolicy\"}},\"application/vnd.kubernetes.protobuf\":{\"schem"
+    "a\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}}}},\"401\""
+    ":{\"description\":\"Unauthorized\"}},\"x-kubernetes-action\":\"get\",\"x-kubernetes-grou"
+    "p-version-kind\":{\"group\":\"networking.k8s.io\",\"kind\":\"NetworkPolicy\",\"version\""
+    ":\"v1\"}},\"patch\":{\"description\":\"partially update the specified NetworkPolicy\",\""
+    "operationId\":\"patchNetworkingV1NamespacedNetworkPolicy\",\"tags\":[\"networking_v1\"],"
+    "\"parameters\":[{\"name\":\"dryRun\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\""
+    "uniqueItems\":true}},{\"name\":\"fieldManager\",\"in\":\"query\",\"schema\":{\"type\":\""
+    "string\",\"uniqueItems\":true}},{\"name\":\"fieldValidation\",\"in\":\"query\",\"schema\""
+    ":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"force\",\"in\":\"query\",\"sche"
+    "ma\":{\"type\":\"boolean\",\"uniqueItems\":true}}],\"requestBody\":{\"content\":{\"appli"
+    "cation/json-patch+json\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachiner"
+    "y.pkg.apis.meta.v1.Patch\"}},\"application/merge-patch+json\":{\"schema\":{\"$ref\":\"#/"
+    "components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch\"}},\"application/strategi"
+    "c-merge-patch+json\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.apimachinery.pk"
+    "g.apis.meta.v1.Patch\"}},\"application/apply-patch+yaml\":{\"schema\":{\"$ref\":\"#/comp"
+    "onents/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch\"}}},\"required\":true},\"resp"
+    "onses\":{\"200\":{\"description\":\"OK\",\"content\":{\"application/json\":{\"schema\":{"
+    "\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application"
+    "/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPol"
+    "icy\"}},\"application/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/sch"
+    "emas/io.k8s.api.networking.v1.NetworkPolicy\"}}}},\"201\":{\"description\":\"Created\",\""
+    "content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api."
+    "networking.v1.NetworkPolicy\"}},\"application/yaml\":{\"schema\":{\"$ref\":\"#/component"
+    "s/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/vnd.kubernetes.protob"
+    "uf\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy"
+    "\"}}}},\"401\":{\"description\":\"Unauthorized\"}},\"x-kubernetes-action\":\"patch\",\"x"
+    "-kubernetes-group-version-kind\":{\"group\":\"networking.k8s.io\",\"kind\":\"NetworkPoli"
+    "cy\",\"version\":\"v1\"}},\"put\":{\"description\":\"replace the specified NetworkPolicy"
+    "\",\"operationId\":\"replaceNetworkingV1NamespacedNetworkPolicy\",\"tags\":[\"networking"
+    "_v1\"],\"parameters\":[{\"name\":\"dryRun\",\"in\":\"query\",\"schema\":{\"type\":\"stri"
+    "ng\",\"uniqueItems\":true}},{\"name\":\"fieldManager\",\"in\":\"query\",\"schema\":{\"ty"
+    "pe\":\"string\",\"uniqueItems\":true}},{\"name\":\"fieldValidation\",\"in\":\"query\",\""
+    "schema\":{\"type\":\"string\",\"uniqueItems\":true}}],\"requestBody\":{\"content\":{\"ap"
+    "plication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.N"
+    "etworkPolicy\"}},\"application/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8"
+    "s.api.networking.v1.NetworkPolicy\"}},\"application/vnd.kubernetes.protobuf\":{\"schema\""
+    ":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}}},\"required"
+    "\":true},\"responses\":{\"200\":{\"description\":\"OK\",\"content\":{\"application/json\""
+    ":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}}"
+    ",\"application/yaml\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking"
+    ".v1.NetworkPolicy\"}},\"application/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/"
+    "components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}}}},\"201\":{\"description\""
+    ":\"Created\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/sche"
+    "mas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/yaml\":{\"schema\":{\"$ref\""
+    ":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicy\"}},\"application/vnd.kub"
+    "ernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.networking.v1"
+    ".NetworkPolicy\"}}}},\"401\":{\"description\":\"Unauthorized\"}},\"x-kubernetes-action\""
+    ":\"put\",\"x-kubernetes-group-version-kind\":{\"group\":\"networking.k8s.io\",\"kind\":\""
+    "NetworkPolicy\",\"version\":\"v1\"}},\"parameters\":[{\"name\":\"name\",\"in\":\"path\","
+    "\"required\":true,\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"nam"
+    "espace\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\",\"uniqueItems"
+    "\":true}},{\"name\":\"pretty\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"unique"
+    "Items\":true}}]},\"/apis/networking.k8s.io/v1/networkpolicies\":{\"get\":{\"description\""
+    ":\"list or watch objects of kind NetworkPolicy\",\"operationId\":\"listNetworkingV1Netwo"
+    "rkPolicyForAllNamespaces\",\"tags\":[\"networking_v1\"],\"responses\":{\"200\":{\"descri"
+    "ption\":\"OK\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/sc"
+    "hemas/io.k8s.api.networking.v1.NetworkPolicyList\"}},\"application/yaml\":{\"schema\":{\""
+    "$ref\":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicyList\"}},\"applicati"
+    "on/vnd.kubernetes.protobuf\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s.api.net"
+    "working.v1.NetworkPolicyList\"}},\"application/json;stream=watch\":{\"schema\":{\"$ref\""
+    ":\"#/components/schemas/io.k8s.api.networking.v1.NetworkPolicyList\"}},\"application/vnd"
+    ".kubernetes.protobuf;stream=watch\":{\"schema\":{\"$ref\":\"#/components/schemas/io.k8s."
+    "api.networking.v1.NetworkPolicyList\"}}}},\"401\":{\"description\":\"Unauthorized\"}},\""
+    "x-kubernetes-action\":\"list\",\"x-kubernetes-group-version-kind\":{\"group\":\"networki"
+    "ng.k8s.io\",\"kind\":\"NetworkPolicy\",\"version\":\"v1\"}},\"parameters\":[{\"name\":\""
+    "allowWatchBookmarks\",\"in\":\"query\",\"schema\":{\"type\":\"boolean\",\"uniqueItems\":"
+    "true}},{\"name\":\"continue\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueI"
+    "tems\":true}},{\"name\":\"fieldSelector\",\"in\":\"query\",\"schema\":{\"type\":\"string"
+    "\",\"uniqueItems\":true}},{\"name\":\"labelSelector\",\"in\":\"query\",\"schema\":{\"typ"
+    "e\":\"string\",\"uniqueItems\":true}},{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\""
+    "type\":\"integer\",\"uniqueItems\":true}},{\"name\":\"pretty\",\"in\":\"query\",\"schema"
+    "\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"resourceVersion\",\"in\":\"qu"
+    "ery\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\":\"resourceVersion"
+    "Match\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"uniqueItems\":true}},{\"name\""
+    ":\"sendInitialEvents\",\"in\":\"query\",\"schema\":{\"type\":\"boolean\",\"uniqueItems\""
+    ":true}},{\"name\":\"shardSelector\",\"in\":\"query\",\"schema\":{\"type\":\"string\",\"u"
+    "niqueItems\":true}},{\"name\":\"timeoutSeconds\",\"in\":\"query\",\"schema\":{\"type\":\""
+    "integer\",\"uniqueItems\":true}},{\"name\":\"watch\",\"in\":\"query\",\"schema\":{\"type"
+    "\":\"boolean\",\"uniqueItems\":true}}]}}";
+
+static const char *const gv9_defs[] = {
     "io.k8s.api.scheduling.v1.PriorityClass",
     "io.k8s.api.scheduling.v1.PriorityClassList",
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource",
@@ -12208,7 +12589,7 @@ static const char *const gv8_defs[] = {
     "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
     NULL,
 };
-static const char gv8_paths[] =
+static const char gv9_paths[] =
     "{\"/apis/scheduling.k8s.io/v1/priorityclasses\":{\"delete\":{\"description\":\"delete co"
     "llection of PriorityClass\",\"operationId\":\"deleteSchedulingV1CollectionPriorityClass\""
     ",\"tags\":[\"scheduling_v1\"],\"parameters\":[{\"name\":\"continue\",\"in\":\"query\",\""
@@ -12374,7 +12755,7 @@ static const char gv8_paths[] =
     "uniqueItems\":true}},{\"name\":\"pretty\",\"in\":\"query\",\"schema\":{\"type\":\"string"
     "\",\"uniqueItems\":true}}]}}";
 
-static const char *const gv9_defs[] = {
+static const char *const gv10_defs[] = {
     "io.k8s.api.rbac.v1.AggregationRule",
     "io.k8s.api.rbac.v1.ClusterRole",
     "io.k8s.api.rbac.v1.ClusterRoleBinding",
@@ -12406,7 +12787,7 @@ static const char *const gv9_defs[] = {
     "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
     NULL,
 };
-static const char gv9_paths[] =
+static const char gv10_paths[] =
     "{\"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings\":{\"delete\":{\"description\""
     ":\"delete collection of ClusterRoleBinding\",\"operationId\":\"deleteRbacAuthorizationV1"
     "CollectionClusterRoleBinding\",\"tags\":[\"rbacAuthorization_v1\"],\"parameters\":[{\"na"
@@ -13114,33 +13495,8 @@ static const char gv9_paths[] =
     "integer\",\"uniqueItems\":true}},{\"name\":\"watch\",\"in\":\"query\",\"schema\":{\"type"
     "\":\"boolean\",\"uniqueItems\":true}}]}}";
 
-static const char *const gv10_defs[] = {
-    "io.k8s.api.policy.v1.Eviction",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.ShardInfo",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
-    NULL,
-};
-static const char gv10_paths[] =
-    "{}";
-
 static const char *const gv11_defs[] = {
-    "io.k8s.api.authentication.v1.BoundObjectReference",
-    "io.k8s.api.authentication.v1.TokenRequest",
-    "io.k8s.api.authentication.v1.TokenRequestSpec",
-    "io.k8s.api.authentication.v1.TokenRequestStatus",
+    "io.k8s.api.policy.v1.Eviction",
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource",
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
     "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
@@ -13162,6 +13518,31 @@ static const char gv11_paths[] =
     "{}";
 
 static const char *const gv12_defs[] = {
+    "io.k8s.api.authentication.v1.BoundObjectReference",
+    "io.k8s.api.authentication.v1.TokenRequest",
+    "io.k8s.api.authentication.v1.TokenRequestSpec",
+    "io.k8s.api.authentication.v1.TokenRequestStatus",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.ShardInfo",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
+    NULL,
+};
+static const char gv12_paths[] =
+    "{}";
+
+static const char *const gv13_defs[] = {
     "io.k8s.api.authorization.v1.FieldSelectorAttributes",
     "io.k8s.api.authorization.v1.LabelSelectorAttributes",
     "io.k8s.api.authorization.v1.NonResourceAttributes",
@@ -13188,7 +13569,7 @@ static const char *const gv12_defs[] = {
     "io.k8s.apimachinery.pkg.apis.meta.v1.Time",
     NULL,
 };
-static const char gv12_paths[] =
+static const char gv13_paths[] =
     "{\"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews\":{\"post\":{\"description\":\""
     "create a SelfSubjectAccessReview\",\"operationId\":\"createAuthorizationV1SelfSubjectAcc"
     "essReview\",\"tags\":[\"authorization_v1\"],\"requestBody\":{\"content\":{\"application/"
@@ -13229,11 +13610,12 @@ const struct api__openapi_gv api__openapi_gvs[] = {
     {"coordination.k8s.io", "v1", "apis/coordination.k8s.io/v1", gv5_defs, gv5_paths},
     {"discovery.k8s.io", "v1", "apis/discovery.k8s.io/v1", gv6_defs, gv6_paths},
     {"events.k8s.io", "v1", "apis/events.k8s.io/v1", gv7_defs, gv7_paths},
-    {"scheduling.k8s.io", "v1", "apis/scheduling.k8s.io/v1", gv8_defs, gv8_paths},
-    {"rbac.authorization.k8s.io", "v1", "apis/rbac.authorization.k8s.io/v1", gv9_defs, gv9_paths},
-    {"policy", "v1", "apis/policy/v1", gv10_defs, gv10_paths},
-    {"authentication.k8s.io", "v1", "apis/authentication.k8s.io/v1", gv11_defs, gv11_paths},
-    {"authorization.k8s.io", "v1", "apis/authorization.k8s.io/v1", gv12_defs, gv12_paths},
+    {"networking.k8s.io", "v1", "apis/networking.k8s.io/v1", gv8_defs, gv8_paths},
+    {"scheduling.k8s.io", "v1", "apis/scheduling.k8s.io/v1", gv9_defs, gv9_paths},
+    {"rbac.authorization.k8s.io", "v1", "apis/rbac.authorization.k8s.io/v1", gv10_defs, gv10_paths},
+    {"policy", "v1", "apis/policy/v1", gv11_defs, gv11_paths},
+    {"authentication.k8s.io", "v1", "apis/authentication.k8s.io/v1", gv12_defs, gv12_paths},
+    {"authorization.k8s.io", "v1", "apis/authorization.k8s.io/v1", gv13_defs, gv13_paths},
 };
 const size_t api__openapi_n_gvs = sizeof(api__openapi_gvs) / sizeof(api__openapi_gvs[0]);
 // clang-format on

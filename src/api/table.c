@@ -384,6 +384,11 @@ static const struct column serviceaccount_cols[] = {
         "running using this ServiceAccount are allowed to use."),
     AGE_COL,
 };
+static const struct column networkpolicy_cols[] = {
+    NAME_COL,
+    COL("Pod-Selector", "string", "Selects the pods to which this NetworkPolicy object applies."),
+    AGE_COL,
+};
 static const struct column lease_cols[] = {
     NAME_COL,
     COL("Holder", "string", "The holder of the lease"),
@@ -1124,6 +1129,10 @@ static void row_for(const struct api_kind *k, const struct ctx *cx, const json_t
         json_array_append_new(
             cells, json_integer((json_int_t)json_array_size(json_object_get(o, "secrets"))));
         json_array_append_new(cells, creation_age(cx, o));
+    } else if (strcmp(kind, "NetworkPolicy") == 0) {
+        json_array_append_new(cells, name_cell(o));
+        json_array_append_new(cells, selector_cell(kjson_path(o, "spec.podSelector")));
+        json_array_append_new(cells, creation_age(cx, o));
     } else if (strcmp(kind, "Lease") == 0) {
         json_array_append_new(cells, name_cell(o));
         json_array_append_new(cells, json_string(str_or(o, "spec.holderIdentity", "")));
@@ -1174,6 +1183,7 @@ static const struct column *columns_for(const struct api_kind *k, size_t *n)
         K("", "Secret", secret_cols),
         K("", "ServiceAccount", serviceaccount_cols),
         K("coordination.k8s.io", "Lease", lease_cols),
+        K("networking.k8s.io", "NetworkPolicy", networkpolicy_cols),
         K("autoscaling", "HorizontalPodAutoscaler", hpa_cols),
         K("scheduling.k8s.io", "PriorityClass", priorityclass_cols),
         K("rbac.authorization.k8s.io", "Role", role_cols),

@@ -791,6 +791,8 @@ void api__validate_kind(struct api__verr *v, const struct api_kind *k, const jso
         api__check_enum(v, obj, "addressType", "", types, true);
         if (old != NULL)
             immutable_field(v, obj, old, "addressType");
+    } else if (is_kind(k, "networking.k8s.io", "NetworkPolicy")) {
+        api__validate_network_policy(v, obj);
     } else if (is_kind(k, "", "Event")) {
         validate_event(v, obj, false);
     } else if (is_kind(k, "events.k8s.io", "Event")) {

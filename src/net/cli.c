@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/mem.h"
+#include "net/dns.h"
 #include "net/net.h"
 
 /* svc-scale: n services of m endpoints each (10.43.x.y:80 -> 10.42.a.b:8080), synced twice
@@ -141,6 +142,8 @@ int net_cli_main(int argc, char **argv)
     if (argc < 2)
         return usage("missing subcommand");
     const char *sub = argv[1];
+    if (strcmp(sub, "dns-serve") == 0)
+        return net_dns_cli_main(argc, argv);
     const char *pod_cidr = NULL, *bridge = NULL, *netns = NULL, *pod = NULL, *state = NULL,
                *cidr = NULL, *via = NULL, *cluster_cidr = NULL;
     static const struct option opts[] = {

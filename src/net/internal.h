@@ -39,4 +39,7 @@ int net__route_replace(struct net_nl *nl, uint32_t dst, unsigned prefix, uint32_
 int net__route_del(struct net_nl *nl, uint32_t dst, unsigned prefix, uint32_t gw,
                    struct k8c_err **err);
 
+/* nft.c: runs an nftables script in one transaction; what names it in errors. 0 or -1. */
+int net__nft_run(const char *script, const char *what, struct k8c_err **err);
+
 #endif

@@ -2,7 +2,6 @@
  * libnftables: one table of our own ("ip k8c"), replaced as a whole in one atomic
  * transaction on every sync, so rules are reconciled and never duplicated, other tables are
  * never touched, and established connections keep their conntrack NAT across a sync. */
-#include <nftables/libnftables.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
+#include "net/internal.h"
 #include "net/net.h"
 
 #define TABLE "ip k8c"
@@ -150,26 +150,6 @@ static void render_map(struct buf *b, const char *name, const char *type, const 
     buf_appendf(b, "\t}\n");
 }
 
-static int run_nft(const char *script, const char *what, struct k8c_err **err)
-{
-    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!ctx)
-        return k8c_err_set(err, 0, K8C_REASON_INTERNAL, "%s: cannot create nftables context", what);
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
-    int rc = nft_run_cmd_from_buffer(ctx, script);
-    if (rc != 0) {
-        const char *e = nft_ctx_get_error_buffer(ctx);
-        _cleanup_free_ char *msg = xstrndup(e ? e : "", 400);
-        for (char *p = msg; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
-        k8c_err_set(err, 0, K8C_REASON_INTERNAL, "%s: nftables: %s", what, msg);
-    }
-    nft_ctx_free(ctx);
-    return rc != 0 ? -1 : 0;
-}
-
 char *net_services_render(const struct net_service_config *cfg, const struct net_service *svcs,
                           size_t n, struct k8c_err **err)
 {
@@ -249,10 +229,10 @@ int net_services_sync(const struct net_service_config *cfg, const struct net_ser
     _cleanup_free_ char *script = net_services_render(cfg, svcs, n, err);
     if (!script)
         return -1;
-    return run_nft(script, "sync services", err);
+    return net__nft_run(script, "sync services", err);
 }
 
 int net_services_cleanup(struct k8c_err **err)
 {
-    return run_nft("table " TABLE "\ndelete table " TABLE "\n", "clean up services", err);
+    return net__nft_run("table " TABLE "\ndelete table " TABLE "\n", "clean up services", err);
 }

@@ -57,6 +57,15 @@ class Cluster:
         self.procs.append((name, p))
         return p
 
+    def stop_all(self):
+        """Stops every spawned process; returns what went wrong with each, if anything."""
+        problems = []
+        for name, p in self.procs:
+            problem = _stop(p, self.log(name))
+            if problem:
+                problems.append(f"k8c {name} {problem}:\n{self.log(name)[-4000:]}")
+        return problems
+
     def log(self, name):
         with open(os.path.join(self.srv.data_dir, f"{name}.log"), errors="replace") as f:
             return f.read()
