@@ -36,7 +36,10 @@ REQUESTS = 300
 IMAGE = "example.org/busybox:1.0"
 # each pod serves its own name: index.html written at start
 SERVE = ("/bin/busybox mkdir -p /www && /bin/busybox hostname > /www/index.html && "
-         "exec /bin/busybox httpd -f -p 8080 -h /www")
+         "/bin/busybox touch /www/ready && exec /bin/busybox httpd -f -p 8080 -h /www")
+# the web pods are ready while /www/ready is served (step 8 removes it from one)
+READINESS = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1,
+             "failureThreshold": 1}
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("nft")
@@ -179,10 +182,12 @@ class World:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def pod(name, node, labels, command=SERVE, host_network=False):
+def pod(name, node, labels, command=SERVE, host_network=False, readiness=None):
     spec = {"nodeName": node, "containers": [{
         "name": "main", "image": IMAGE, "imagePullPolicy": "Never",
         "command": ["/bin/busybox", "sh", "-c", command]}]}
+    if readiness:
+        spec["containers"][0]["readinessProbe"] = readiness
     if host_network:
         spec["hostNetwork"] = True
     return {"apiVersion": "v1", "kind": "Pod",
@@ -231,7 +236,7 @@ def test_cluster(world):
                                                for c in got.values()), got
 
     # 2. three web pods on three nodes, a client pod and a hostNetwork pod
-    objs = [pod(f"web-{i}", f"node-{i}", {"app": "web"}) for i in (1, 2, 3)]
+    objs = [pod(f"web-{i}", f"node-{i}", {"app": "web"}, readiness=READINESS) for i in (1, 2, 3)]
     objs.append(pod("client", "node-1", {"app": "client"}, "exec /bin/busybox sleep 1000"))
     objs.append(pod("hostnet", "node-2", {"app": "hostnet"}, "exec /bin/busybox sleep 1000",
                     host_network=True))
@@ -323,8 +328,11 @@ def test_cluster(world):
     r = w.kubectl("create", "-f", "-", input=json.dumps(dup), check=False)
     assert r.returncode != 0 and "provided port is already allocated" in r.stderr, r.stderr
 
-    # 8. web-3 leaves the ready endpoints: within a second it gets no more traffic
-    w.kubectl("label", "pod", "web-3", "app=retired", "--overwrite")
+    # 8. web-3's readiness probe starts failing: it leaves the ready endpoints and within
+    # seconds gets no more traffic
+    web3 = w.pod_pid(pods["web-3"]["metadata"]["uid"])
+    subprocess.run(["nsenter", "-t", str(web3), "-m", "/bin/busybox", "rm", "/www/ready"],
+                   check=True, timeout=30)
     t0 = time.monotonic()
     def gone():
         out = w.in_pod(client, fetch_loop(20, f"http://{cip}/")).stdout.split()
