@@ -62,7 +62,8 @@ class World:
     def spawn(self, i, argv, log):
         out = open(os.path.join(self.tmp, log), "w")
         p = subprocess.Popen(["nsenter", f"--net={self.ns_path(i)}", *argv], stdout=out,
-                             stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+                             stderr=out, stdin=subprocess.DEVNULL, start_new_session=True,
+                             preexec_fn=labmod.die_with_parent)
         out.close()
         self.lab.procs.append(p)
         return p
@@ -105,8 +106,8 @@ class World:
 
     def start_agent(self, i):
         self.agents[i] = self.spawn(i, [
-            "unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
-            K8C, "agent", "--kubeconfig", os.path.join(self.server_dir, "admin.kubeconfig"),
+            "unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+            "--propagation", "private", K8C, "agent", "--kubeconfig", os.path.join(self.server_dir, "admin.kubeconfig"),
             "--node-name", f"node-{i}", "--node-ip", self.lab.node_ip(i), "--data-dir",
             os.path.join(self.tmp, f"agent{i}"), "--port", "0", "-v", "4"], f"agent{i}.log")
 

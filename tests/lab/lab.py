@@ -21,6 +21,14 @@ LAB_SUBNET = "172.31.254"  # node addresses LAB_SUBNET.(10+i)/24, only inside th
 NETNS_DIR = "/run/netns"
 
 
+def die_with_parent():
+    """preexec_fn for the lab's processes: SIGKILL when the test process that started them
+    dies (PR_SET_PDEATHSIG survives exec), so a killed pytest, which never reaches teardown,
+    leaves no server, agent or pod running."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
 def _ip(*args, check=True):
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30,
                           check=check)
@@ -98,7 +106,8 @@ class Lab:
     def spawn(self, ns, *argv):
         """A background process in ns, killed (its process group) at teardown."""
         p = subprocess.Popen(self.exec_argv(ns, argv), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=die_with_parent)
         self.procs.append(p)
         return p
 
