@@ -4,10 +4,11 @@
 #ifndef K8C_API_DEFAULTS_H
 #define K8C_API_DEFAULTS_H
 
-/* The kube-dns Service's cluster IP (the API server creates it; agents serve DNS there and
- * write it into pods' resolv.conf): the tenth address of the service CIDR 10.96.0.0/12, as
- * kubeadm's. */
-#define API_CLUSTER_DNS_IP "10.96.0.10"
+/* The default service CIDR (`--service-cidr`, as k3s's) and, at its tenth address, the
+ * kube-dns Service's cluster IP (the API server creates it; agents serve DNS there and write
+ * it into pods' resolv.conf). */
+#define API_SERVICE_CIDR_DEFAULT "10.43.0.0/16"
+#define API_CLUSTER_DNS_IP "10.43.0.10"
 
 #include <jansson.h>
 

@@ -17,6 +17,7 @@ struct apiserver_config {
     struct store *store;            /* borrowed; outlives the server */
     unsigned max_mutating_inflight; /* 0: 200, as kube-apiserver */
     unsigned max_readonly_inflight; /* 0: 400 */
+    const char *service_cidr;       /* --service-cidr (NULL: API_SERVICE_CIDR_DEFAULT) */
     unsigned node_port_min;         /* --service-node-port-range (both 0: 30000-32767) */
     unsigned node_port_max;
     unsigned request_timeout_s;     /* 0: 60 (kube-apiserver's --request-timeout) */
@@ -69,9 +70,15 @@ struct apiserver_response_out {
 
 void apiserver_response_clear(struct apiserver_response_out *r);
 
-/* A handler core over store (borrowed): creates the default namespaces. Returns NULL and
- * sets *err when the store fails. Free with apiserver_core_free. */
-struct apiserver_core *apiserver_core_new(struct store *store, struct k8c_err **err);
+/* A handler core over store (borrowed) allocating cluster IPs from service_cidr (NULL: the
+ * default): creates the default namespaces and kube-dns. Returns NULL and sets *err when the
+ * store fails or the CIDR is bad. Free with apiserver_core_free. */
+struct apiserver_core *apiserver_core_new(struct store *store, const char *service_cidr,
+                                          struct k8c_err **err);
+/* Parses a service CIDR ("10.43.0.0/16": IPv4, a /12 to a /28, no host bits) into the network
+ * address (host order) and the prefix length. Returns 0, or -1 with *err naming the problem. */
+int apiserver_service_cidr_parse(const char *text, uint32_t *base, unsigned *prefix,
+                                 struct k8c_err **err);
 void apiserver_core_free(struct apiserver_core *core);
 
 /* Serves one request as the authenticated admin, without watches (a watch request is

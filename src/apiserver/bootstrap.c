@@ -48,14 +48,17 @@ int apiserver__bootstrap(struct apiserver_core *core, struct k8c_err **err)
     }
     /* As kubeadm and k3s install it (labels, port names), so `kubectl get svc -n kube-system`
      * and clients that look the Service up find the cluster DNS. */
-    const char *dns =
-        "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"kube-dns\","
-        "\"namespace\":\"kube-system\",\"labels\":{\"k8s-app\":\"kube-dns\","
-        "\"kubernetes.io/cluster-service\":\"true\",\"kubernetes.io/name\":\"CoreDNS\"}},"
-        "\"spec\":{\"clusterIP\":\"" API_CLUSTER_DNS_IP "\",\"selector\":{\"k8s-app\":"
-        "\"kube-dns\"},\"ports\":[{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\","
-        "\"targetPort\":53},{\"name\":\"dns-tcp\",\"port\":53,\"protocol\":\"TCP\","
-        "\"targetPort\":53}]}}";
+    char dns_ip[16];
+    apiserver__service_ip(core, 10, dns_ip);
+    _cleanup_free_ char *dns =
+        xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"kube-dns\","
+                  "\"namespace\":\"kube-system\",\"labels\":{\"k8s-app\":\"kube-dns\","
+                  "\"kubernetes.io/cluster-service\":\"true\",\"kubernetes.io/name\":\"CoreDNS\"}},"
+                  "\"spec\":{\"clusterIP\":\"%s\",\"selector\":{\"k8s-app\":"
+                  "\"kube-dns\"},\"ports\":[{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\","
+                  "\"targetPort\":53},{\"name\":\"dns-tcp\",\"port\":53,\"protocol\":\"TCP\","
+                  "\"targetPort\":53}]}}",
+                  dns_ip);
     /* 422 also when a user's Service holds the address: the server starts all the same, without
      * kube-dns (as Kubernetes' addon would fail, not the API server). */
     return post(core, "/api/v1/namespaces/kube-system/services", dns, "service `kube-dns`", true,

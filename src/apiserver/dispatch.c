@@ -2,8 +2,10 @@
  * authorize, apply the in-flight limits (429 with Retry-After), call the handler and record
  * metrics. Also the in-process entry point (apiserver_core_serve) that tests and the fuzzer
  * use without sockets. */
+#include <stdio.h>
 #include <string.h>
 
+#include "api/defaults.h"
 #include "apiserver/internal.h"
 #include "base/clock.h"
 #include "base/json.h"
@@ -193,9 +195,19 @@ done:
     apiserver__route_clear(&route);
 }
 
-struct apiserver_core *apiserver_core_new(struct store *store, struct k8c_err **err)
+struct apiserver_core *apiserver_core_new(struct store *store, const char *service_cidr,
+                                          struct k8c_err **err)
 {
+    uint32_t base;
+    unsigned prefix;
+    if (!service_cidr)
+        service_cidr = API_SERVICE_CIDR_DEFAULT;
+    if (apiserver_service_cidr_parse(service_cidr, &base, &prefix, err) < 0)
+        return NULL;
     struct apiserver_core *core = xcalloc(1, sizeof(*core));
+    core->svc_base = base;
+    core->svc_size = 1u << (32 - prefix);
+    snprintf(core->svc_cidr, sizeof(core->svc_cidr), "%s", service_cidr);
     core->store = store;
     core->metrics = apiserver__metrics_new();
     core->max_mutating = 200;

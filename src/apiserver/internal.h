@@ -207,6 +207,8 @@ struct apiserver_core {
     atomic_bool ready;
     pthread_mutex_t service_lock;         /* serializes Service creates (address allocation) */
     int node_port_min, node_port_max;     /* the NodePort range */
+    uint32_t svc_base, svc_size;          /* the service CIDR: network (host order), addresses */
+    char svc_cidr[32];                    /* as text, for messages */
     struct apiserver_tokens *tokens;      /* NULL in-process: no token signing */
     const struct apiserver_certs *certs;  /* NULL in-process: no agent connections */
     struct apiserver_event_cache *events; /* encoded watch objects shared by watchers */
@@ -376,7 +378,10 @@ int apiserver__service_allocate(struct apiserver_core *core, const struct api_ki
                                 struct apiserver_resp *resp);
 /* Keeps old's cluster IPs and node ports in an update that leaves them out. */
 void apiserver__service_keep_allocated(json_t *obj, const json_t *old);
-/* Creates the `kubernetes` Service (10.96.0.1:443) and Endpoints (host:port) in default. */
+/* The service CIDR's n-th address as text into out (1: kubernetes, 10: kube-dns). */
+void apiserver__service_ip(const struct apiserver_core *core, uint32_t n, char out[16]);
+/* Creates the `kubernetes` Service (the service CIDR's first address, port 443) and Endpoints
+ * (host:port) in default. */
 int apiserver__bootstrap_kubernetes_service(struct apiserver_core *core, const char *host,
                                             unsigned port, struct k8c_err **err);
 

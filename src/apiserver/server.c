@@ -672,7 +672,7 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         goto fail;
     if (apiserver__kubeconfig_write(cfg->data_dir, url, &srv->certs, &srv->kubeconfig, err) < 0)
         goto fail;
-    srv->core = apiserver_core_new(cfg->store, err);
+    srv->core = apiserver_core_new(cfg->store, cfg->service_cidr, err);
     if (!srv->core)
         goto fail;
     srv->core->certs = &srv->certs;

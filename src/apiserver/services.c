@@ -1,12 +1,13 @@
 /* What kube-apiserver's service registry does beyond storing: allocating each Service a
- * cluster IP from 10.96.0.0/12 and NodePort/LoadBalancer ports a node port from
- * 30000-32767 (unused ones, chosen at random as Kubernetes does), keeping them across
- * updates that leave them out, and the `kubernetes` Service and Endpoints in default that
- * point at this API server. Creates of Services are serialized by core->service_lock so two
- * never get the same address. */
+ * cluster IP from the service CIDR (`--service-cidr`, 10.43.0.0/16 by default) and
+ * NodePort/LoadBalancer ports a node port from 30000-32767 (unused ones, chosen at random as
+ * Kubernetes does), keeping them across updates that leave them out, and the `kubernetes` Service
+ * and Endpoints in default that point at this API server. Creates of Services are serialized by
+ * core->service_lock so two never get the same address. */
 #include <arpa/inet.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/status.h"
@@ -14,9 +15,42 @@
 #include "base/json.h"
 #include "base/mem.h"
 
-#define CIDR_BASE 0x0a600000u /* 10.96.0.0 */
-#define CIDR_SIZE (1u << 20)  /* /12 */
-#define KUBERNETES_SERVICE_IP "10.96.0.1"
+int apiserver_service_cidr_parse(const char *text, uint32_t *base, unsigned *prefix,
+                                 struct k8c_err **err)
+{
+    char addr[INET_ADDRSTRLEN];
+    const char *slash = strchr(text, '/');
+    struct in_addr a;
+    char *end = NULL;
+    unsigned long n = slash ? strtoul(slash + 1, &end, 10) : 0;
+    size_t len = slash ? (size_t)(slash - text) : 0;
+    if (!slash || len >= sizeof(addr) || !slash[1] || *end)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                           "service CIDR \"%s\" is not an IPv4 CIDR such as 10.43.0.0/16", text);
+    memcpy(addr, text, len);
+    addr[len] = '\0';
+    if (inet_pton(AF_INET, addr, &a) != 1)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                           "service CIDR \"%s\" is not an IPv4 CIDR such as 10.43.0.0/16", text);
+    /* kube-apiserver refuses ranges over 20 bits of addresses; under 16 leaves no room */
+    if (n < 12 || n > 28)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID,
+                           "service CIDR \"%s\": the prefix must be /12 to /28", text);
+    uint32_t h = ntohl(a.s_addr), mask = ~0u << (32 - n);
+    if (h & ~mask)
+        return k8c_err_set(err, 0, K8C_REASON_INVALID, "service CIDR \"%s\" has host bits set",
+                           text);
+    *base = h;
+    *prefix = (unsigned)n;
+    return 0;
+}
+
+/* The service CIDR's n-th address as text (1: the kubernetes Service, 10: kube-dns). */
+void apiserver__service_ip(const struct apiserver_core *core, uint32_t n, char out[16])
+{
+    struct in_addr a = {htonl(core->svc_base + n)};
+    inet_ntop(AF_INET, &a, out, 16);
+}
 
 static uint32_t random_u32(void)
 {
@@ -92,10 +126,12 @@ int apiserver__service_allocate(struct apiserver_core *core, const struct api_ki
     } else if (ip && *ip) {
         struct in_addr a;
         uint32_t h = inet_pton(AF_INET, ip, &a) == 1 ? ntohl(a.s_addr) : 0;
-        if (h < CIDR_BASE || h >= CIDR_BASE + CIDR_SIZE) {
-            invalid(resp, k, obj, "spec.clusterIPs", ip,
-                    "failed to allocate IP: the provided IP is not in the valid range. The "
-                    "range of valid IPs is 10.96.0.0/12");
+        if (h < core->svc_base || h >= core->svc_base + core->svc_size) {
+            _cleanup_free_ char *msg =
+                xasprintf("failed to allocate IP: the provided IP is not in the valid range. "
+                          "The range of valid IPs is %s",
+                          core->svc_cidr);
+            invalid(resp, k, obj, "spec.clusterIPs", ip, msg);
             return -1;
         }
         if (json_object_get(ips, ip)) {
@@ -105,10 +141,11 @@ int apiserver__service_allocate(struct apiserver_core *core, const struct api_ki
         }
         snprintf(chosen, sizeof(chosen), "%s", ip);
     } else {
-        uint32_t start = random_u32() % (CIDR_SIZE - 2);
-        for (uint32_t n = 0; n < CIDR_SIZE - 2 && !chosen[0]; n++) {
+        uint32_t size = core->svc_size;
+        uint32_t start = random_u32() % (size - 2);
+        for (uint32_t n = 0; n < size - 2 && !chosen[0]; n++) {
             /* .0 is the network, .1 the kubernetes Service, the last the broadcast. */
-            uint32_t h = CIDR_BASE + 2 + (start + n) % (CIDR_SIZE - 3);
+            uint32_t h = core->svc_base + 2 + (start + n) % (size - 3);
             struct in_addr a = {htonl(h)};
             char buf[INET_ADDRSTRLEN];
             inet_ntop(AF_INET, &a, buf, sizeof(buf));
@@ -221,13 +258,15 @@ int apiserver__bootstrap_kubernetes_service(struct apiserver_core *core, const c
 {
     static const struct apiserver_user system = {
         .name = "system:apiserver", .groups = {"system:masters"}, .n_groups = 1};
+    char kubernetes_ip[16];
+    apiserver__service_ip(core, 1, kubernetes_ip);
     _cleanup_free_ char *svc = xasprintf(
         "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"kubernetes\","
         "\"labels\":{\"component\":\"apiserver\",\"provider\":\"kubernetes\"}},\"spec\":{"
-        "\"type\":\"ClusterIP\",\"clusterIP\":\"" KUBERNETES_SERVICE_IP "\",\"ports\":[{"
+        "\"type\":\"ClusterIP\",\"clusterIP\":\"%s\",\"ports\":[{"
         "\"name\":\"https\",\"port\":443,\"protocol\":\"TCP\",\"targetPort\":%u}],"
         "\"sessionAffinity\":\"None\"}}",
-        port);
+        kubernetes_ip, port);
     _cleanup_free_ char *ep = xasprintf(
         "{\"apiVersion\":\"v1\",\"kind\":\"Endpoints\",\"metadata\":{\"name\":\"kubernetes\","
         "\"labels\":{\"endpointslice.kubernetes.io/skip-mirror\":\"true\"}},\"subsets\":[{"

@@ -10,10 +10,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "api/defaults.h"
 #include "apiserver/apiserver.h"
 #include "base/clock.h"
 #include "base/file.h"
@@ -36,7 +38,7 @@ static int usage(const char *what, const char *arg)
                     "[--disable-scheduler] [--disable-controller-manager] "
                     "[--max-requests-inflight N] [--max-mutating-requests-inflight N] "
                     "[--cluster-cidr CIDR] [--node-cidr-mask-size N] "
-                    "[--service-node-port-range MIN-MAX] "
+                    "[--service-node-port-range MIN-MAX] [--service-cidr CIDR] "
                     "[--request-timeout DURATION] [--min-request-timeout SECONDS] "
                     "[--leader-elect-lease-duration D] [--leader-elect-renew-deadline D] "
                     "[--leader-elect-retry-period D] [-v N])\n");
@@ -128,6 +130,7 @@ int server_cli_main(int argc, char **argv)
     const char *store_url = NULL;
     bool no_agent = false, no_scheduler = false, no_controllers = false;
     struct controllers_options ctl_opts = {0};
+    const char *service_cidr = API_SERVICE_CIDR_DEFAULT;
     unsigned np_min = 0, np_max = 0;
     int np_len = 0;
     unsigned long max_ro = 0, max_mut = 0, min_req_timeout = 0;
@@ -150,6 +153,7 @@ int server_cli_main(int argc, char **argv)
         {"cluster-cidr", required_argument, NULL, 'c'},
         {"node-cidr-mask-size", required_argument, NULL, 'M'},
         {"service-node-port-range", required_argument, NULL, 'P'},
+        {"service-cidr", required_argument, NULL, 'V'},
         {"request-timeout", required_argument, NULL, 't'},
         {"min-request-timeout", required_argument, NULL, 'T'},
         {"leader-elect-lease-duration", required_argument, NULL, 'L'},
@@ -191,6 +195,15 @@ int server_cli_main(int argc, char **argv)
             break;
         }
         case 'c': ctl_opts.cluster_cidr = optarg; break;
+        case 'V': {
+            uint32_t base;
+            unsigned prefix;
+            _cleanup_err_ struct k8c_err *cerr = NULL;
+            if (apiserver_service_cidr_parse(optarg, &base, &prefix, &cerr) < 0)
+                return usage(cerr->msg, optarg);
+            service_cidr = optarg;
+            break;
+        }
         case 'P':
             if (sscanf(optarg, "%u-%u%n", &np_min, &np_max, &np_len) != 2 ||
                 (size_t)np_len != strlen(optarg) || np_min == 0 || np_max > 65535 ||
@@ -241,6 +254,7 @@ int server_cli_main(int argc, char **argv)
                    "[--cluster-cidr CIDR (" CTL_CLUSTER_CIDR_DEFAULT ")] "
                    "[--node-cidr-mask-size N (24)] "
                    "[--service-node-port-range MIN-MAX (30000-32767)] "
+                   "[--service-cidr CIDR (" API_SERVICE_CIDR_DEFAULT ")] "
                    "[--request-timeout DURATION (1m0s)] "
                    "[--min-request-timeout SECONDS (1800)] "
 
@@ -297,6 +311,7 @@ int server_cli_main(int argc, char **argv)
                                    .store = st,
                                    .max_readonly_inflight = (unsigned)max_ro,
                                    .max_mutating_inflight = (unsigned)max_mut,
+                                   .service_cidr = service_cidr,
                                    .node_port_min = np_min,
                                    .node_port_max = np_max,
                                    .request_timeout_s = (unsigned)(req_timeout_ns / 1000000000ull),
@@ -329,6 +344,15 @@ int server_cli_main(int argc, char **argv)
     _cleanup_free_ char *agent_dir = xasprintf("%s/agent", data_dir);
     agent.data_dir = agent_dir;
     agent.cluster_cidr = ctl_opts.cluster_cidr ? ctl_opts.cluster_cidr : CTL_CLUSTER_CIDR_DEFAULT;
+    /* pods resolve through kube-dns, the tenth address of the service CIDR */
+    char cluster_dns[16];
+    uint32_t svc_base;
+    unsigned svc_prefix;
+    if (apiserver_service_cidr_parse(service_cidr, &svc_base, &svc_prefix, NULL) == 0) {
+        struct in_addr dns_addr = {htonl(svc_base + 10)};
+        inet_ntop(AF_INET, &dns_addr, cluster_dns, sizeof(cluster_dns));
+        agent.cluster_dns = cluster_dns;
+    }
     /* the cluster CA the API server's client certificate chains to (apiserver/certs.c) */
     _cleanup_free_ char *ca_path = xasprintf("%s/tls/ca.crt", data_dir);
     _cleanup_free_ char *ca_pem = no_agent ? NULL : file_read_all(ca_path, 1 << 20, NULL, NULL);

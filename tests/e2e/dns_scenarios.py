@@ -1,6 +1,6 @@
 """Cluster DNS end to end. Not collected by itself: tests/e2e/test_dns.py runs this file inside
 private network, mount and PID namespaces, where a `k8c server` and a `k8c agent` serve the
-cluster's names on 127.0.0.1:53 and steer the kube-dns address (10.96.0.10) there with
+cluster's names on 127.0.0.1:53 and steer the kube-dns address (10.43.0.10) there with
 nftables; real resolver clients ask: busybox nslookup and glibc (getent) through a pod-style
 resolv.conf with search domains and ndots:5."""
 import json
@@ -108,9 +108,9 @@ def test_services_resolve(cluster):
                                                       "CNAME")[1], what="the ExternalName CNAME")
     # the kube-dns Service the API server made is there, and resolves like any other
     st, dns = c.srv.json("GET", "/api/v1/namespaces/kube-system/services/kube-dns")
-    assert st == 200 and dns["spec"]["clusterIP"] == "10.96.0.10"
+    assert st == 200 and dns["spec"]["clusterIP"] == "10.43.0.10"
     assert [p["name"] for p in dns["spec"]["ports"]] == ["dns", "dns-tcp"]
-    assert answers("kube-dns.kube-system.svc.cluster.local") == ["10.96.0.10"]
+    assert answers("kube-dns.kube-system.svc.cluster.local") == ["10.43.0.10"]
 
 
 def test_negative_answers(cluster):
@@ -119,7 +119,7 @@ def test_negative_answers(cluster):
     rc, out = nslookup("nope.default.svc.cluster.local")
     assert rc != 0 and "NXDOMAIN" in out, out
     rc, out = nslookup("kube-dns.kube-system.svc.cluster.local", "AAAA")
-    assert "NXDOMAIN" not in out and "10.96.0.10" not in out, out
+    assert "NXDOMAIN" not in out and "10.43.0.10" not in out, out
     rc, out = nslookup("example.com")
     assert rc != 0 and "REFUSED" in out, out
 
@@ -144,19 +144,19 @@ def test_pod_records_and_updates(cluster):
 
 def test_glibc_resolver_with_pod_resolv_conf_and_cluster_dns_address(cluster):
     """A pod's resolv.conf (search path, ndots:5, nameserver = the kube-dns address) used by
-    glibc: short names resolve through the search path, and 10.96.0.10:53 reaches the node's
+    glibc: short names resolve through the search path, and 10.43.0.10:53 reaches the node's
     server through the agent's nftables redirect."""
     c = cluster
     ip = json.loads(c.kubectl("get", "svc", "web", "-o", "json").stdout)["spec"]["clusterIP"]
     tables = subprocess.run(["nft", "list", "table", "ip", "k8c-dns"], capture_output=True,
                             text=True)
-    assert "ip daddr 10.96.0.10 udp dport 53 dnat to 127.0.0.1:53" in tables.stdout, tables
+    assert "ip daddr 10.43.0.10 udp dport 53 dnat to 127.0.0.1:53" in tables.stdout, tables
     d = tempfile.mkdtemp(prefix="k8c-e2e-dns-resolv-")
     try:
         conf = os.path.join(d, "resolv.conf")
         with open(conf, "w") as f:
             f.write("search default.svc.cluster.local svc.cluster.local cluster.local\n"
-                    "nameserver 10.96.0.10\noptions ndots:5\n")
+                    "nameserver 10.43.0.10\noptions ndots:5\n")
         script = f"mount --bind {conf} /etc/resolv.conf && getent ahostsv4 web | head -1 && " \
                  "getent ahostsv4 db.default | sort | head -1"
         r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
@@ -190,4 +190,4 @@ def test_tcp_and_hostile_packets(cluster):
             resp += s.recv(n - len(resp))
     assert resp[:2] == b"\xbe\xef" and resp[3] & 15 == 0
     assert struct.unpack(">H", resp[6:8])[0] == 1 and resp.endswith(bytes([10, 96, 0, 10]))
-    assert answers("kube-dns.kube-system.svc.cluster.local") == ["10.96.0.10"]
+    assert answers("kube-dns.kube-system.svc.cluster.local") == ["10.43.0.10"]

@@ -49,9 +49,9 @@ def test_dns_and_network_policy_in_pods(world):
     web_ip = pods["web-1"]["status"]["podIP"]
     cip = w.get("service", "web")["spec"]["clusterIP"]
 
-    # DNS from a pod: resolv.conf as the kubelet writes it, the name through 10.96.0.10
+    # DNS from a pod: resolv.conf as the kubelet writes it, the name through 10.43.0.10
     r = in_container(w, uid["client"], "/bin/busybox cat /etc/resolv.conf")
-    assert "nameserver 10.96.0.10" in r.stdout and "ndots:5" in r.stdout, r.stdout
+    assert "nameserver 10.43.0.10" in r.stdout and "ndots:5" in r.stdout, r.stdout
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in r.stdout
     wait_for(lambda: cip in in_container(w, uid["client"], "/bin/busybox nslookup "
                                          "web.default.svc.cluster.local").stdout, 20,

@@ -85,3 +85,34 @@ def test_node_port_range():
                         "--service-node-port-range", "32000-31000"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "--service-node-port-range" in r.stderr, r.stderr
+
+
+def test_service_cidr():
+    """--service-cidr: the kubernetes Service at its first address, kube-dns at its tenth,
+    Services inside it, a clusterIP outside it refused in Kubernetes' words; bad CIDRs exit 2."""
+    srv = start_apiserver(["--service-cidr", "10.44.8.0/24"])
+    try:
+        r = srv.kubectl("get", "svc", "-A", "-o",
+                        "jsonpath={range .items[*]}{.metadata.name}={.spec.clusterIP} {end}")
+        assert r.returncode == 0, r.stderr
+        ips = dict(kv.split("=") for kv in r.stdout.split())
+        assert ips["kubernetes"] == "10.44.8.1" and ips["kube-dns"] == "10.44.8.10", ips
+
+        def svc(name, ip=None):
+            spec = {"selector": {"a": "b"}, "ports": [{"port": 80}]}
+            if ip:
+                spec["clusterIP"] = ip
+            return json.dumps({"apiVersion": "v1", "kind": "Service",
+                               "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+        r = srv.kubectl("create", "-f", "-", "-o", "jsonpath={.spec.clusterIP}", input=svc("in"))
+        assert r.returncode == 0 and r.stdout.startswith("10.44.8."), (r.stdout, r.stderr)
+        r = srv.kubectl("create", "-f", "-", input=svc("out", "10.43.0.50"))
+        assert r.returncode != 0 and ("provided IP is not in the valid range. The range of "
+                                      "valid IPs is 10.44.8.0/24") in r.stderr, r.stderr
+    finally:
+        stop_apiserver(srv)
+    for bad, text in (("10.44.8.1/24", "host bits"), ("10.0.0.0/8", "/12 to /28"),
+                      ("fd00::/108", "IPv4 CIDR"), ("x", "IPv4 CIDR")):
+        r = subprocess.run([K8C, "server", "--data-dir", "/nonexistent-k8c-net",
+                            "--service-cidr", bad], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and text in r.stderr, (bad, r.stderr)

@@ -51,7 +51,7 @@ static void setup(void)
     store = store_open(url, NULL, &err);
     if (!store)
         abort();
-    core = apiserver_core_new(store, &err);
+    core = apiserver_core_new(store, NULL, &err);
     if (!core)
         abort();
     atexit(cleanup);

@@ -24,7 +24,7 @@ static void setup(void)
     _cleanup_err_ struct k8c_err *e = NULL;
     st = store_open(url, NULL, &e);
     cr_assert(st != NULL);
-    core = apiserver_core_new(st, &e);
+    core = apiserver_core_new(st, NULL, &e);
     cr_assert(core != NULL);
 }
 
@@ -176,7 +176,7 @@ Test(apiserver_core, watch_from_a_forgotten_revision_is_410)
     struct store_options o = {.watch_window_events = 2};
     struct store *small = store_open(url, &o, &e);
     cr_assert(small != NULL);
-    struct apiserver_core *c2 = apiserver_core_new(small, &e);
+    struct apiserver_core *c2 = apiserver_core_new(small, NULL, &e);
     cr_assert(c2 != NULL);
     static const char *const bodies[] = {CM("w1"), CM("w2"), CM("w3"), CM("w4"), CM("w5")};
     for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
