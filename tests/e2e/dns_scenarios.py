@@ -189,5 +189,5 @@ def test_tcp_and_hostile_packets(cluster):
         while len(resp) < n:
             resp += s.recv(n - len(resp))
     assert resp[:2] == b"\xbe\xef" and resp[3] & 15 == 0
-    assert struct.unpack(">H", resp[6:8])[0] == 1 and resp.endswith(bytes([10, 96, 0, 10]))
+    assert struct.unpack(">H", resp[6:8])[0] == 1 and resp.endswith(bytes([10, 43, 0, 10]))
     assert answers("kube-dns.kube-system.svc.cluster.local") == ["10.43.0.10"]
