@@ -274,7 +274,13 @@ static int do_mount(int rootfd, const struct runtime_spec *spec, size_t i,
     if (fd < 0)
         return k8c_err_wrap(err, "config.json: mounts[%zu].destination", i);
     const char *source = m->source ? m->source : m->type;
-    if (mount_at(source, fd, m->type, m->flags & ~MS_REMOUNT, m->data) < 0) {
+    /* sysfs has one superblock per network namespace, shared by every container of a pod: a
+     * read-only mount would make it read-only for all (a privileged sibling started later
+     * would get a read-only /sys). Mount it writable; the read-only bit goes on this mount
+     * alone, by a bind remount below. */
+    bool sysfs_ro = strcmp(m->type, "sysfs") == 0 && (m->flags & MS_RDONLY);
+    unsigned long flags = (m->flags & ~MS_REMOUNT) & ~(sysfs_ro ? MS_RDONLY : 0ul);
+    if (mount_at(source, fd, m->type, flags, m->data) < 0) {
         int e = errno;
         /* inside a user namespace sysfs and mqueue may be refused: bind the host's */
         const char *host = strcmp(m->type, "sysfs") == 0    ? "/sys"
@@ -288,6 +294,11 @@ static int do_mount(int rootfd, const struct runtime_spec *spec, size_t i,
         }
         errno = e;
         return k8c_err_errno(err, "mounts[%zu]: mount %s on `%s`", i, m->type, m->destination);
+    }
+    if (sysfs_ro) {
+        _cleanup_close_ int top = runtime__open_in_root(rootfd, m->destination, false, false, err);
+        if (top < 0 || bind_remount(top, m->flags & REMOUNT_FLAGS) < 0)
+            return k8c_err_errno(err, "mounts[%zu]: read-only `%s`", i, m->destination);
     }
     if (m->propagation) {
         _cleanup_close_ int top = runtime__open_in_root(rootfd, m->destination, false, false, err);
