@@ -28,6 +28,7 @@ static struct {
     int failed_events;
     struct MHD_Daemon *daemon;
     int port;
+    char *failed_msg; /* the last FailedScheduling message, for the assertion */
 } fake;
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, json_t *body)
@@ -64,8 +65,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (strcmp(method, "GET") == 0) {
-        if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch") != NULL)
-            return reply(conn, 200, json_object()); /* an empty stream: the informer re-watches */
+        if (MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch") != NULL) {
+            /* an empty stream after a while, as a real server's watch timeout: the informer
+             * re-lists. Answering at once made the informers re-list thousands of times a
+             * second, and a scheduling cycle could then run between a node re-list's steps
+             * (a FailedScheduling seen once under load). */
+            struct timespec ts = {0, 500000000};
+            nanosleep(&ts, NULL);
+            return reply(conn, 200, json_object());
+        }
         if (strcmp(url, "/api/v1/nodes") == 0)
             return reply(conn, 200,
                          list("NodeList",
@@ -101,8 +109,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         const char *reason = json_string_value(json_object_get(obj, "reason"));
         if (reason && strcmp(reason, "Scheduled") == 0)
             fake.scheduled_events++;
-        if (reason && strcmp(reason, "FailedScheduling") == 0)
+        if (reason && strcmp(reason, "FailedScheduling") == 0) {
             fake.failed_events++;
+            free(fake.failed_msg);
+            fake.failed_msg = xstrdup(json_string_value(json_object_get(obj, "message")) ?: "");
+        }
         pthread_mutex_unlock(&fake.lock);
         ret = reply(conn, 201, json_object());
     } else {
@@ -185,7 +196,9 @@ Test(scheduler_loop, refused_binding_is_retried_after_backoff, .timeout = 60)
      * can add a cycle that finds the pod already assumed (it must not bind again: binds == 2
      * above). */
     cr_assert(ge(u64, r.stats.attempts, 2));
-    cr_assert(eq(int, fake.failed_events, 0));
+    cr_assert(eq(int, fake.failed_events, 0), "FailedScheduling: %s",
+              fake.failed_msg ? fake.failed_msg : "");
     free(fake.bound_to);
+    free(fake.failed_msg);
     client_free(r.client);
 }
