@@ -141,9 +141,7 @@ static void replace_cache(struct informer *inf, json_t *fresh, char *rv)
     inf->cache = json_incref(fresh);
     free(inf->rv);
     inf->rv = rv;
-    inf->synced = true;
     inf->list_count++;
-    pthread_cond_broadcast(&inf->cond);
     pthread_mutex_unlock(&inf->lock);
 
     const struct informer_handlers *h = &inf->handlers;
@@ -166,6 +164,13 @@ static void replace_cache(struct informer *inf, json_t *fresh, char *rv)
             h->on_delete(obj, h->opaque);
     }
     json_decref(old);
+    /* Synced only once the handlers have seen the list: a scheduler that waited for the
+     * node informer could otherwise run a cycle before its node cache held any node ("no
+     * nodes available to schedule pods"). */
+    pthread_mutex_lock(&inf->lock);
+    inf->synced = true;
+    pthread_cond_broadcast(&inf->cond);
+    pthread_mutex_unlock(&inf->lock);
 }
 
 struct watch_ctx {
