@@ -9,6 +9,8 @@ import tempfile
 
 import pytest
 
+from test_agent import _remove_cgroups
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -47,17 +49,7 @@ def test_agent_probe_scenarios_in_private_namespaces(runtime):
             uids = f.read().split()
         os.unlink(uids_file.name)
         left = _cgroups_of(uids)
-        for d in left:  # a failed run may leave some: remove them
-            for sub in [os.path.join(d, x) for x in os.listdir(d)]:
-                if os.path.isdir(sub):
-                    try:
-                        os.rmdir(sub)
-                    except OSError:
-                        pass
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+        _remove_cgroups(left)  # a failed run may leave some
     assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
     assert uids and left == [], left

@@ -1,7 +1,6 @@
 """`k8c server` as one control plane: its embedded scheduler and controllers, with simulated
 (`k8c hollow`) nodes, run a Deployment to completion with nothing else started."""
 import glob
-import json
 import os
 import signal
 import subprocess
@@ -11,6 +10,7 @@ import time
 import pytest
 
 from conftest import K8C, KUBECTL, start_apiserver, stop_apiserver
+from test_agent import _remove_cgroups
 
 
 def wait_for(fn, timeout=60, what="condition"):
@@ -110,16 +110,7 @@ def test_embedded_agent_scenarios_in_private_namespaces(tmp_path):
     finally:
         uids = uids_file.read_text().split()
         left = _pod_cgroups(uids)
-        for d in sorted(left, reverse=True):  # a failed run may leave them: remove ours
-            for sub in glob.glob(os.path.join(d, "*/")):
-                try:
-                    os.rmdir(sub)
-                except OSError:
-                    pass
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+        _remove_cgroups(left)  # a failed run may leave them: remove ours
     assert r.returncode == 0, r.stdout[-12000:] + r.stderr[-4000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-4000:]
     assert uids, "the scenarios recorded the pods they ran"
