@@ -3,7 +3,6 @@
  * and keeps it under <data-dir>/tls/. It publishes the certificate's SHA-256 on its Node
  * (annotation k8c.io/agent-cert-sha256) and the API server pins that digest when it connects:
  * only the owner of the Node object can change it. */
-#include <arpa/inet.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -15,6 +14,7 @@
 #include "agent/stream.h"
 #include "base/file.h"
 #include "base/mem.h"
+#include "base/x509.h"
 
 #define CERT_YEARS 10
 
@@ -50,20 +50,8 @@ static int make_self_signed(const char *const *hosts, char **crt_pem, char **key
         (rc = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
         (rc = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0)
         goto fail;
-    for (size_t i = 0; hosts[i]; i++) {
-        unsigned char ip[16];
-        if (inet_pton(AF_INET, hosts[i], ip) == 1)
-            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
-                                                      GNUTLS_FSAN_APPEND);
-        else if (inet_pton(AF_INET6, hosts[i], ip) == 1)
-            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
-                                                      GNUTLS_FSAN_APPEND);
-        else
-            rc = gnutls_x509_crt_set_subject_alt_name(
-                crt, GNUTLS_SAN_DNSNAME, hosts[i], (unsigned)strlen(hosts[i]), GNUTLS_FSAN_APPEND);
-        if (rc < 0)
-            goto fail;
-    }
+    if ((rc = x509_add_host_sans(crt, hosts)) < 0)
+        goto fail;
     if ((rc = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0)) < 0 ||
         (rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d)) < 0)
         goto fail;

@@ -3,7 +3,6 @@
  * CN=kubernetes-admin), all ECDSA P-256 made with GnuTLS and kept under <data-dir>/tls/.
  * Later starts load them; a serving certificate that does not cover the listen address is
  * re-issued from the same CA so existing kubeconfigs keep working. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
@@ -16,6 +15,7 @@
 #include "apiserver/internal.h"
 #include "base/file.h"
 #include "base/mem.h"
+#include "base/x509.h"
 
 #define CERT_FILE_MAX (64 * 1024)
 #define CA_YEARS 10
@@ -170,20 +170,8 @@ static int make_leaf(const char *ca_crt_pem, const char *ca_key_pem, const char 
         crt, server ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT, 0);
     if (rc < 0)
         return tls_fail(err, rc, "set key purpose");
-    for (size_t i = 0; server && hosts && hosts[i]; i++) {
-        unsigned char ip[16];
-        if (inet_pton(AF_INET, hosts[i], ip) == 1)
-            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
-                                                      GNUTLS_FSAN_APPEND);
-        else if (inet_pton(AF_INET6, hosts[i], ip) == 1)
-            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
-                                                      GNUTLS_FSAN_APPEND);
-        else
-            rc = gnutls_x509_crt_set_subject_alt_name(
-                crt, GNUTLS_SAN_DNSNAME, hosts[i], (unsigned)strlen(hosts[i]), GNUTLS_FSAN_APPEND);
-        if (rc < 0)
-            return tls_fail(err, rc, "set subject alternative name");
-    }
+    if (server && (rc = x509_add_host_sans(crt, hosts)) < 0)
+        return tls_fail(err, rc, "set subject alternative name");
     if ((rc = gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
         return tls_fail(err, rc, "sign certificate");
     if (export_pem_crt(crt, crt_pem, err) < 0 || export_pem_key(key, key_pem, err) < 0)
