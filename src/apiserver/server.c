@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/tlsio.h"
 
 #define THREAD_STACK (512 * 1024)
 #define CONNECTION_LIMIT 20000
@@ -259,20 +260,6 @@ struct pipe_job {
     size_t extra_in_len;
 };
 
-static int sock_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Copies bytes both ways between the client's upgraded connection and the agent until
  * either side closes. */
 static void *pipe_thread(void *arg)
@@ -284,7 +271,7 @@ static void *pipe_thread(void *arg)
     setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     bool ok =
         (j->extra_in_len == 0 || apiserver__agent_write(a, j->extra_in, j->extra_in_len) == 0) &&
-        (a->extra_len == 0 || sock_write_all(j->sock, a->extra, a->extra_len) == 0);
+        (a->extra_len == 0 || tlsio_write(j->sock, NULL, a->extra, a->extra_len) == 0);
     while (ok && !atomic_load(j->stopping)) {
         struct pollfd p[2] = {{j->sock, POLLIN, 0}, {a->fd, POLLIN, 0}};
         bool pending = apiserver__agent_pending(a);
@@ -295,7 +282,7 @@ static void *pipe_thread(void *arg)
             continue;
         if (pending || (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t r = apiserver__agent_read(a, buf, sizeof(buf));
-            if (r <= 0 || sock_write_all(j->sock, buf, (size_t)r) < 0)
+            if (r <= 0 || tlsio_write(j->sock, NULL, buf, (size_t)r) < 0)
                 break;
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
