@@ -255,6 +255,9 @@ static void backend_free(struct etcd_backend *b)
         curl_easy_cleanup(b->pool[i]);
     if (b->wmulti)
         curl_multi_cleanup(b->wmulti);
+    for (size_t i = 0; i < b->n_held; i++)
+        store_event_unref(b->held[i]);
+    free(b->held);
     free(b->prefix);
     free(b->cacert);
     free(b->cert);
@@ -336,6 +339,7 @@ static int etcd_open(struct store *s, const char *location, struct k8c_err **err
         return -1;
     }
     atomic_store(&s->revision, store__etcd_i64(json_object_get(resp, "header"), "revision"));
+    b->published = atomic_load(&s->revision); /* the hub starts after it */
     atomic_store(&s->compacted, 0);
     b->wmulti = curl_multi_init();
     s->backend = b;
@@ -438,18 +442,54 @@ static json_t *guarded_txn(struct etcd_backend *b, const char *key, int64_t expe
     return NULL;
 }
 
-static int64_t written(struct etcd_backend *b, json_t *resp)
+static int64_t revision_of(const json_t *resp)
 {
-    int64_t rev = store__etcd_i64(json_object_get(resp, "header"), "revision");
-    store__etcd_wait_revision(b, rev);
+    return store__etcd_i64(json_object_get(resp, "header"), "revision");
+}
+
+/* The KeyValue (or NULL) named `field` of the first answer of a txn's responses, e.g.
+ * response_put.prev_kv or the first of response_delete_range.prev_kvs. */
+static json_t *first_response_kv(const json_t *resp, const char *path)
+{
+    json_t *kv = kjson_path(json_array_get(json_object_get(resp, "responses"), 0), path);
+    return json_is_array(kv) ? json_array_get(kv, 0) : kv;
+}
+
+/* Hands the write's event, built from its own answer, to the hub (etcd_watch.c) and returns
+ * its revision once the hub has it. prev_kv is the key's previous KeyValue (NULL for a
+ * create); without it (an etcd that did not send it) the write waits for the stream. */
+static int64_t written(struct etcd_backend *b, const json_t *resp, enum store_event_type type,
+                       const char *key, const void *value, size_t value_len, const json_t *prev_kv)
+{
+    int64_t rev = revision_of(resp);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    size_t plen = 0;
+    _cleanup_free_ char *prev = prev_kv ? store__etcd_b64(prev_kv, "value", &plen, &err) : NULL;
+    if (type != STORE_EVENT_ADDED && prev == NULL) {
+        store__etcd_wait_revision(b, rev);
+        return rev;
+    }
+    struct store_event *ev;
+    if (type == STORE_EVENT_ADDED)
+        ev = store__event_new(type, rev, rev, key, value, value_len, NULL, 0);
+    else if (type == STORE_EVENT_MODIFIED)
+        ev = store__event_new(type, rev, store__etcd_i64(prev_kv, "create_revision"), key, value,
+                              value_len, prev, plen);
+    else /* DELETED: the last state, as the stream's event carries it */
+        ev = store__event_new(type, rev, store__etcd_i64(prev_kv, "create_revision"), key, prev,
+                              plen, prev, plen);
+    store__etcd_publish_write(b, ev);
     return rev;
 }
 
-static json_t *put_op(const char *fk, const void *value, size_t value_len)
+/* A put of value under fk; with prev_kv, etcd's answer carries the key's previous KeyValue. */
+static json_t *put_op(const char *fk, const void *value, size_t value_len, bool prev_kv)
 {
     json_t *put = json_object();
     json_object_set_new(put, "key", b64(fk, strlen(fk)));
     json_object_set_new(put, "value", b64(value, value_len));
+    if (prev_kv)
+        json_object_set_new(put, "prev_kv", json_true());
     return json_pack("{s:o}", "request_put", put);
 }
 
@@ -460,13 +500,13 @@ static int64_t etcd_create(struct store *s, const char *key, const void *value, 
     _cleanup_free_ char *fk = full_key(b, key);
     _cleanup_json_ json_t *req = json_object();
     json_object_set_new(req, "compare", json_pack("[o]", compare(fk, "CREATE", "EQUAL", 0)));
-    json_object_set_new(req, "success", json_pack("[o]", put_op(fk, value, value_len)));
+    json_object_set_new(req, "success", json_pack("[o]", put_op(fk, value, value_len, false)));
     _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/txn", req, err);
     if (resp == NULL)
         return -1;
     if (!json_is_true(json_object_get(resp, "succeeded")))
         return k8c_err_set(err, 0, K8C_REASON_ALREADY_EXISTS, "key `%s` already exists", key);
-    return written(b, resp);
+    return written(b, resp, STORE_EVENT_ADDED, key, value, value_len, NULL);
 }
 
 static int64_t etcd_update(struct store *s, const char *key, const void *value, size_t value_len,
@@ -474,8 +514,12 @@ static int64_t etcd_update(struct store *s, const char *key, const void *value, 
 {
     struct etcd_backend *b = s->backend;
     _cleanup_free_ char *fk = full_key(b, key);
-    _cleanup_json_ json_t *resp = guarded_txn(b, key, expected, put_op(fk, value, value_len), err);
-    return resp ? written(b, resp) : -1;
+    _cleanup_json_ json_t *resp =
+        guarded_txn(b, key, expected, put_op(fk, value, value_len, true), err);
+    if (resp == NULL)
+        return -1;
+    return written(b, resp, STORE_EVENT_MODIFIED, key, value, value_len,
+                   first_response_kv(resp, "response_put.prev_kv"));
 }
 
 static int64_t etcd_delete(struct store *s, const char *key, int64_t expected,
@@ -490,12 +534,10 @@ static int64_t etcd_delete(struct store *s, const char *key, int64_t expected,
         guarded_txn(b, key, expected, json_pack("{s:o}", "request_delete_range", del), err);
     if (resp == NULL)
         return -1;
-    json_t *dr =
-        kjson_path(json_array_get(json_object_get(resp, "responses"), 0), "response_delete_range");
-    json_t *pk = json_array_get(json_object_get(dr, "prev_kvs"), 0);
+    json_t *pk = first_response_kv(resp, "response_delete_range.prev_kvs");
     if (prev && pk && kv_from_json(b, pk, prev, err) < 0)
         return -1;
-    return written(b, resp);
+    return written(b, resp, STORE_EVENT_DELETED, key, NULL, 0, pk);
 }
 
 static int etcd_compact(struct store *s, int64_t revision, struct k8c_err **err)
