@@ -30,8 +30,8 @@
 
 struct target {
     bool etcd;
-    bool api;          /* ConfigMap creates through a k8c API server over HTTPS */
-    const char *where; /* k8c: directory; etcd, api: base URL */
+    bool api;                    /* ConfigMap creates through a k8c API server over HTTPS */
+    const char *where;           /* k8c: directory; etcd, api: base URL */
     const char *ca, *cert, *key; /* api: TLS files */
     struct store *s;
     size_t value_len; /* etcd: the size of each put's value */
@@ -162,10 +162,10 @@ static void *writer_main(void *arg)
             for (size_t i = 0; i < value_len; i++)
                 if (value[i] == '"' || value[i] == '\\')
                     value[i] = '.';
-            _cleanup_free_ char *body = xasprintf(
-                "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
-                "\"bench-w%03d-%llu\"},\"data\":{\"v\":\"%s\"}}",
-                w->id, (unsigned long long)n, value);
+            _cleanup_free_ char *body =
+                xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                          "\"bench-w%03d-%llu\"},\"data\":{\"v\":\"%s\"}}",
+                          w->id, (unsigned long long)n, value);
             http_post(&h, t->where, "/api/v1/namespaces/default/configmaps", body);
         } else if (t->etcd) {
             _cleanup_free_ char *k64 = b64(key, strlen(key));
@@ -217,9 +217,12 @@ static void run_writers(struct target *t, int writers, double seconds, size_t co
     if (!quiet && all.n > 0)
         printf("%s writers=%d writes=%zu writes_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
                "max_ms=%.1f\n",
-               t->api ? "api" : t->etcd ? "etcd" : "k8c", writers, all.n, (double)all.n / elapsed,
-               (double)all.ns[all.n / 2] / 1e6, (double)all.ns[all.n * 9 / 10] / 1e6,
-               (double)all.ns[all.n * 99 / 100] / 1e6, (double)all.ns[all.n - 1] / 1e6);
+               t->api    ? "api"
+               : t->etcd ? "etcd"
+                         : "k8c",
+               writers, all.n, (double)all.n / elapsed, (double)all.ns[all.n / 2] / 1e6,
+               (double)all.ns[all.n * 9 / 10] / 1e6, (double)all.ns[all.n * 99 / 100] / 1e6,
+               (double)all.ns[all.n - 1] / 1e6);
     free(all.ns);
     free(ws);
     free(th);
@@ -338,8 +341,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 8 && strcmp(argv[1], "api") == 0) {
-        struct target t = {.api = true, .where = argv[2], .ca = argv[3], .cert = argv[4],
-                           .key = argv[5]};
+        struct target t = {
+            .api = true, .where = argv[2], .ca = argv[3], .cert = argv[4], .key = argv[5]};
         curl_global_init(CURL_GLOBAL_DEFAULT);
         run_writers(&t, atoi(argv[6]), atof(argv[7]), 0, 0, false);
         return 0;
