@@ -126,8 +126,10 @@ void store__etcd_publish_write(struct etcd_backend *b, struct store_event *ev)
         b->n_held++;
         drain_held_locked(s);
     }
+    bool done = b->published >= rev;
     pthread_mutex_unlock(&b->rev_lock);
-    store__etcd_wait_revision(b, rev);
+    if (!done)
+        store__etcd_wait_revision(b, rev);
 }
 
 static void handle_event(struct store *s, const json_t *e)
