@@ -58,8 +58,10 @@ static void drain_held_locked(struct store *s)
         else
             break;
     }
-    memmove(b->held, b->held + i, (b->n_held - i) * sizeof(*b->held));
-    b->n_held -= i;
+    if (i > 0) {
+        memmove(b->held, b->held + i, (b->n_held - i) * sizeof(*b->held));
+        b->n_held -= i;
+    }
 }
 
 /* The held write at revision rev (removed from `held`), or NULL (rev_lock held). */
