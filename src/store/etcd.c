@@ -263,6 +263,8 @@ static void backend_free(struct etcd_backend *b)
     free(b->cert);
     free(b->key);
     pthread_mutex_destroy(&b->pool_lock);
+    pthread_mutex_destroy(&b->get_lock);
+    pthread_cond_destroy(&b->get_cond);
     pthread_mutex_destroy(&b->rev_lock);
     pthread_cond_destroy(&b->rev_cond);
     free(b);
@@ -320,6 +322,8 @@ static int etcd_open(struct store *s, const char *location, struct k8c_err **err
     b->s = s;
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_mutex_init(&b->rev_lock, NULL);
+    pthread_mutex_init(&b->get_lock, NULL);
+    pthread_cond_init(&b->get_cond, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -385,9 +389,9 @@ static int etcd_list(struct store *s, const char *prefix, int64_t revision, cons
     return 0;
 }
 
-static int etcd_get(struct store *s, const char *key, struct store_kv *out, struct k8c_err **err)
+static int range_one(struct etcd_backend *b, const char *key, struct store_kv *out,
+                     struct k8c_err **err)
 {
-    struct etcd_backend *b = s->backend;
     _cleanup_free_ char *fk = full_key(b, key);
     _cleanup_json_ json_t *req = json_object();
     json_object_set_new(req, "key", b64(fk, strlen(fk)));
@@ -398,6 +402,106 @@ static int etcd_get(struct store *s, const char *key, struct store_kv *out, stru
     if (json_array_size(kvs) == 0)
         return k8c_err_set(err, 0, K8C_REASON_NOT_FOUND, "key `%s` not found", key);
     return kv_from_json(b, json_array_get(kvs, 0), out, err);
+}
+
+/* Reads of one key at the same time share etcd ranges, and stay linearizable: a read joins
+ * only a range that has not been sent yet, so the range starts after every reader it answers
+ * began (it sees every write that ended before any of them). A reader that finds the key's
+ * range already in flight starts the next one, which waits for that one to end and takes in
+ * the readers arriving meanwhile. (The API server reads the namespace on every create: with
+ * many creates at once that is one range per round trip instead of one per create.) */
+struct get_batch {
+    char *key;
+    bool sent, done;
+    int readers;
+    int rc;
+    struct store_kv kv;
+    enum k8c_reason reason;
+    char *msg;
+    struct get_batch *next;
+};
+
+static void batch_answer(struct get_batch *g, struct store_kv *out, struct k8c_err **err)
+{
+    if (g->rc < 0) {
+        k8c_err_set(err, 0, g->reason, "%s", g->msg);
+        return;
+    }
+    out->key = xstrdup(g->kv.key);
+    out->value = xmalloc(g->kv.value_len + 1);
+    memcpy(out->value, g->kv.value, g->kv.value_len + 1);
+    out->value_len = g->kv.value_len;
+    out->create_revision = g->kv.create_revision;
+    out->mod_revision = g->kv.mod_revision;
+}
+
+/* Drops a reader's hold on g (get_lock held): the last one unlinks and frees it. */
+static void batch_leave(struct etcd_backend *b, struct get_batch *g)
+{
+    if (--g->readers > 0)
+        return;
+    for (struct get_batch **p = &b->gets; *p; p = &(*p)->next) {
+        if (*p == g) {
+            *p = g->next;
+            break;
+        }
+    }
+    store_kv_clear(&g->kv);
+    free(g->key);
+    free(g->msg);
+    free(g);
+}
+
+static int etcd_get(struct store *s, const char *key, struct store_kv *out, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    pthread_mutex_lock(&b->get_lock);
+    struct get_batch *g = NULL, *in_flight = NULL;
+    for (struct get_batch *x = b->gets; x; x = x->next) {
+        if (strcmp(x->key, key) != 0 || x->done)
+            continue;
+        if (x->sent)
+            in_flight = x;
+        else
+            g = x;
+    }
+    if (g == NULL) {
+        g = xcalloc(1, sizeof(*g));
+        g->key = xstrdup(key);
+        g->next = b->gets;
+        b->gets = g;
+    }
+    g->readers++;
+    bool sender = g->readers == 1;
+    if (sender) {
+        /* The key's range in flight ends first (the readers joining this one meanwhile). */
+        if (in_flight) {
+            in_flight->readers++; /* kept until we have seen it end */
+            while (!in_flight->done)
+                pthread_cond_wait(&b->get_cond, &b->get_lock);
+            batch_leave(b, in_flight);
+        }
+        g->sent = true;
+        pthread_mutex_unlock(&b->get_lock);
+        _cleanup_err_ struct k8c_err *e = NULL;
+        int rc = range_one(b, key, &g->kv, &e);
+        pthread_mutex_lock(&b->get_lock);
+        g->rc = rc;
+        if (rc < 0) {
+            g->reason = e->reason;
+            g->msg = xstrdup(e->msg);
+        }
+        g->done = true;
+        pthread_cond_broadcast(&b->get_cond);
+    } else {
+        while (!g->done)
+            pthread_cond_wait(&b->get_cond, &b->get_lock);
+    }
+    int rc = g->rc;
+    batch_answer(g, out, err);
+    batch_leave(b, g);
+    pthread_mutex_unlock(&b->get_lock);
+    return rc;
 }
 
 /* A compare of the key's create_revision (target CREATE) or mod_revision (MOD). */

@@ -29,6 +29,11 @@ struct etcd_backend {
     size_t prefix_len;
     char *cacert, *cert, *key; /* TLS files, or NULL */
 
+    /* Reads of one key at the same time share ranges (etcd_get). */
+    pthread_mutex_t get_lock;
+    pthread_cond_t get_cond;
+    struct get_batch *gets; /* ranges waiting or in flight */
+
     pthread_mutex_t pool_lock;
     CURL *pool[ETCD_POOL_MAX];
     size_t pool_len;

@@ -8,6 +8,8 @@
 #include <criterion/new/assert.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -133,5 +135,78 @@ Test(store_etcd_writes, two_stores_write_concurrently_and_agree)
     store_watch_close(ws);
     store_watch_close(wt);
     store_close(t);
+    store_close(s);
+}
+
+/* Reads of one key at the same time share etcd ranges (etcd_get) and must stay linearizable:
+ * a read returns at least every write that ended before it began. */
+struct reader {
+    struct store *s;
+    atomic_llong *completed; /* the last value whose write has returned */
+    atomic_bool *stop;
+    long reads;
+    char failure[256];
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    while (!atomic_load(r->stop)) {
+        long long before = atomic_load(r->completed);
+        struct k8c_err *err = NULL;
+        struct store_kv kv = {0};
+        if (store_get(r->s, "/registry/namespaces/shared", &kv, &err) < 0) {
+            snprintf(r->failure, sizeof(r->failure), "get: %s", err->msg);
+            k8c_err_free(err);
+            return NULL;
+        }
+        long long got = atoll(kv.value);
+        store_kv_clear(&kv);
+        if (got < before) {
+            snprintf(r->failure, sizeof(r->failure), "read %lld after write %lld had returned", got,
+                     before);
+            return NULL;
+        }
+        r->reads++;
+    }
+    return NULL;
+}
+
+Test(store_etcd_writes, shared_reads_of_one_key_see_every_finished_write)
+{
+    _cleanup_free_ char *url = etcd_test_cluster(1, "/r");
+    struct k8c_err *err = NULL;
+    struct store *s = store_open(url, NULL, &err);
+    cr_assert(s != NULL);
+    int64_t rev = store_create(s, "/registry/namespaces/shared", "0", 1, &err);
+    cr_assert(rev > 0);
+    atomic_llong completed = 0;
+    atomic_bool stop = false;
+    struct reader r[8];
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = (struct reader){.s = s, .completed = &completed, .stop = &stop};
+        cr_assert(eq(int, pthread_create(&th[i], NULL, reader_main, &r[i]), 0));
+    }
+    for (long long v = 1; v <= 150; v++) {
+        char text[32];
+        snprintf(text, sizeof(text), "%lld", v);
+        rev = store_update(s, "/registry/namespaces/shared", text, strlen(text), rev, &err);
+        cr_assert(rev > 0, "update: %s", err ? err->msg : "?");
+        atomic_store(&completed, v);
+    }
+    atomic_store(&stop, true);
+    long reads = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert(r[i].failure[0] == '\0', "%s", r[i].failure);
+        reads += r[i].reads;
+    }
+    cr_assert(reads > 150, "the readers ran (%ld reads)", reads);
+    /* a missing key is NOT_FOUND for every reader sharing the range */
+    struct store_kv kv = {0};
+    cr_assert(eq(int, store_get(s, "/registry/namespaces/none", &kv, &err), -1));
+    cr_assert(eq(int, err->reason, K8C_REASON_NOT_FOUND));
+    k8c_err_free(err);
     store_close(s);
 }
