@@ -2,7 +2,11 @@
  * as the API server calls it) and against etcd (through its HTTP/JSON gateway, /v3/kv/put and
  * /v3/kv/range), so the figures compare the stores and not two different clients.
  *
- *   loadgen write k8c DIR|etcd URL  WRITERS SECONDS   -> writes/s, p50, p99 (1 KiB values)
+ *   loadgen write k8c DIR|etcd URL  WRITERS SECONDS [VALUE_LEN]
+ *                                                     -> writes/s, p50, p99 (1 KiB values)
+ *   loadgen api URL CA CERT KEY WRITERS SECONDS       -> the same for ConfigMap creates (1 KiB of
+ *                                                        data) through a k8c API server, one
+ *                                                        keep-alive HTTPS connection per writer
  *   loadgen read  k8c DIR|etcd URL  KEYS SECONDS      -> ranges/s over KEYS keys of 1 KiB
  *   loadgen growth DIR KEYS UPDATES                   -> file size vs live data after compact
  *
@@ -26,8 +30,11 @@
 
 struct target {
     bool etcd;
-    const char *where; /* k8c: directory; etcd: base URL */
+    bool api;                    /* ConfigMap creates through a k8c API server over HTTPS */
+    const char *where;           /* k8c: directory; etcd, api: base URL */
+    const char *ca, *cert, *key; /* api: TLS files */
     struct store *s;
+    size_t value_len; /* etcd: the size of each put's value */
 };
 
 struct lat {
@@ -73,6 +80,7 @@ static char *b64(const void *data, size_t len)
 
 struct http {
     CURL *curl;
+    struct curl_slist *headers;
     size_t received;
 };
 
@@ -83,12 +91,20 @@ static size_t sink(char *ptr, size_t size, size_t n, void *opaque)
     return size * n;
 }
 
-static void http_init(struct http *h)
+static void http_init(struct http *h, const struct target *t)
 {
     h->curl = curl_easy_init();
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(h->curl, CURLOPT_TCP_NODELAY, 1L);
+    if (t->api) {
+        /* One keep-alive HTTPS connection per writer, as kubectl or client-go keep. */
+        curl_easy_setopt(h->curl, CURLOPT_CAINFO, t->ca);
+        curl_easy_setopt(h->curl, CURLOPT_SSLCERT, t->cert);
+        curl_easy_setopt(h->curl, CURLOPT_SSLKEY, t->key);
+        h->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+    }
 }
 
 /* POSTs body to base+path; exits on any failure (a benchmark with errors means nothing). */
@@ -101,7 +117,7 @@ static void http_post(struct http *h, const char *base, const char *path, const 
     CURLcode rc = curl_easy_perform(h->curl);
     long code = 0;
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK || code != 200) {
+    if (rc != CURLE_OK || (code != 200 && code != 201)) {
         fprintf(stderr, "loadgen: POST %s: %s (HTTP %ld)\n", url, curl_easy_strerror(rc), code);
         exit(1);
     }
@@ -115,10 +131,10 @@ struct writer {
     struct lat lat;
 };
 
-static void fill_value(char *v, int writer, uint64_t n)
+static void fill_value(char *v, size_t len, int writer, uint64_t n)
 {
-    memset(v, 'a' + (int)(n % 26), VALUE_LEN);
-    snprintf(v, VALUE_LEN, "{\"writer\":%d,\"n\":%" PRIu64 "}", writer, n);
+    memset(v, 'a' + (int)(n % 26), len);
+    snprintf(v, len, "{\"writer\":%d,\"n\":%" PRIu64 "}", writer, n);
     v[strlen(v)] = ' ';
 }
 
@@ -128,20 +144,32 @@ static void *writer_main(void *arg)
     struct target *t = w->t;
     int64_t mod[KEYS_PER_WRITER] = {0};
     struct http h = {0};
-    if (t->etcd)
-        http_init(&h);
-    char value[VALUE_LEN];
+    if (t->etcd || t->api)
+        http_init(&h, t);
+    size_t value_len = t->etcd && t->value_len ? t->value_len : VALUE_LEN;
+    _cleanup_free_ char *value = xmalloc(value_len + 1);
     for (uint64_t n = 0;; n++) {
         if (w->deadline ? clock_mono_ns() >= w->deadline : n >= w->count)
             break;
         int k = (int)(n % KEYS_PER_WRITER);
         char key[64];
         snprintf(key, sizeof(key), "/bench/w%03d/k%03d", w->id, k);
-        fill_value(value, w->id, n);
+        fill_value(value, value_len, w->id, n);
         uint64_t start = clock_mono_ns();
-        if (t->etcd) {
+        if (t->api) {
+            /* A ConfigMap of a new name each time, its data 1 KiB of JSON-safe text. */
+            value[value_len] = '\0';
+            for (size_t i = 0; i < value_len; i++)
+                if (value[i] == '"' || value[i] == '\\')
+                    value[i] = '.';
+            _cleanup_free_ char *body =
+                xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                          "\"bench-w%03d-%llu\"},\"data\":{\"v\":\"%s\"}}",
+                          w->id, (unsigned long long)n, value);
+            http_post(&h, t->where, "/api/v1/namespaces/default/configmaps", body);
+        } else if (t->etcd) {
             _cleanup_free_ char *k64 = b64(key, strlen(key));
-            _cleanup_free_ char *v64 = b64(value, VALUE_LEN);
+            _cleanup_free_ char *v64 = b64(value, value_len);
             _cleanup_free_ char *body = xasprintf("{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
             http_post(&h, t->where, "/v3/kv/put", body);
         } else {
@@ -156,8 +184,10 @@ static void *writer_main(void *arg)
         }
         lat_add(&w->lat, clock_mono_ns() - start);
     }
-    if (t->etcd)
+    if (t->etcd || t->api) {
         curl_easy_cleanup(h.curl);
+        curl_slist_free_all(h.headers);
+    }
     return NULL;
 }
 
@@ -187,9 +217,12 @@ static void run_writers(struct target *t, int writers, double seconds, size_t co
     if (!quiet && all.n > 0)
         printf("%s writers=%d writes=%zu writes_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
                "max_ms=%.1f\n",
-               t->etcd ? "etcd" : "k8c", writers, all.n, (double)all.n / elapsed,
-               (double)all.ns[all.n / 2] / 1e6, (double)all.ns[all.n * 9 / 10] / 1e6,
-               (double)all.ns[all.n * 99 / 100] / 1e6, (double)all.ns[all.n - 1] / 1e6);
+               t->api    ? "api"
+               : t->etcd ? "etcd"
+                         : "k8c",
+               writers, all.n, (double)all.n / elapsed, (double)all.ns[all.n / 2] / 1e6,
+               (double)all.ns[all.n * 9 / 10] / 1e6, (double)all.ns[all.n * 99 / 100] / 1e6,
+               (double)all.ns[all.n - 1] / 1e6);
     free(all.ns);
     free(ws);
     free(th);
@@ -228,7 +261,7 @@ static void cmd_read(struct target *t, int keys, double seconds)
     struct http h = {0};
     _cleanup_free_ char *body = NULL;
     if (t->etcd) {
-        http_init(&h);
+        http_init(&h, t);
         _cleanup_free_ char *k64 = b64("/bench/w5", 9);
         _cleanup_free_ char *e64 = b64("/bench/w6", 9);
         body = xasprintf("{\"key\":\"%s\",\"range_end\":\"%s\"}", k64, e64);
@@ -298,11 +331,20 @@ static void cmd_growth(const char *dir, int keys, size_t updates)
 
 int main(int argc, char **argv)
 {
-    if (argc == 6 && strcmp(argv[1], "write") == 0) {
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "write") == 0) {
         struct target t = {0};
         open_target(&t, argv[2], argv[3]);
+        if (argc == 7)
+            t.value_len = (size_t)atol(argv[6]);
         run_writers(&t, atoi(argv[4]), atof(argv[5]), 0, 0, false);
         store_close(t.s);
+        return 0;
+    }
+    if (argc == 8 && strcmp(argv[1], "api") == 0) {
+        struct target t = {
+            .api = true, .where = argv[2], .ca = argv[3], .cert = argv[4], .key = argv[5]};
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        run_writers(&t, atoi(argv[6]), atof(argv[7]), 0, 0, false);
         return 0;
     }
     if (argc == 6 && strcmp(argv[1], "read") == 0) {
@@ -317,7 +359,7 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr,
-            "usage: loadgen write|read k8c DIR|store URL|etcd URL N SECONDS | growth DIR KEYS "
-            "UPDATES\n");
+            "usage: loadgen write|read k8c DIR|store URL|etcd URL N SECONDS [VALUE_LEN] | api URL "
+            "CA CERT KEY WRITERS SECONDS | growth DIR KEYS UPDATES\n");
     return 2;
 }

@@ -99,6 +99,14 @@ const char *client_leader_identity(const struct client_leader *l);
 bool client_leader_try(struct client_leader *l);
 /* Gives the Lease up (holder "", duration 1 s) so another candidate takes over at once. */
 void client_leader_release(struct client_leader *l);
+/* Starts watching the Lease on a thread of its own, so changes are seen (and their lease
+ * duration counted) when they happen rather than at the next try. Returns 0, or -1 with
+ * *err. client_leader_unwatch (or client_leader_free) stops it. */
+int client_leader_watch(struct client_leader *l, struct k8c_err **err);
+void client_leader_unwatch(struct client_leader *l);
+/* Waits until the record last seen (by a try or the watch) has expired or was released or
+ * deleted (returns true), or max_ms passed or *stop (stop may be NULL) became true (false). */
+bool client_leader_wait(struct client_leader *l, const atomic_bool *stop, unsigned max_ms);
 
 struct client_leader_options {
     const char *lease_namespace;     /* "kube-system" */
@@ -110,7 +118,8 @@ struct client_leader_options {
 };
 
 /* Runs lead(term_stop, opaque) on its own thread for each term this process holds the Lease:
- * campaigns every half retry period (and when the holder's lease expires), renews while leading,
+ * campaigns every retry period and the instant the holder's record expires (seen through a watch on
+ * the Lease), renews while leading,
  * sets *term_stop (and waits for lead to return) when a renewal has failed for the renew deadline,
  * then campaigns again. Returns 0 once *stop is set (the Lease released), or -1 with *err for
  * unusable options. */

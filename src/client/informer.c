@@ -307,7 +307,7 @@ bool informer_wait_synced(struct informer *inf, int timeout_ms)
     return synced;
 }
 
-void informer_free(struct informer *inf)
+void informer_stop(struct informer *inf)
 {
     if (inf == NULL)
         return;
@@ -315,6 +315,13 @@ void informer_free(struct informer *inf)
     atomic_store(&inf->stop, true);
     pthread_cond_broadcast(&inf->cond);
     pthread_mutex_unlock(&inf->lock);
+}
+
+void informer_free(struct informer *inf)
+{
+    if (inf == NULL)
+        return;
+    informer_stop(inf);
     if (inf->started)
         pthread_join(inf->thread, NULL);
     json_decref(inf->cache);

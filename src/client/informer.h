@@ -39,7 +39,12 @@ int informer_start(struct informer *inf, struct k8c_err **err);
 /* Waits until the first list has filled the cache; false on timeout (timeout_ms < 0 waits
  * forever). */
 bool informer_wait_synced(struct informer *inf, int timeout_ms);
-/* Stops the thread (if running) and frees the informer and its cache. */
+/* Asks the thread to stop without waiting for it (its watch notices within about a second;
+ * handlers may run until then; the cache stays readable). Stopping several informers this
+ * way before freeing them lets their watches end in parallel rather than one after another.
+ * NULL is a no-op. */
+void informer_stop(struct informer *inf);
+/* Stops the thread (if running), waits for it, and frees the informer and its cache. */
 void informer_free(struct informer *inf);
 
 /* The cached object "namespace/name" (or "name" for cluster-scoped kinds): a new reference,

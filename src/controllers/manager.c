@@ -246,6 +246,10 @@ static void ctl_stop_and_free(struct ctl *ctl)
     atomic_store(&ctl->stopping, true);
     pthread_cond_broadcast(&ctl->tick_cond);
     pthread_mutex_unlock(&ctl->tick_lock);
+    /* Every informer's watch is told to end now, so they end together (each notices within
+     * about a second) while the workers finish; the caches stay readable until freed. */
+    for (int r = 0; r < CTL_RES_COUNT; r++)
+        informer_stop(ctl->shared[r].inf);
     for (size_t i = 0; i < ctl->n_controllers; i++)
         workqueue_shutdown(ctl->controllers[i]->queue);
     for (size_t i = 0; i < ctl->n_controllers; i++) {

@@ -725,7 +725,12 @@ static int run_scheduler(struct client *c, const struct scheduler_options *opts,
     schedule_loop(&s);
 out:
     /* Stop the informers first so no handler runs while the rest is torn down; then let
-     * the binders finish what is queued. */
+     * the binders finish what is queued. All are told first, so their watches end together. */
+    informer_stop(pods);
+    informer_stop(nodes);
+    informer_stop(namespaces);
+    for (size_t i = 0; i < N_WORKLOAD_KINDS; i++)
+        informer_stop(workloads[i]);
     informer_free(pods);
     informer_free(nodes);
     informer_free(namespaces);

@@ -255,11 +255,16 @@ static void backend_free(struct etcd_backend *b)
         curl_easy_cleanup(b->pool[i]);
     if (b->wmulti)
         curl_multi_cleanup(b->wmulti);
+    for (size_t i = 0; i < b->n_held; i++)
+        store_event_unref(b->held[i]);
+    free(b->held);
     free(b->prefix);
     free(b->cacert);
     free(b->cert);
     free(b->key);
     pthread_mutex_destroy(&b->pool_lock);
+    pthread_mutex_destroy(&b->get_lock);
+    pthread_cond_destroy(&b->get_cond);
     pthread_mutex_destroy(&b->rev_lock);
     pthread_cond_destroy(&b->rev_cond);
     free(b);
@@ -317,6 +322,8 @@ static int etcd_open(struct store *s, const char *location, struct k8c_err **err
     b->s = s;
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_mutex_init(&b->rev_lock, NULL);
+    pthread_mutex_init(&b->get_lock, NULL);
+    pthread_cond_init(&b->get_cond, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -336,6 +343,7 @@ static int etcd_open(struct store *s, const char *location, struct k8c_err **err
         return -1;
     }
     atomic_store(&s->revision, store__etcd_i64(json_object_get(resp, "header"), "revision"));
+    b->published = atomic_load(&s->revision); /* the hub starts after it */
     atomic_store(&s->compacted, 0);
     b->wmulti = curl_multi_init();
     s->backend = b;
@@ -381,9 +389,9 @@ static int etcd_list(struct store *s, const char *prefix, int64_t revision, cons
     return 0;
 }
 
-static int etcd_get(struct store *s, const char *key, struct store_kv *out, struct k8c_err **err)
+static int range_one(struct etcd_backend *b, const char *key, struct store_kv *out,
+                     struct k8c_err **err)
 {
-    struct etcd_backend *b = s->backend;
     _cleanup_free_ char *fk = full_key(b, key);
     _cleanup_json_ json_t *req = json_object();
     json_object_set_new(req, "key", b64(fk, strlen(fk)));
@@ -394,6 +402,106 @@ static int etcd_get(struct store *s, const char *key, struct store_kv *out, stru
     if (json_array_size(kvs) == 0)
         return k8c_err_set(err, 0, K8C_REASON_NOT_FOUND, "key `%s` not found", key);
     return kv_from_json(b, json_array_get(kvs, 0), out, err);
+}
+
+/* Reads of one key at the same time share etcd ranges, and stay linearizable: a read joins
+ * only a range that has not been sent yet, so the range starts after every reader it answers
+ * began (it sees every write that ended before any of them). A reader that finds the key's
+ * range already in flight starts the next one, which waits for that one to end and takes in
+ * the readers arriving meanwhile. (The API server reads the namespace on every create: with
+ * many creates at once that is one range per round trip instead of one per create.) */
+struct get_batch {
+    char *key;
+    bool sent, done;
+    int readers;
+    int rc;
+    struct store_kv kv;
+    enum k8c_reason reason;
+    char *msg;
+    struct get_batch *next;
+};
+
+static void batch_answer(struct get_batch *g, struct store_kv *out, struct k8c_err **err)
+{
+    if (g->rc < 0) {
+        k8c_err_set(err, 0, g->reason, "%s", g->msg);
+        return;
+    }
+    out->key = xstrdup(g->kv.key);
+    out->value = xmalloc(g->kv.value_len + 1);
+    memcpy(out->value, g->kv.value, g->kv.value_len + 1);
+    out->value_len = g->kv.value_len;
+    out->create_revision = g->kv.create_revision;
+    out->mod_revision = g->kv.mod_revision;
+}
+
+/* Drops a reader's hold on g (get_lock held): the last one unlinks and frees it. */
+static void batch_leave(struct etcd_backend *b, struct get_batch *g)
+{
+    if (--g->readers > 0)
+        return;
+    for (struct get_batch **p = &b->gets; *p; p = &(*p)->next) {
+        if (*p == g) {
+            *p = g->next;
+            break;
+        }
+    }
+    store_kv_clear(&g->kv);
+    free(g->key);
+    free(g->msg);
+    free(g);
+}
+
+static int etcd_get(struct store *s, const char *key, struct store_kv *out, struct k8c_err **err)
+{
+    struct etcd_backend *b = s->backend;
+    pthread_mutex_lock(&b->get_lock);
+    struct get_batch *g = NULL, *in_flight = NULL;
+    for (struct get_batch *x = b->gets; x; x = x->next) {
+        if (strcmp(x->key, key) != 0 || x->done)
+            continue;
+        if (x->sent)
+            in_flight = x;
+        else
+            g = x;
+    }
+    if (g == NULL) {
+        g = xcalloc(1, sizeof(*g));
+        g->key = xstrdup(key);
+        g->next = b->gets;
+        b->gets = g;
+    }
+    g->readers++;
+    bool sender = g->readers == 1;
+    if (sender) {
+        /* The key's range in flight ends first (the readers joining this one meanwhile). */
+        if (in_flight) {
+            in_flight->readers++; /* kept until we have seen it end */
+            while (!in_flight->done)
+                pthread_cond_wait(&b->get_cond, &b->get_lock);
+            batch_leave(b, in_flight);
+        }
+        g->sent = true;
+        pthread_mutex_unlock(&b->get_lock);
+        _cleanup_err_ struct k8c_err *e = NULL;
+        int rc = range_one(b, key, &g->kv, &e);
+        pthread_mutex_lock(&b->get_lock);
+        g->rc = rc;
+        if (rc < 0) {
+            g->reason = e->reason;
+            g->msg = xstrdup(e->msg);
+        }
+        g->done = true;
+        pthread_cond_broadcast(&b->get_cond);
+    } else {
+        while (!g->done)
+            pthread_cond_wait(&b->get_cond, &b->get_lock);
+    }
+    int rc = g->rc;
+    batch_answer(g, out, err);
+    batch_leave(b, g);
+    pthread_mutex_unlock(&b->get_lock);
+    return rc;
 }
 
 /* A compare of the key's create_revision (target CREATE) or mod_revision (MOD). */
@@ -438,18 +546,54 @@ static json_t *guarded_txn(struct etcd_backend *b, const char *key, int64_t expe
     return NULL;
 }
 
-static int64_t written(struct etcd_backend *b, json_t *resp)
+static int64_t revision_of(const json_t *resp)
 {
-    int64_t rev = store__etcd_i64(json_object_get(resp, "header"), "revision");
-    store__etcd_wait_revision(b, rev);
+    return store__etcd_i64(json_object_get(resp, "header"), "revision");
+}
+
+/* The KeyValue (or NULL) named `field` of the first answer of a txn's responses, e.g.
+ * response_put.prev_kv or the first of response_delete_range.prev_kvs. */
+static json_t *first_response_kv(const json_t *resp, const char *path)
+{
+    json_t *kv = kjson_path(json_array_get(json_object_get(resp, "responses"), 0), path);
+    return json_is_array(kv) ? json_array_get(kv, 0) : kv;
+}
+
+/* Hands the write's event, built from its own answer, to the hub (etcd_watch.c) and returns
+ * its revision once the hub has it. prev_kv is the key's previous KeyValue (NULL for a
+ * create); without it (an etcd that did not send it) the write waits for the stream. */
+static int64_t written(struct etcd_backend *b, const json_t *resp, enum store_event_type type,
+                       const char *key, const void *value, size_t value_len, const json_t *prev_kv)
+{
+    int64_t rev = revision_of(resp);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    size_t plen = 0;
+    _cleanup_free_ char *prev = prev_kv ? store__etcd_b64(prev_kv, "value", &plen, &err) : NULL;
+    if (type != STORE_EVENT_ADDED && prev == NULL) {
+        store__etcd_wait_revision(b, rev);
+        return rev;
+    }
+    struct store_event *ev;
+    if (type == STORE_EVENT_ADDED)
+        ev = store__event_new(type, rev, rev, key, value, value_len, NULL, 0);
+    else if (type == STORE_EVENT_MODIFIED)
+        ev = store__event_new(type, rev, store__etcd_i64(prev_kv, "create_revision"), key, value,
+                              value_len, prev, plen);
+    else /* DELETED: the last state, as the stream's event carries it */
+        ev = store__event_new(type, rev, store__etcd_i64(prev_kv, "create_revision"), key, prev,
+                              plen, prev, plen);
+    store__etcd_publish_write(b, ev);
     return rev;
 }
 
-static json_t *put_op(const char *fk, const void *value, size_t value_len)
+/* A put of value under fk; with prev_kv, etcd's answer carries the key's previous KeyValue. */
+static json_t *put_op(const char *fk, const void *value, size_t value_len, bool prev_kv)
 {
     json_t *put = json_object();
     json_object_set_new(put, "key", b64(fk, strlen(fk)));
     json_object_set_new(put, "value", b64(value, value_len));
+    if (prev_kv)
+        json_object_set_new(put, "prev_kv", json_true());
     return json_pack("{s:o}", "request_put", put);
 }
 
@@ -460,13 +604,13 @@ static int64_t etcd_create(struct store *s, const char *key, const void *value, 
     _cleanup_free_ char *fk = full_key(b, key);
     _cleanup_json_ json_t *req = json_object();
     json_object_set_new(req, "compare", json_pack("[o]", compare(fk, "CREATE", "EQUAL", 0)));
-    json_object_set_new(req, "success", json_pack("[o]", put_op(fk, value, value_len)));
+    json_object_set_new(req, "success", json_pack("[o]", put_op(fk, value, value_len, false)));
     _cleanup_json_ json_t *resp = store__etcd_call(b, "kv/txn", req, err);
     if (resp == NULL)
         return -1;
     if (!json_is_true(json_object_get(resp, "succeeded")))
         return k8c_err_set(err, 0, K8C_REASON_ALREADY_EXISTS, "key `%s` already exists", key);
-    return written(b, resp);
+    return written(b, resp, STORE_EVENT_ADDED, key, value, value_len, NULL);
 }
 
 static int64_t etcd_update(struct store *s, const char *key, const void *value, size_t value_len,
@@ -474,8 +618,12 @@ static int64_t etcd_update(struct store *s, const char *key, const void *value, 
 {
     struct etcd_backend *b = s->backend;
     _cleanup_free_ char *fk = full_key(b, key);
-    _cleanup_json_ json_t *resp = guarded_txn(b, key, expected, put_op(fk, value, value_len), err);
-    return resp ? written(b, resp) : -1;
+    _cleanup_json_ json_t *resp =
+        guarded_txn(b, key, expected, put_op(fk, value, value_len, true), err);
+    if (resp == NULL)
+        return -1;
+    return written(b, resp, STORE_EVENT_MODIFIED, key, value, value_len,
+                   first_response_kv(resp, "response_put.prev_kv"));
 }
 
 static int64_t etcd_delete(struct store *s, const char *key, int64_t expected,
@@ -490,12 +638,10 @@ static int64_t etcd_delete(struct store *s, const char *key, int64_t expected,
         guarded_txn(b, key, expected, json_pack("{s:o}", "request_delete_range", del), err);
     if (resp == NULL)
         return -1;
-    json_t *dr =
-        kjson_path(json_array_get(json_object_get(resp, "responses"), 0), "response_delete_range");
-    json_t *pk = json_array_get(json_object_get(dr, "prev_kvs"), 0);
+    json_t *pk = first_response_kv(resp, "response_delete_range.prev_kvs");
     if (prev && pk && kv_from_json(b, pk, prev, err) < 0)
         return -1;
-    return written(b, resp);
+    return written(b, resp, STORE_EVENT_DELETED, key, NULL, 0, pk);
 }
 
 static int etcd_compact(struct store *s, int64_t revision, struct k8c_err **err)

@@ -29,6 +29,11 @@ struct etcd_backend {
     size_t prefix_len;
     char *cacert, *cert, *key; /* TLS files, or NULL */
 
+    /* Reads of one key at the same time share ranges (etcd_get). */
+    pthread_mutex_t get_lock;
+    pthread_cond_t get_cond;
+    struct get_batch *gets; /* ranges waiting or in flight */
+
     pthread_mutex_t pool_lock;
     CURL *pool[ETCD_POOL_MAX];
     size_t pool_len;
@@ -41,7 +46,11 @@ struct etcd_backend {
     pthread_mutex_t rev_lock;
     pthread_cond_t rev_cond; /* broadcast when `published` advances */
     int64_t published;       /* the newest revision in the hub (under rev_lock) */
-    int64_t max_gap;         /* placeholders published at most at once (0: 2^31-1) */
+    /* Writes whose events etcd's answers gave before every earlier revision was published,
+     * in revision order (under rev_lock). */
+    struct store_event **held;
+    size_t n_held;
+    int64_t max_gap; /* placeholders published at most at once (0: 2^31-1) */
 };
 
 /* Calls POST <endpoint>/v3/<path> with the JSON body req, trying each endpoint in turn when
@@ -71,6 +80,12 @@ void store__etcd_watch_stop(struct etcd_backend *b);
 /* Waits (up to a few seconds) until the watch stream has published revision rev, so a write
  * is visible to watches and store_revision when it returns. */
 void store__etcd_wait_revision(struct etcd_backend *b, int64_t rev);
+/* A write's own event, built from etcd's answer to its transaction (so the write need not wait
+ * for it to come back on the watch stream): published as soon as every earlier revision is
+ * (from the stream, or from other writes of this process), then waits as
+ * store__etcd_wait_revision does. The stream's copy of it is then skipped. Takes the
+ * reference. */
+void store__etcd_publish_write(struct etcd_backend *b, struct store_event *ev);
 
 extern const struct store_driver store__etcd_driver;
 

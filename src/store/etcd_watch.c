@@ -30,25 +30,108 @@ struct stream {
     bool canceled;
 };
 
-static void publish_one(struct store *s, struct store_event *ev)
+/* Publishes ev (rev_lock held): the revision first, as the SQLite backend does, so a
+ * watcher never holds an event newer than store_revision; writers wait for `published`, so
+ * the hub has theirs. Takes the reference. */
+static void publish_locked(struct store *s, struct store_event *ev)
 {
     struct etcd_backend *b = s->backend;
     int64_t rev = ev->revision;
-    /* As the SQLite backend: the revision first, so a watcher never holds an event newer
-     * than store_revision; writers wait for `published`, so the hub has theirs. */
     atomic_store(&s->revision, rev);
     store__hub_publish(s->hub, &ev, 1);
-    pthread_mutex_lock(&b->rev_lock);
     b->published = rev;
     pthread_cond_broadcast(&b->rev_cond);
+}
+
+/* Publishes the writes held in `held` that now follow `published` without a hole, and drops
+ * those the stream published first (rev_lock held). */
+static void drain_held_locked(struct store *s)
+{
+    struct etcd_backend *b = s->backend;
+    size_t i = 0;
+    for (; i < b->n_held; i++) {
+        struct store_event *ev = b->held[i];
+        if (ev->revision <= b->published)
+            store_event_unref(ev);
+        else if (ev->revision == b->published + 1)
+            publish_locked(s, ev);
+        else
+            break;
+    }
+    if (i > 0) {
+        memmove(b->held, b->held + i, (b->n_held - i) * sizeof(*b->held));
+        b->n_held -= i;
+    }
+}
+
+/* The held write at revision rev (removed from `held`), or NULL (rev_lock held). */
+static struct store_event *take_held_locked(struct etcd_backend *b, int64_t rev)
+{
+    for (size_t i = 0; i < b->n_held; i++) {
+        if (b->held[i]->revision == rev) {
+            struct store_event *ev = b->held[i];
+            memmove(b->held + i, b->held + i + 1, (b->n_held - i - 1) * sizeof(*b->held));
+            b->n_held--;
+            return ev;
+        }
+    }
+    return NULL;
+}
+
+/* Publishes the revisions after `published` up to (not including) rev (rev_lock held): a
+ * write held for one of them goes in as it is; the others were spent outside the prefix
+ * (the stream, which has every event of the prefix in order, went past them) and become
+ * placeholders. */
+static void fill_gap_locked(struct store *s, int64_t rev)
+{
+    struct etcd_backend *b = s->backend;
+    for (int64_t r = b->published + 1; r < rev; r++) {
+        struct store_event *ev = take_held_locked(b, r);
+        publish_locked(s,
+                       ev ? ev : store__event_new(STORE_EVENT_MODIFIED, r, r, "", "", 0, NULL, 0));
+    }
+}
+
+/* Publishes an event that came on the stream (unless a write published it first), then
+ * the held writes it lets through. Takes the reference. */
+static void publish_from_stream(struct store *s, struct store_event *ev)
+{
+    struct etcd_backend *b = s->backend;
+    pthread_mutex_lock(&b->rev_lock);
+    if (ev->revision <= b->published) {
+        store_event_unref(ev);
+    } else {
+        fill_gap_locked(s, ev->revision);
+        store_event_unref(take_held_locked(b, ev->revision));
+        publish_locked(s, ev);
+    }
+    drain_held_locked(s);
     pthread_mutex_unlock(&b->rev_lock);
 }
 
-/* Publishes placeholders for revisions up to (not including) rev. */
-static void fill_gap(struct store *s, int64_t rev)
+void store__etcd_publish_write(struct etcd_backend *b, struct store_event *ev)
 {
-    for (int64_t r = atomic_load(&s->revision) + 1; r < rev; r++)
-        publish_one(s, store__event_new(STORE_EVENT_MODIFIED, r, r, "", "", 0, NULL, 0));
+    struct store *s = b->s;
+    int64_t rev = ev->revision;
+    pthread_mutex_lock(&b->rev_lock);
+    if (rev <= b->published || atomic_load(&b->stopping)) {
+        store_event_unref(ev);
+    } else {
+        /* Kept in revision order; there are about as many as writes in flight. */
+        b->held = xrealloc(b->held, (b->n_held + 1) * sizeof(*b->held));
+        size_t i = b->n_held;
+        while (i > 0 && b->held[i - 1]->revision > rev) {
+            b->held[i] = b->held[i - 1];
+            i--;
+        }
+        b->held[i] = ev;
+        b->n_held++;
+        drain_held_locked(s);
+    }
+    bool done = b->published >= rev;
+    pthread_mutex_unlock(&b->rev_lock);
+    if (!done)
+        store__etcd_wait_revision(b, rev);
 }
 
 static void handle_event(struct store *s, const json_t *e)
@@ -59,7 +142,7 @@ static void handle_event(struct store *s, const json_t *e)
     json_t *pkv = json_object_get(e, "prev_kv");
     int64_t rev = store__etcd_i64(kv, "mod_revision");
     if (rev <= atomic_load(&s->revision))
-        return; /* already published (a resumed stream) */
+        return; /* already published (a resumed stream, or the write itself) */
     bool del = json_is_string(json_object_get(e, "type")) &&
                strcmp(json_string_value(json_object_get(e, "type")), "DELETE") == 0;
     size_t klen, vlen = 0, plen = 0;
@@ -77,7 +160,6 @@ static void handle_event(struct store *s, const json_t *e)
                   (long long)rev, (long long)atomic_load(&s->revision));
         return;
     }
-    fill_gap(s, rev);
     const char *k = klen >= b->prefix_len ? key + b->prefix_len : key;
     struct store_event *ev;
     if (del) {
@@ -89,7 +171,7 @@ static void handle_event(struct store *s, const json_t *e)
         ev = store__event_new(t, rev, created, k, value, vlen,
                               t == STORE_EVENT_ADDED ? NULL : (pvalue ? pvalue : ""), plen);
     }
-    publish_one(s, ev);
+    publish_from_stream(s, ev);
 }
 
 static void handle_message(struct store *s, const json_t *msg, bool *canceled)
@@ -109,8 +191,12 @@ static void handle_message(struct store *s, const json_t *msg, bool *canceled)
         /* Resume from what etcd still has; the missing revisions become placeholders. */
         struct etcd_backend *b = s->backend;
         if (compacted > 0 &&
-            compacted - atomic_load(&s->revision) <= (b->max_gap ? b->max_gap : INT32_MAX))
-            fill_gap(s, compacted);
+            compacted - atomic_load(&s->revision) <= (b->max_gap ? b->max_gap : INT32_MAX)) {
+            pthread_mutex_lock(&b->rev_lock);
+            fill_gap_locked(s, compacted);
+            drain_held_locked(s);
+            pthread_mutex_unlock(&b->rev_lock);
+        }
         *canceled = true;
         return;
     }

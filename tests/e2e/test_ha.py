@@ -1,11 +1,13 @@
 """High availability on a real 3-member etcd cluster (loopback ports, every process killed by
 PID at the end): two `k8c server`s with one elected scheduler and controller manager, the
-leader SIGKILLed while a Deployment is scaled; an etcd member killed under write load; a
+leader SIGKILLed while a Deployment is scaled, then the next one stopped by SIGTERM (stops in
+seconds, hands over at once); an etcd member killed under write load; a
 snapshot taken under load restored into SQLite. Skipped without etcd or kubectl."""
 import json
 import os
 import re
 import select
+import signal
 import subprocess
 import threading
 import time
@@ -100,6 +102,25 @@ def test_leader_killed_during_scale(lab):
     assert len(rs) == 1 and rs[0]["spec"]["replicas"] == 6
     dep = json.loads(ok(b.kubectl("get", "deployment", "web", "-o", "json")))
     assert dep["status"].get("replicas") == 6
+
+    # A leader that is stopped (SIGTERM) stops within seconds (its controllers' and
+    # scheduler's watches end together) and gives the Leases up, so a third server takes over
+    # at once rather than a lease duration later, and carries on the work.
+    c = lab.start_server("--store", url, *LEASE_ARGS, like=a, name="c")
+    t0 = time.monotonic()
+    b.proc.send_signal(signal.SIGTERM)
+    b.proc.wait(timeout=15)
+    stopped = time.monotonic() - t0
+    assert b.proc.returncode == 0, b.log()[-4000:]
+    assert stopped < 5, f"b took {stopped:.1f} s to stop after SIGTERM"
+    wait_until("c to take over", lambda: leads(c, "k8c-controller-manager")
+               and leads(c, "k8c-scheduler"), seconds=30)
+    took = time.monotonic() - t0
+    assert took < stopped + 3, f"c led {took:.1f} s after b was told to stop: the Lease was " \
+        "not released"
+    ok(c.kubectl("scale", "deployment", "web", "--replicas=7"))
+    wait_until("7 bound pods", lambda: len([p for p in live_pods(c, "app=web")
+                                             if p["spec"].get("nodeName")]) == 7, seconds=60)
 
 
 def writer(srv, prefix, stop, acked, errors):
