@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,11 +167,12 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     agent__lifecycle_exited(p, c);
 }
 
-/* The runtime has created the container once its state file exists (runc and the built-in
- * runtime write <root>/<id>/state.json, crun <root>/<id>/status, once the container's
- * process exists): until then the container is reported ContainerCreating, not running and
- * Ready. The pod's sync comes back every 10 ms meanwhile (pod.c); a runtime that fails
- * leaves the shim's exit file instead. */
+/* runc and crun have created the container once their state file exists (runc writes
+ * <root>/<id>/state.json, crun <root>/<id>/status, once the container's process exists):
+ * until then the container is reported ContainerCreating, not running and Ready. The pod's
+ * sync comes back every 10 ms meanwhile (pod.c); a runtime that fails leaves the shim's exit
+ * file instead. The built-in runtime's shim says when the container runs on a pipe that
+ * agent__ctr_start waits on: such a container is never left creating. */
 bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c)
 {
     if (!c->creating)
@@ -181,6 +183,19 @@ bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct
     if (access(st, F_OK) == 0 || access(cst, F_OK) == 0 || !c->running)
         c->creating = false;
     return c->creating;
+}
+
+/* Waits for the built-in shim's word on fd: true when it wrote "R" (the container runs). The
+ * bound only keeps a pod worker from hanging on a shim that hangs (hooks have their own
+ * timeouts); the container's start is not polled for. */
+static bool wait_running(int fd)
+{
+    struct pollfd pfd = {fd, POLLIN, 0};
+    int r;
+    while ((r = poll(&pfd, 1, 5 * 60 * 1000)) < 0 && errno == EINTR)
+        ;
+    char b = 0;
+    return r > 0 && read(fd, &b, 1) == 1 && b == 'R';
 }
 
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
@@ -255,10 +270,13 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         return -1;
     }
     agent__event(a, pod, "Normal", "Created", "Created container %s", c->name);
-    /* the shim, detached in its own session */
+    /* the shim, detached in its own session; with the built-in runtime it is the runtime too
+     * (shim.c --builtin) and says on a pipe when the container runs */
+    bool builtin = strcmp(a->runtime, "builtin") == 0;
     const char *rargv[32];
-    size_t n;
-    agent__runtime_argv(a, "run", rargv, &n);
+    size_t n = 0;
+    if (!builtin)
+        agent__runtime_argv(a, "run", rargv, &n);
     const char *argv[48];
     size_t k = 0;
     argv[k++] = a->shim_exe ? a->shim_exe : a->self_exe;
@@ -279,17 +297,37 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         argv[k++] = "--stdin-once";
     if (json_is_true(json_object_get(spec, "tty")))
         argv[k++] = "--tty";
+    int notify[2] = {-1, -1};
+    if (builtin) {
+        if (pipe2(notify, O_CLOEXEC) < 0) {
+            agent__ctr_set_waiting(c, "CreateContainerError", "pipe failed");
+            return -1;
+        }
+        argv[k++] = "--notify-fd";
+        argv[k++] = "3";
+    }
     argv[k++] = logp;
     argv[k++] = exitp;
-    argv[k++] = "--";
-    for (size_t i = 0; i < n; i++)
-        argv[k++] = rargv[i];
-    argv[k++] = "--bundle";
-    argv[k++] = dir;
+    _cleanup_free_ char *root = xasprintf("%s/runtime", a->data_dir);
+    if (builtin) {
+        argv[k++] = "--builtin";
+        argv[k++] = root;
+        argv[k++] = dir;
+    } else {
+        argv[k++] = "--";
+        for (size_t i = 0; i < n; i++)
+            argv[k++] = rargv[i];
+        argv[k++] = "--bundle";
+        argv[k++] = dir;
+    }
     argv[k++] = id;
     argv[k] = NULL;
     pid_t pid = fork();
     if (pid < 0) {
+        if (builtin) {
+            close(notify[0]);
+            close(notify[1]);
+        }
         agent__ctr_set_waiting(c, "CreateContainerError", "fork failed");
         return -1;
     }
@@ -299,15 +337,29 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
             int null = open("/dev/null", O_RDWR);
             dup2(null, 0);
             dup2(null, 1);
-            for (int fd = 3; fd < 1024; fd++)
-                if (fd != null)
-                    close(fd);
+            if (notify[1] == 3)
+                fcntl(3, F_SETFD, 0);
+            else if (notify[1] >= 0)
+                dup2(notify[1], 3);
+            for (int fd = notify[1] >= 0 ? 4 : 3; fd < 1024; fd++)
+                close(fd);
             execv(argv[0], (char *const *)argv);
             _exit(127);
         }
         _exit(0);
     }
     waitpid(pid, NULL, 0);
+    if (builtin) {
+        /* created and started when the shim says so; on a failure it wrote the exit file
+         * (the runtime's message in the log) and closes the pipe unsaid */
+        close(notify[1]);
+        bool running = wait_running(notify[0]);
+        close(notify[0]);
+        agent__ctr_started(a, p, c, pod);
+        if (!running)
+            agent__ctr_poll(p, c);
+        return 0;
+    }
     agent__ctr_started(a, p, c, pod);
     c->creating = true;
     return 0;
