@@ -220,12 +220,13 @@ def _procs():
 def test_container_is_the_shims_child_and_start_failures_are_exits(cluster):
     c = cluster
     builtin = os.environ.get("K8C_AGENT_RUNTIME", "builtin") == "builtin"
-    create(c, pod_body("kid", ["sleep", "1000"]))
+    create(c, pod_body("kid", ["/bin/busybox", "sleep", "1000"]))
     create(c, pod_body("nocmd", ["no-such-program"], restart="Never"))
     wait_for(lambda: cond(c, "kid", "Ready") == "True", timeout=60, what="kid Ready")
     uid = c.pod("kid")["metadata"]["uid"]
     procs = _procs()
-    mine = [p for p, (_, argv, cg) in procs.items() if f"pod{uid}" in cg and argv[0] == b"sleep"]
+    mine = [p for p, (_, argv, cg) in procs.items()
+            if f"pod{uid}" in cg and argv[:2] == [b"/bin/busybox", b"sleep"]]
     assert len(mine) == 1, procs
     parent = procs[procs[mine[0]][0]][1]
     if builtin:
