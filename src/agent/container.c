@@ -167,35 +167,37 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     agent__lifecycle_exited(p, c);
 }
 
-/* runc and crun have created the container once their state file exists (runc writes
+/* Whether container c is still being created, to be looked at again soon. The built-in
+ * runtime's shim says on its pipe (c->notify_fd, watched by notify.c, which queues the pod
+ * when it is readable): "R" once the container runs; closed unsaid when it failed, after
+ * writing the exit file (the runtime's message in the log), which the poll here then sees.
+ * runc and crun have created the container once their state file exists (runc writes
  * <root>/<id>/state.json, crun <root>/<id>/status, once the container's process exists):
- * until then the container is reported ContainerCreating, not running and Ready. The pod's
- * sync comes back every 10 ms meanwhile (pod.c); a runtime that fails leaves the shim's exit
- * file instead. The built-in runtime's shim says when the container runs on a pipe that
- * agent__ctr_start waits on: such a container is never left creating. */
-bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c)
+ * for them the pod's sync comes back every 10 ms meanwhile (pod.c); a runtime that fails
+ * leaves the shim's exit file instead. Until then the container is reported
+ * ContainerCreating, not running and Ready. */
+bool agent__ctr_created(struct agent *a, struct agent_pod *p, struct agent_ctr *c)
 {
     if (!c->creating)
         return false;
+    if (c->notify_fd > 0) {
+        char b = 0;
+        ssize_t r = read(c->notify_fd, &b, 1);
+        if (r < 0 && errno == EAGAIN)
+            return a->notify == NULL; /* polled only without the watcher */
+        agent__notify_close(a, c->notify_fd);
+        c->notify_fd = 0;
+        c->creating = false;
+        if (r != 1 || b != 'R')
+            agent__ctr_poll(p, c);
+        return false;
+    }
     _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
     _cleanup_free_ char *st = xasprintf("%s/runtime/%s/state.json", a->data_dir, id);
     _cleanup_free_ char *cst = xasprintf("%s/runtime/%s/status", a->data_dir, id);
     if (access(st, F_OK) == 0 || access(cst, F_OK) == 0 || !c->running)
         c->creating = false;
     return c->creating;
-}
-
-/* Waits for the built-in shim's word on fd: true when it wrote "R" (the container runs). The
- * bound only keeps a pod worker from hanging on a shim that hangs (hooks have their own
- * timeouts); the container's start is not polled for. */
-static bool wait_running(int fd)
-{
-    struct pollfd pfd = {fd, POLLIN, 0};
-    int r;
-    while ((r = poll(&pfd, 1, 5 * 60 * 1000)) < 0 && errno == EINTR)
-        ;
-    char b = 0;
-    return r > 0 && read(fd, &b, 1) == 1 && b == 'R';
 }
 
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */
@@ -299,7 +301,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         argv[k++] = "--tty";
     int notify[2] = {-1, -1};
     if (builtin) {
-        if (pipe2(notify, O_CLOEXEC) < 0) {
+        if (pipe2(notify, O_CLOEXEC | O_NONBLOCK) < 0) {
             agent__ctr_set_waiting(c, "CreateContainerError", "pipe failed");
             return -1;
         }
@@ -349,19 +351,15 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         _exit(0);
     }
     waitpid(pid, NULL, 0);
-    if (builtin) {
-        /* created and started when the shim says so; on a failure it wrote the exit file
-         * (the runtime's message in the log) and closes the pipe unsaid */
-        close(notify[1]);
-        bool running = wait_running(notify[0]);
-        close(notify[0]);
-        agent__ctr_started(a, p, c, pod);
-        if (!running)
-            agent__ctr_poll(p, c);
-        return 0;
-    }
     agent__ctr_started(a, p, c, pod);
     c->creating = true;
+    if (builtin) {
+        /* running when the shim says so on the pipe (agent__ctr_created) */
+        close(notify[1]);
+        c->notify_fd = notify[0];
+        if (agent__notify_watch(a, c->notify_fd, p->key) < 0)
+            LOG_WARN("watching the shim of %s: %s (polled)", id, strerror(errno));
+    }
     return 0;
 }
 
