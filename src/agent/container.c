@@ -178,12 +178,10 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
  * ContainerCreating, not running and Ready. */
 bool agent__ctr_created(struct agent *a, struct agent_pod *p, struct agent_ctr *c)
 {
-    if (!c->creating)
-        return false;
     if (c->notify_fd > 0) {
         char b = 0;
         ssize_t r = read(c->notify_fd, &b, 1);
-        if (r < 0 && errno == EAGAIN)
+        if (r < 0 && errno == EAGAIN && c->creating)
             return a->notify == NULL; /* polled only without the watcher */
         agent__notify_close(a, c->notify_fd);
         c->notify_fd = 0;
@@ -192,6 +190,8 @@ bool agent__ctr_created(struct agent *a, struct agent_pod *p, struct agent_ctr *
             agent__ctr_poll(p, c);
         return false;
     }
+    if (!c->creating)
+        return false;
     _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
     _cleanup_free_ char *st = xasprintf("%s/runtime/%s/state.json", a->data_dir, id);
     _cleanup_free_ char *cst = xasprintf("%s/runtime/%s/status", a->data_dir, id);
@@ -356,6 +356,8 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     if (builtin) {
         /* running when the shim says so on the pipe (agent__ctr_created) */
         close(notify[1]);
+        if (c->notify_fd > 0) /* the last run's, if its exit was seen first */
+            agent__notify_close(a, c->notify_fd);
         c->notify_fd = notify[0];
         if (agent__notify_watch(a, c->notify_fd, p->key) < 0)
             LOG_WARN("watching the shim of %s: %s (polled)", id, strerror(errno));
