@@ -85,12 +85,18 @@ $(OBJ)/src/main.o: $(GEN)/version.h
 # uses), embedded in k8c and written out by the agent (src/agent/shim_main.c): a shim then
 # costs ~0.5 ms and a few hundred KiB instead of loading k8c's ~50 shared libraries.
 # attach.c (the attach socket) and tty.c (a tty container's pty) are the shim's too; jansson
-# reads attach resize messages.
+# reads attach resize messages. The built-in runtime (all of src/runtime but its command
+# line) is linked in too: the shim creates and parents built-in-runtime containers itself
+# (shim.c --builtin), so a container start execs nothing else.
+SHIM_RUNTIME_SRC := $(filter-out src/runtime/cli.c,$(wildcard src/runtime/*.c))
 SHIM_SRC := src/agent/shim_main.c src/agent/shim.c src/agent/attach.c src/agent/tty.c \
-            src/base/buf.c src/base/file.c src/base/mem.c src/base/err.c
-$(BUILD)/k8c-shim: $(SHIM_SRC) $(wildcard src/agent/agent.h src/agent/stream.h src/base/*.h)
+            src/base/buf.c src/base/file.c src/base/mem.c src/base/err.c src/base/json.c \
+            src/base/clock.c $(SHIM_RUNTIME_SRC)
+$(BUILD)/k8c-shim: $(SHIM_SRC) $(wildcard src/agent/agent.h src/agent/stream.h src/base/*.h \
+                                          src/runtime/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -Isrc -O2 -static -s -o $@ $(SHIM_SRC) -ljansson -lutil
+	$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -Isrc -O2 -static -s -o $@ $(SHIM_SRC) -lseccomp \
+	    -lcap -ljansson -lutil
 
 $(OBJ)/shim_blob.o: $(BUILD)/k8c-shim
 	@mkdir -p $(dir $@)

@@ -206,6 +206,7 @@ static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
     pthread_t *workers = xcalloc(n_workers, sizeof(*workers));
     pthread_t lease;
     agent__events_start(a);
+    agent__notify_start(a);
     rc = informer_start(a->informer, err);
     if (rc == 0 && informer_wait_synced(a->informer, 60000))
         agent__orphans_cleanup(a);
@@ -225,6 +226,7 @@ static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
     }
     free(workers);
     agent__prober_shutdown(a); /* after the workers: they start probes and stops */
+    agent__notify_stop(a);
     agent__events_stop(a);
     agent__http_stop(a);
     agent__dns_stop(a);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,13 +167,29 @@ void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c)
     agent__lifecycle_exited(p, c);
 }
 
-/* The runtime has created the container once its state file exists (runc and the built-in
- * runtime write <root>/<id>/state.json, crun <root>/<id>/status, once the container's
- * process exists): until then the container is reported ContainerCreating, not running and
- * Ready. The pod's sync comes back every 10 ms meanwhile (pod.c); a runtime that fails
- * leaves the shim's exit file instead. */
-bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c)
+/* Whether container c is still being created, to be looked at again soon. The built-in
+ * runtime's shim says on its pipe (c->notify_fd, watched by notify.c, which queues the pod
+ * when it is readable): "R" once the container runs; closed unsaid when it failed, after
+ * writing the exit file (the runtime's message in the log), which the poll here then sees.
+ * runc and crun have created the container once their state file exists (runc writes
+ * <root>/<id>/state.json, crun <root>/<id>/status, once the container's process exists):
+ * for them the pod's sync comes back every 10 ms meanwhile (pod.c); a runtime that fails
+ * leaves the shim's exit file instead. Until then the container is reported
+ * ContainerCreating, not running and Ready. */
+bool agent__ctr_created(struct agent *a, struct agent_pod *p, struct agent_ctr *c)
 {
+    if (c->notify_fd > 0) {
+        char b = 0;
+        ssize_t r = read(c->notify_fd, &b, 1);
+        if (r < 0 && errno == EAGAIN && c->creating)
+            return a->notify == NULL; /* polled only without the watcher */
+        agent__notify_close(a, c->notify_fd);
+        c->notify_fd = 0;
+        c->creating = false;
+        if (r != 1 || b != 'R')
+            agent__ctr_poll(p, c);
+        return false;
+    }
     if (!c->creating)
         return false;
     _cleanup_free_ char *id = agent__container_id(p->uid, c->name);
@@ -255,10 +272,13 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         return -1;
     }
     agent__event(a, pod, "Normal", "Created", "Created container %s", c->name);
-    /* the shim, detached in its own session */
+    /* the shim, detached in its own session; with the built-in runtime it is the runtime too
+     * (shim.c --builtin) and says on a pipe when the container runs */
+    bool builtin = strcmp(a->runtime, "builtin") == 0;
     const char *rargv[32];
-    size_t n;
-    agent__runtime_argv(a, "run", rargv, &n);
+    size_t n = 0;
+    if (!builtin)
+        agent__runtime_argv(a, "run", rargv, &n);
     const char *argv[48];
     size_t k = 0;
     argv[k++] = a->shim_exe ? a->shim_exe : a->self_exe;
@@ -279,17 +299,37 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         argv[k++] = "--stdin-once";
     if (json_is_true(json_object_get(spec, "tty")))
         argv[k++] = "--tty";
+    int notify[2] = {-1, -1};
+    if (builtin) {
+        if (pipe2(notify, O_CLOEXEC | O_NONBLOCK) < 0) {
+            agent__ctr_set_waiting(c, "CreateContainerError", "pipe failed");
+            return -1;
+        }
+        argv[k++] = "--notify-fd";
+        argv[k++] = "3";
+    }
     argv[k++] = logp;
     argv[k++] = exitp;
-    argv[k++] = "--";
-    for (size_t i = 0; i < n; i++)
-        argv[k++] = rargv[i];
-    argv[k++] = "--bundle";
-    argv[k++] = dir;
+    _cleanup_free_ char *root = xasprintf("%s/runtime", a->data_dir);
+    if (builtin) {
+        argv[k++] = "--builtin";
+        argv[k++] = root;
+        argv[k++] = dir;
+    } else {
+        argv[k++] = "--";
+        for (size_t i = 0; i < n; i++)
+            argv[k++] = rargv[i];
+        argv[k++] = "--bundle";
+        argv[k++] = dir;
+    }
     argv[k++] = id;
     argv[k] = NULL;
     pid_t pid = fork();
     if (pid < 0) {
+        if (builtin) {
+            close(notify[0]);
+            close(notify[1]);
+        }
         agent__ctr_set_waiting(c, "CreateContainerError", "fork failed");
         return -1;
     }
@@ -299,9 +339,12 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
             int null = open("/dev/null", O_RDWR);
             dup2(null, 0);
             dup2(null, 1);
-            for (int fd = 3; fd < 1024; fd++)
-                if (fd != null)
-                    close(fd);
+            if (notify[1] == 3)
+                fcntl(3, F_SETFD, 0);
+            else if (notify[1] >= 0)
+                dup2(notify[1], 3);
+            for (int fd = notify[1] >= 0 ? 4 : 3; fd < 1024; fd++)
+                close(fd);
             execv(argv[0], (char *const *)argv);
             _exit(127);
         }
@@ -310,6 +353,15 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     waitpid(pid, NULL, 0);
     agent__ctr_started(a, p, c, pod);
     c->creating = true;
+    if (builtin) {
+        /* running when the shim says so on the pipe (agent__ctr_created) */
+        close(notify[1]);
+        if (c->notify_fd > 0) /* the last run's, if its exit was seen first */
+            agent__notify_close(a, c->notify_fd);
+        c->notify_fd = notify[0];
+        if (agent__notify_watch(a, c->notify_fd, p->key) < 0)
+            LOG_WARN("watching the shim of %s: %s (polled)", id, strerror(errno));
+    }
     return 0;
 }
 

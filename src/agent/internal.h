@@ -25,6 +25,7 @@ struct agent_ctr {
     int restarts;
     bool running;  /* a shim was started and no exit file seen yet */
     bool creating; /* running, but the runtime has not created the container yet */
+    int notify_fd; /* creating with the built-in shim: its "running" pipe (notify.c), else 0 */
     bool exited;   /* the last run ended; exit_code holds its status */
     int exit_code;
     time_t started_at, finished_at;
@@ -90,7 +91,17 @@ struct agent {
     /* dns.c: cluster DNS and NetworkPolicy (flags borrowed from argv) */
     const char *cluster_dns, *cluster_domain, *dns_listen, *resolv_conf;
     struct agent_net_view *net_view;
+    struct agent_notify *notify; /* notify.c: the built-in shims' "running" pipes */
 };
+
+/* notify.c: one thread watching the built-in shims' "running" pipes; a readable one queues
+ * its pod's key. start/stop around the workers (stop after they are joined). watch returns
+ * -1 when there is no watcher (then the pod's sync polls the pipe); close forgets and closes
+ * fd. */
+void agent__notify_start(struct agent *a);
+void agent__notify_stop(struct agent *a);
+int agent__notify_watch(struct agent *a, int fd, const char *key);
+void agent__notify_close(struct agent *a, int fd);
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
 int agent__node_register(struct agent *a, struct k8c_err **err);
@@ -130,9 +141,9 @@ void agent__ctr_set_waiting(struct agent_ctr *c, const char *reason, const char 
 /* Saves / adopts <ctr dir>/agent-state.json (what a restarted agent needs). */
 void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c);
 void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c);
-/* Notices that the runtime created a creating container (its state file). Returns whether
- * c is still creating. */
-bool agent__ctr_created(const struct agent *a, const struct agent_pod *p, struct agent_ctr *c);
+/* Notices that the runtime created a creating container (the built-in shim's pipe, runc's
+ * or crun's state file). Returns whether the pod's sync should look again soon (polled). */
+bool agent__ctr_created(struct agent *a, struct agent_pod *p, struct agent_ctr *c);
 /* Notices an exit the shim recorded. */
 void agent__ctr_poll(struct agent_pod *p, struct agent_ctr *c);
 /* Starts container c: image, bundle, shim. Returns 0, or -1 with the waiting reason set. */

@@ -92,6 +92,8 @@ void agent__pod_free(struct agent_pod *p)
         free(p->ctrs[i].image_id);
         free(p->ctrs[i].waiting_reason);
         free(p->ctrs[i].waiting_msg);
+        if (p->ctrs[i].notify_fd > 0) /* dropped while creating (notify.c forgets it) */
+            close(p->ctrs[i].notify_fd);
     }
     free(p->ctrs);
     free(p->uid);

@@ -1,10 +1,18 @@
-/* `k8c shim [--log-max-size N] [--log-max-files N] LOG EXITFILE -- CMD…`: the per-container
- * shim. Started detached by the agent (its own session), it runs CMD (the runtime's `run`) with
- * stdin on /dev/null and stdout/stderr on pipes, writes every line to LOG in the CRI log format
- * `<RFC3339Nano> stdout|stderr F|P <line>` (P for pieces of a line longer than 16 KiB), and
- * when CMD ends writes its status (exit code, or 128+signal) to EXITFILE atomically. The agent
- * can restart meanwhile.
+/* `k8c shim [--log-max-size N] [--log-max-files N] [--notify-fd FD] LOG EXITFILE
+ * (-- CMD… | --builtin ROOT BUNDLE ID)`: the per-container shim. Started detached by the agent
+ * (its own session), it runs the container with stdin on /dev/null and stdout/stderr on pipes,
+ * writes every line to LOG in the CRI log format `<RFC3339Nano> stdout|stderr F|P <line>` (P
+ * for pieces of a line longer than 16 KiB), and when the container ends writes its status
+ * (exit code, or 128+signal) to EXITFILE atomically. The agent can restart meanwhile.
  *
+ * How it runs the container: with `-- CMD…` it runs CMD (runc's or crun's `run`) as its child;
+ * with --builtin it is the built-in runtime itself (src/runtime/run.c, linked in): it creates
+ * the container under state root ROOT from BUNDLE, starts it, and is its parent, reaping it
+ * and removing its cgroup and state when it ends — one small static exec per container and no
+ * runtime process left resident. With --notify-fd it writes "R" on FD once the container is
+ * running and closes it (a failure closes it without; EXITFILE is written first), so the
+ * agent knows without polling. A failure to create goes to LOG as the container's stderr, and
+ * the status is 1, as with `k8c runtime run`. *
  * Log rotation, as kubelet's containerLogMaxSize / containerLogMaxFiles: before a line would
  * take LOG past the max size, LOG is renamed LOG.<UTC stamp> (names sort by age) and a new LOG
  * begun; rotated files beyond max files - 1 are removed, oldest first, so a container that
@@ -25,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +43,7 @@
 #include "base/buf.h"
 #include "base/file.h"
 #include "base/mem.h"
+#include "runtime/runtime.h"
 
 #define LINE_MAX_BYTES (16 * 1024)
 
@@ -153,11 +163,29 @@ static void drain(struct logf *l, const char *stream, struct buf *pending, bool 
     pending->len -= start;
 }
 
+/* Appends the shim's own failure to the log as the container's stderr (where a runtime's
+ * message would be) and records exit status 1, as `k8c runtime run` failing did. */
+static int fail_builtin(struct logf *l, const char *exit_path, struct k8c_err *e)
+{
+    _cleanup_free_ char *text = k8c_err_text(e);
+    k8c_err_free(e);
+    for (char *p = text; *p; p++) /* one line */
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    _cleanup_free_ char *line = xasprintf("k8c: runtime: %s", text);
+    emit(l, "stderr", line, strlen(line), false);
+    _cleanup_err_ struct k8c_err *err = NULL;
+    if (file_write_atomic(exit_path, "1\n", 2, 0644, &err) < 0)
+        fprintf(stderr, "k8c: shim: %s\n", err->msg);
+    return 1;
+}
+
 int agent_shim_main(int argc, char **argv)
 {
     struct logf l = {.fd = -1, .max_files = 5};
     const char *attach_path = NULL;
     bool want_stdin = false, stdin_once = false, tty = false;
+    int notify_fd = -1;
     int ai = 1;
     for (; ai < argc && strncmp(argv[ai], "--", 2) == 0 && argv[ai][2]; ai++) {
         bool has_val = ai + 1 < argc;
@@ -167,6 +195,8 @@ int agent_shim_main(int argc, char **argv)
             l.max_files = atoi(argv[++ai]) < 2 ? 2 : atoi(argv[ai]);
         else if (strcmp(argv[ai], "--attach") == 0 && has_val)
             attach_path = argv[++ai];
+        else if (strcmp(argv[ai], "--notify-fd") == 0 && has_val)
+            notify_fd = atoi(argv[++ai]);
         else if (strcmp(argv[ai], "--stdin") == 0)
             want_stdin = true;
         else if (strcmp(argv[ai], "--stdin-once") == 0)
@@ -178,12 +208,15 @@ int agent_shim_main(int argc, char **argv)
     }
     argc -= ai - 1;
     argv += ai - 1;
-    if (argc < 5 || strcmp(argv[3], "--") != 0) {
-        fprintf(stderr,
-                "k8c: shim: usage: k8c shim [--log-max-size BYTES] [--log-max-files N] "
-                "[--attach SOCK [--stdin [--stdin-once]] [--tty]] LOG EXITFILE -- CMD...\n");
+    bool builtin = argc == 7 && strcmp(argv[3], "--builtin") == 0;
+    if (!builtin && (argc < 5 || strcmp(argv[3], "--") != 0)) {
+        fprintf(stderr, "k8c: shim: usage: k8c shim [--log-max-size BYTES] [--log-max-files N] "
+                        "[--attach SOCK [--stdin [--stdin-once]] [--tty]] [--notify-fd FD] LOG "
+                        "EXITFILE (-- CMD... | --builtin ROOT BUNDLE ID)\n");
         return 2;
     }
+    if (notify_fd >= 0)
+        fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
     const char *log_path = argv[1], *exit_path = argv[2];
     l.path = log_path;
     l.fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -194,11 +227,12 @@ int agent_shim_main(int argc, char **argv)
     struct stat st;
     if (fstat(l.fd, &st) == 0)
         l.size = st.st_size;
-    /* A tty container (spec.tty): the runtime gets a pty of ours as its stdio and controlling
-     * terminal (runc and crun want one to relay the container's terminal to; our window size
-     * reaches them by SIGWINCH); its output is the master's. */
+    /* A tty container (spec.tty) run by runc or crun: the runtime gets a pty of ours as its
+     * stdio and controlling terminal (they want one to relay the container's terminal to;
+     * our window size reaches them by SIGWINCH); its output is the master's. The built-in
+     * runtime hands us the container's own master instead (below). */
     int out[2], errp[2], in[2] = {-1, -1}, master = -1, slave = -1;
-    if (tty) {
+    if (tty && !builtin) {
         if (agent__pty_open(&master, &slave) < 0) {
             fprintf(stderr, "k8c: shim: openpty: %s\n", strerror(errno));
             return 1;
@@ -210,6 +244,22 @@ int agent_shim_main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    pid_t pid = -1;
+    struct runtime_run *run = NULL;
+    if (builtin) {
+        /* the container is our child: created here (set up, waiting to exec), then started
+         * once the attach socket is up */
+        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        struct runtime_run_opts ro = {.root = argv[4],
+                                      .bundle = argv[5],
+                                      .id = argv[6],
+                                      .stdio = {in[0] >= 0 ? in[0] : null, out[1], errp[1]}};
+        struct k8c_err *err = NULL;
+        run = runtime_run_create(&ro, &master, &err);
+        if (!run)
+            return fail_builtin(&l, exit_path, err);
+        pid = runtime_run_pid(run);
+    }
     /* the attach socket exists before the container starts, so an attach right after the
      * agent reports it running finds it; the container's stdin (spec.stdin) stays open here
      * for attach clients */
@@ -222,12 +272,18 @@ int agent_shim_main(int argc, char **argv)
         close(stdin_w);
     if (attach_path && !att)
         fprintf(stderr, "k8c: shim: attach socket %s: %s\n", attach_path, strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0) {
+    if (builtin) {
+        struct k8c_err *err = NULL;
+        if (runtime_run_start(run, &err) < 0) {
+            runtime_run_destroy(run);
+            waitpid(pid, NULL, 0);
+            shim_attach_close(att, attach_path);
+            return fail_builtin(&l, exit_path, err);
+        }
+    } else if ((pid = fork()) < 0) {
         fprintf(stderr, "k8c: shim: fork: %s\n", strerror(errno));
         return 1;
-    }
-    if (pid == 0) {
+    } else if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
         if (slave >= 0) {
             agent__pty_child(slave);
@@ -240,27 +296,50 @@ int agent_shim_main(int argc, char **argv)
         dprintf(2, "k8c shim: exec %s: %s\n", argv[4], strerror(errno));
         _exit(127);
     }
+    /* running: the agent waiting on the other end reports it so */
+    if (notify_fd >= 0) {
+        if (write(notify_fd, "R", 1) < 0) {
+            /* the agent went away meanwhile: it adopts the container when back */
+        }
+        close(notify_fd);
+    }
     close(out[1]);
     close(errp[1]);
     if (in[0] >= 0)
         close(in[0]);
-    if (slave >= 0) {
+    if (slave >= 0)
         close(slave);
+    if (master >= 0) {
         close(out[0]); /* the terminal carries all output */
         out[0] = master;
     }
-    struct pollfd fds[2 + 17] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+    /* the built-in runtime's container: its end is seen on a pidfd, so that its cgroup (and
+     * whatever of it still holds our pipes) goes at once, as `runtime run` did */
+    int pidfd = run ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    int status = 0;
+    bool reaped = false;
+    struct pollfd fds[2 + 17 + 1] = {{out[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
     struct buf pend[2] = {BUF_INIT, BUF_INIT};
     const char *names[2] = {"stdout", "stderr"};
     int open_fds = 2;
     while (open_fds > 0) {
         size_t na = shim_attach_pollfds(att, fds + 2);
-        if (poll(fds, 2 + na, -1) < 0) {
+        fds[2 + na] = (struct pollfd){pidfd, POLLIN, 0};
+        if (poll(fds, 2 + na + 1, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         shim_attach_handle(att, fds + 2, na);
+        if (pidfd >= 0 && fds[2 + na].revents) {
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            reaped = true;
+            runtime_run_destroy(run);
+            run = NULL;
+            close(pidfd);
+            pidfd = -1;
+        }
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || fds[i].revents == 0)
                 continue;
@@ -281,10 +360,13 @@ int agent_shim_main(int argc, char **argv)
         }
     }
     shim_attach_close(att, attach_path);
-    int status = 0, code;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (!reaped)
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    runtime_run_destroy(run);
+    if (pidfd >= 0)
+        close(pidfd);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     char text[16];
     int n = snprintf(text, sizeof(text), "%d\n", code);
     _cleanup_err_ struct k8c_err *err = NULL;

@@ -30,8 +30,25 @@ static bool mounted(const struct runtime_cgroup *cg, const char *controller)
     return stat(d, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Whether the hierarchy's top cpuset balances load over all CPUs (the default): then a
+ * child's own cpuset.sched_load_balance changes no scheduling domain. Read once. */
+static bool top_balances(const char *root)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        _cleanup_err_ struct k8c_err *e = NULL;
+        _cleanup_free_ char *v = runtime__cgroup_read(root, "cpuset.sched_load_balance", &e);
+        cached = v && strcmp(v, "1") == 0;
+    }
+    return cached;
+}
+
 /* A new cpuset cgroup is empty: copy cpus and mems down from the nearest parent that has
- * them, for every level created. */
+ * them, for every level created. With the top cpuset balancing all CPUs, a new level first
+ * gets sched_load_balance 0 (while its cpus are still empty, which rebuilds nothing): a
+ * balancing cpuset makes the kernel rebuild every scheduling domain when its cpus are set
+ * and again when it is removed (walking every task of the machine; ~0.5-1.5 ms each here,
+ * the largest cost of cgroup creation), and under a balancing top one it changes nothing. */
 static int cpuset_fill(const char *root, const char *path, struct k8c_err **err)
 {
     _cleanup_free_ char *p = xstrdup(path);
@@ -50,6 +67,10 @@ static int cpuset_fill(const char *root, const char *path, struct k8c_err **err)
             return -1;
         if (cur[0] != '\0')
             continue;
+        if (i == 0 && top_balances(root)) {
+            _cleanup_err_ struct k8c_err *e = NULL;
+            runtime__cgroup_write(dir, "cpuset.sched_load_balance", "0", &e);
+        }
         _cleanup_free_ char *pv = runtime__cgroup_read(parent, files[i], err);
         if (pv == NULL || runtime__cgroup_write(dir, files[i], pv, err) < 0)
             return -1;

@@ -161,58 +161,6 @@ static void forward_signal(int sig)
         kill(forward_pid, sig);
 }
 
-/* poststart and poststop hooks: their failures are warnings, the life cycle goes on (OCI).
- * spec may be NULL (then the bundle's config.json is read). */
-static void run_post_hooks(const struct runtime_spec *spec, const struct runtime_state *st,
-                           enum runtime_hook_kind kind, enum runtime_status status)
-{
-    _cleanup_spec_ struct runtime_spec *loaded = NULL;
-    _cleanup_err_ struct k8c_err *err = NULL;
-    if (spec == NULL) {
-        if (st->bundle == NULL || st->bundle[0] == '\0')
-            return;
-        loaded = runtime_spec_load(st->bundle, &err);
-        if (loaded == NULL) {
-            /* a bundle gone by delete time has no hooks we could run */
-            return;
-        }
-        spec = loaded;
-    }
-    if (spec->n_hooks[kind] == 0)
-        return;
-    _cleanup_json_ json_t *state = runtime__state_json(st, status);
-    _cleanup_free_ char *text = kjson_dumps(state);
-    if (runtime__hooks_run(spec, kind, text, &err) < 0) {
-        _cleanup_free_ char *msg = k8c_err_text(err);
-        fprintf(stderr, "k8c: runtime: warning: %s\n", msg);
-    }
-}
-
-static void destroy_container(const char *root, const char *id)
-{
-    struct runtime_state st;
-    _cleanup_err_ struct k8c_err *e = NULL;
-    if (runtime__state_load(root, id, &st, &e) < 0)
-        return;
-    struct runtime_cgroup cg;
-    runtime__state_cgroup(&st, &cg);
-    pid_t *pids = NULL;
-    size_t n = 0;
-    _cleanup_err_ struct k8c_err *e2 = NULL;
-    if (cg.ops->pids(&cg, &pids, &n, &e2) == 0)
-        for (size_t i = 0; i < n; i++)
-            if (pids[i] > 0)
-                kill(pids[i], SIGKILL);
-    free(pids);
-    _cleanup_err_ struct k8c_err *e3 = NULL;
-    runtime__cgroup_destroy_wait(&cg, &e3);
-    _cleanup_err_ struct k8c_err *e4 = NULL;
-    runtime__state_remove(st.dir, &e4);
-    run_post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTOP, RUNTIME_STATUS_STOPPED);
-    runtime__cgroup_release(&cg);
-    runtime__state_release(&st);
-}
-
 static int cmd_create_or_run(struct cli *cli, int argc, char **argv, bool run)
 {
     const char *bundle = ".", *pid_file = NULL, *console = NULL, *preserve = NULL;
@@ -288,7 +236,7 @@ static int cmd_create_or_run(struct cli *cli, int argc, char **argv, bool run)
         struct runtime_state st;
         _cleanup_err_ struct k8c_err *e = NULL;
         if (runtime__state_load(cli->root, id, &st, &e) == 0) {
-            run_post_hooks(spec, &st, RUNTIME_HOOK_POSTSTART, RUNTIME_STATUS_RUNNING);
+            runtime__post_hooks(spec, &st, RUNTIME_HOOK_POSTSTART, RUNTIME_STATUS_RUNNING);
             runtime__state_release(&st);
         }
     }
@@ -317,7 +265,7 @@ static int cmd_create_or_run(struct cli *cli, int argc, char **argv, bool run)
         }
     }
     forward_pid = 0;
-    destroy_container(cli->root, id);
+    runtime__destroy(cli->root, id);
     return runtime__exit_status(ws);
 }
 
@@ -350,7 +298,7 @@ static int cmd_start(struct cli *cli, int argc, char **argv)
     else if (runtime__container_start(&st, &err) < 0)
         r = report(err);
     else
-        run_post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTART, RUNTIME_STATUS_RUNNING);
+        runtime__post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTART, RUNTIME_STATUS_RUNNING);
     runtime__state_release(&st);
     return r;
 }
@@ -502,7 +450,7 @@ static int cmd_delete(struct cli *cli, int argc, char **argv)
     if (r == 0 && runtime__state_remove(st.dir, &err) < 0)
         r = report(err);
     if (r == 0)
-        run_post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTOP, RUNTIME_STATUS_STOPPED);
+        runtime__post_hooks(NULL, &st, RUNTIME_HOOK_POSTSTOP, RUNTIME_STATUS_STOPPED);
 out:
     runtime__state_release(&st);
     return r;

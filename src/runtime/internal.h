@@ -193,8 +193,9 @@ struct runtime_create_opts {
     int console_fd;             /* a connected socket (> 2) used instead, or 0 */
     const char *pid_file;       /* or NULL */
     int preserve_fds;
-    bool no_pivot;  /* --no-pivot: MS_MOVE + chroot instead of pivot_root */
-    bool start_now; /* run: no exec fifo, the process runs as soon as it is set up */
+    bool no_pivot;    /* --no-pivot: MS_MOVE + chroot instead of pivot_root */
+    bool start_now;   /* run: no exec fifo, the process runs as soon as it is set up */
+    const int *stdio; /* the process's fds 0, 1, 2 (-1: inherited), or NULL: all inherited */
 };
 
 /* Creates the container: state dir, cgroup, namespaces, rootfs; the process waits on the
@@ -233,6 +234,15 @@ int runtime__console_recv(int sock, struct k8c_err **err);
  * terminal, whose size is passed on) until the container side closes, then waits for pid.
  * Returns the wait status. */
 int runtime__console_proxy(int master, pid_t pid);
+
+/* ---- run.c ---- */
+/* poststart and poststop hooks: their failures are warnings on stderr, the life cycle goes on
+ * (OCI). spec may be NULL (then the bundle's config.json is read). */
+void runtime__post_hooks(const struct runtime_spec *spec, const struct runtime_state *st,
+                         enum runtime_hook_kind kind, enum runtime_status status);
+/* After a container's process has ended: kills what is left in its cgroup, removes the
+ * cgroup and the state directory, runs the poststop hooks. Quiet; nothing to do is fine. */
+void runtime__destroy(const char *root, const char *id);
 
 /* Exit status for a wait status as shells report it: code, or 128+signal. */
 int runtime__exit_status(int wstatus);

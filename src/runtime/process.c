@@ -83,6 +83,7 @@ struct child_ctx {
     bool exec_mode;   /* joining an existing container (no rootfs setup) */
     int join_pidfd;   /* exec: the container's pidfd */
     int join_flags;   /* exec: namespaces to enter */
+    const int *stdio; /* fds to make 0, 1, 2 (-1: keep), or NULL */
 };
 
 static _Noreturn void child_fail(struct child_ctx *c, struct k8c_err *e)
@@ -271,11 +272,28 @@ static _Noreturn void finish_and_exec(struct child_ctx *c)
     child_fail(c, err);
 }
 
+/* Puts the caller's chosen descriptors on 0, 1, 2 (copied above 2 first, so that one already
+ * on a low number is not overwritten before it is used). */
+static int set_stdio(const int *stdio, struct k8c_err **err)
+{
+    int high[3];
+    for (int i = 0; i < 3; i++)
+        if ((high[i] = stdio[i] < 0 ? -1 : fcntl(stdio[i], F_DUPFD_CLOEXEC, 3)) < 0 &&
+            stdio[i] >= 0)
+            return k8c_err_errno(err, "the container's stdio");
+    for (int i = 0; i < 3; i++)
+        if (high[i] >= 0 && (dup2(high[i], i) < 0 || close(high[i]) < 0))
+            return k8c_err_errno(err, "the container's stdio");
+    return 0;
+}
+
 static _Noreturn void child_main(struct child_ctx *c)
 {
     const struct runtime_spec *s = c->spec;
     struct k8c_err *err = NULL;
     bool in_cgroup = false;
+    if (c->stdio && set_stdio(c->stdio, &err) < 0)
+        child_fail(c, err);
     if (wait_for(c, 'G', &err) < 0)
         child_fail(c, err);
     /* The parent moves us into the cgroup while we set up; a new cgroup namespace must
@@ -589,7 +607,8 @@ pid_t runtime__container_create(const struct runtime_spec *spec,
                               .console = console,
                               .preserve_fds = o->preserve_fds,
                               .no_pivot = o->no_pivot,
-                              .join_pidfd = -1};
+                              .join_pidfd = -1,
+                              .stdio = o->stdio};
         child_main(&c);
     }
     if (entered) {

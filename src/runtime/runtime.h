@@ -232,6 +232,32 @@ struct runtime_cgroup_stats {
 int runtime_container_stats(const char *root, const char *id, struct runtime_cgroup_stats *st,
                             struct k8c_err **err);
 
+/* A container run as the calling process's child (run.c): the agent's shim creates, starts,
+ * reaps and removes its container with these instead of exec'ing `k8c runtime run`, so the
+ * shim is the container's parent and no runtime process stays resident. The state lives in
+ * <root>/<id> as the command line's (`k8c runtime state|kill|exec|delete` work on it). */
+struct runtime_run_opts {
+    const char *root;   /* state root (NULL: /run/k8c-runtime) */
+    const char *bundle; /* absolute bundle directory */
+    const char *id;
+    int stdio[3]; /* the container process's stdin, stdout, stderr (-1: the caller's) */
+};
+struct runtime_run;
+/* Creates the container: its process is set up and waits for runtime_run_start. With
+ * process.terminal its stdio is a new pty (made inside the container, as runc's) whose master
+ * goes to *master (the caller's to close); otherwise *master is -1. Returns a handle (free
+ * with runtime_run_destroy) or NULL with *err; on failure nothing is left. */
+struct runtime_run *runtime_run_create(const struct runtime_run_opts *o, int *master,
+                                       struct k8c_err **err);
+/* The container process's pid: the caller's child, which the caller waits for. */
+pid_t runtime_run_pid(const struct runtime_run *r);
+/* Lets the process exec its program, then runs the poststart hooks. Returns 0 or -1. */
+int runtime_run_start(struct runtime_run *r, struct k8c_err **err);
+/* Kills what is left in the container's cgroup, removes it and the state, runs the poststop
+ * hooks, frees r (NULL is fine). Call once the caller has reaped the process (before, the
+ * process is killed and the caller still reaps it). */
+void runtime_run_destroy(struct runtime_run *r);
+
 /* `k8c runtime ...`: the crun/runc command line. argv[0] is "runtime". Returns the exit
  * status: 0, 1 for failures, 2 for usage errors, or the container's status for run/exec. */
 int runtime_cli_main(int argc, char **argv);

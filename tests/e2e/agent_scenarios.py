@@ -201,6 +201,56 @@ def test_failing_never_pod_fails_and_crashing_pod_restarts(cluster):
              what="pods deleted")
 
 
+def _procs():
+    """{pid: (ppid, argv, cgroup text)} of this PID namespace's processes."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cgroup") as f:
+                out[int(pid)] = (ppid, argv, f.read())
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def test_container_is_the_shims_child_and_start_failures_are_exits(cluster):
+    c = cluster
+    builtin = os.environ.get("K8C_AGENT_RUNTIME", "builtin") == "builtin"
+    create(c, pod_body("kid", ["/bin/busybox", "sleep", "1000"]))
+    create(c, pod_body("nocmd", ["no-such-program"], restart="Never"))
+    wait_for(lambda: cond(c, "kid", "Ready") == "True", timeout=60, what="kid Ready")
+    uid = c.pod("kid")["metadata"]["uid"]
+    procs = _procs()
+    mine = [p for p, (_, argv, cg) in procs.items()
+            if f"pod{uid}" in cg and argv[:2] == [b"/bin/busybox", b"sleep"]]
+    assert len(mine) == 1, procs
+    parent = procs[procs[mine[0]][0]][1]
+    if builtin:
+        # the static shim created the container and is its parent; no runtime process was
+        # left behind for it (nor for any other container)
+        assert parent[0].endswith(b"/k8c-shim") and parent[1] == b"shim", parent
+        assert not [a for _, a, _ in procs.values() if len(a) > 1 and a[1] == b"runtime"]
+    else:
+        assert parent[0].endswith(b"runc") and b"run" in parent, parent
+    # a container that cannot start ends with a failure status, the runtime's reason logged
+    wait_for(lambda: phase(c, "nocmd") == "Failed", timeout=60, what="nocmd Failed")
+    term = c.pod("nocmd")["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] != 0, term
+    if builtin:
+        assert term["exitCode"] == 1, term
+        log = c.kubectl("logs", "nocmd").stdout
+        assert "k8c: runtime:" in log and "no-such-program" in log, log
+    c.kubectl("delete", "pod", "kid", "nocmd", "--wait=false")
+    wait_for(lambda: c.pod("kid") is None and c.pod("nocmd") is None, timeout=30,
+             what="pods deleted")
+    # the shim removed the runtime's state of the exited container; the agent the other
+    assert not [p for p, (_, _, cg) in _procs().items() if f"pod{uid}" in cg]
+
+
 def test_missing_image_reports_err_image_pull(cluster):
     c = cluster
     body = pod_body("noimg")
