@@ -24,6 +24,12 @@
 #include "base/mem.h"
 #include "base/proc.h"
 
+/* A container the runtime is still creating holds the pod's status write this long: a start
+ * that completes within it costs one write (Running and Ready together) instead of
+ * ContainerCreating then Running; a slower one shows ContainerCreating when the hold ends.
+ * kubelet's status manager skips that intermediate write the same way when a start is fast. */
+#define STATUS_HOLD_MS 100
+
 static void stamp_of(time_t t, char out[21])
 {
     clock_rfc3339(t, out);
@@ -91,8 +97,32 @@ static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, 
     return st;
 }
 
+/* Whether the status write waits for a container being created (STATUS_HOLD_MS); the pod's
+ * sync is queued for the end of the hold, so it happens even if nothing else changes. */
+static bool status_held(struct agent *a, struct agent_pod *p)
+{
+    bool creating = false;
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        creating |= p->ctrs[i].creating;
+    if (!creating) {
+        p->status_hold_ns = 0;
+        return false;
+    }
+    uint64_t now = clock_mono_ns();
+    if (p->status_hold_ns == 0)
+        p->status_hold_ns = now + STATUS_HOLD_MS * 1000000ull;
+    if (now >= p->status_hold_ns)
+        return false;
+    if (a->queue)
+        workqueue_add_after(a->queue, p->key,
+                            (unsigned)((p->status_hold_ns - now) / 1000000ull) + 1);
+    return true;
+}
+
 int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod)
 {
+    if (status_held(a, p))
+        return 0;
     const char *policy = kjson_path_str(pod, "spec.restartPolicy");
     bool never = policy && strcmp(policy, "Never") == 0;
     bool initialized = true, init_failed = false, all_running = true, any_running = false;
@@ -108,7 +138,9 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
             continue;
         }
         n_main++;
-        any_started |= c->started_at != 0;
+        /* Running once a container runs or has run (restarting, back-off): not while the
+         * first run is still being created */
+        any_started |= up(c) || c->exited || c->has_last;
         any_running |= up(c);
         all_running &= up(c) && c->probe_ready;
         bool done = c->exited && !agent__wants_restart(policy, c->exit_code);

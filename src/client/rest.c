@@ -275,6 +275,8 @@ json_t *client_request(struct client *c, const char *method, const char *path,
     }
     if (http_code != NULL)
         *http_code = code;
+    /* one line per request at -v 2: what a component costs the API server, call by call */
+    LOG_DEBUG("api request method=%s path=%s code=%ld", method, path, code);
 
     if (rc != CURLE_OK) {
         k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "%s %s: %s", method, url,
