@@ -123,14 +123,10 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
                   "ip6-localhost ip6-loopback\n127.0.1.1\t%s %s\n",
                   hostname, pod_name);
     _cleanup_free_ char *hosts_p = xasprintf("%s/hosts", pod_dir);
-    _cleanup_free_ char *resolv_p = xasprintf("%s/resolv.conf", pod_dir);
     _cleanup_free_ char *hn_p = xasprintf("%s/hostname", pod_dir);
     _cleanup_free_ char *hn = xasprintf("%s\n", hostname);
-    /* no cluster DNS yet: the pod gets the search path and loopback only */
-    const char *resolv = "search default.svc.cluster.local svc.cluster.local cluster.local\n"
-                         "nameserver 127.0.0.1\noptions ndots:5\n";
+    /* resolv.conf is dns.c's (agent__dns_resolv_conf, right after the sandbox) */
     if (file_write_replace(hosts_p, hosts, strlen(hosts), 0644, err) < 0 ||
-        file_write_replace(resolv_p, resolv, strlen(resolv), 0644, err) < 0 ||
         file_write_replace(hn_p, hn, strlen(hn), 0644, err) < 0)
         return -1;
     return 0;
