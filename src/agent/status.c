@@ -97,9 +97,7 @@ static json_t *ctr_status(const struct agent_pod *p, const struct agent_ctr *c, 
     return st;
 }
 
-/* Whether the status write waits for a container being created (STATUS_HOLD_MS); the pod's
- * sync is queued for the end of the hold, so it happens even if nothing else changes. */
-static bool status_held(struct agent *a, struct agent_pod *p)
+bool agent__status_held(struct agent *a, struct agent_pod *p)
 {
     bool creating = false;
     for (size_t i = 0; i < p->n_ctrs; i++)
@@ -119,17 +117,14 @@ static bool status_held(struct agent *a, struct agent_pod *p)
     return true;
 }
 
-int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod)
+void agent__pod_summary(const struct agent_pod *p, const char *policy,
+                        struct agent_pod_summary *out)
 {
-    if (status_held(a, p))
-        return 0;
-    const char *policy = kjson_path_str(pod, "spec.restartPolicy");
-    bool never = policy && strcmp(policy, "Never") == 0;
     bool initialized = true, init_failed = false, all_running = true, any_running = false;
     bool all_done = true, all_ok = true, any_started = false;
     size_t n_main = 0;
     for (size_t i = 0; i < p->n_ctrs; i++) {
-        struct agent_ctr *c = &p->ctrs[i];
+        const struct agent_ctr *c = &p->ctrs[i];
         if (c->init) {
             if (!(c->exited && c->exit_code == 0))
                 initialized = false;
@@ -147,17 +142,27 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         all_done &= done;
         all_ok &= done && c->exit_code == 0;
     }
-    const char *phase = "Pending";
+    out->phase = "Pending";
     if (init_failed)
-        phase = "Failed";
+        out->phase = "Failed";
     else if (n_main > 0 && all_done)
-        phase = all_ok ? "Succeeded" : "Failed";
+        out->phase = all_ok ? "Succeeded" : "Failed";
     else if (any_running || (any_started && initialized))
-        phase = "Running";
-    (void)never;
+        out->phase = "Running";
+    out->initialized = initialized;
+    out->ready = initialized && all_running && n_main > 0;
+}
+
+int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod)
+{
+    if (agent__status_held(a, p))
+        return 0;
+    struct agent_pod_summary sum;
+    agent__pod_summary(p, kjson_path_str(pod, "spec.restartPolicy"), &sum);
+    const char *phase = sum.phase;
+    bool initialized = sum.initialized, ready = sum.ready;
     char st[21];
     stamp_of(p->start_time, st);
-    bool ready = initialized && all_running && n_main > 0;
     json_t *conds = json_array();
     const char *types[] = {"Initialized", "Ready", "ContainersReady", "PodScheduled"};
     bool vals[] = {initialized, ready, ready, true};
@@ -204,8 +209,8 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
     _cleanup_json_ json_t *patch = json_pack("{s:O}", "status", status);
     _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
     _cleanup_err_ struct k8c_err *err = NULL;
-    _cleanup_json_ json_t *res = client_patch(a->client, path, "strategic", patch, &err);
-    if (!res) {
+    if (client_send(a->client, "PATCH", path, client_patch_content_type("strategic"), patch, &err) <
+        0) {
         LOG_DEBUG("pod status update failed pod=%s err=%s", p->key, err->msg);
         return err->reason == K8C_REASON_NOT_FOUND ? 0 : -1;
     }
