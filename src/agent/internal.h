@@ -54,6 +54,7 @@ struct agent_pod {
     uint64_t kill_deadline_ns;
     char *last_status;        /* the status JSON last written, to skip no-op writes */
     uint64_t status_hold_ns;  /* monotonic: a creating container holds status writes (status.c) */
+    uint64_t status_digest;   /* what last_status was built from (status.c) */
     char *ip;                 /* status.podIP (network.c); NULL: no pod network */
     bool volumes_ready;       /* every volume was set up once (volume.c) */
     uint64_t volumes_next_ns; /* monotonic: next resync of ConfigMap/Secret/... volumes */

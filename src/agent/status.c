@@ -153,9 +153,65 @@ void agent__pod_summary(const struct agent_pod *p, const char *policy,
     out->ready = initialized && all_running && n_main > 0;
 }
 
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+    return s ? fnv(h, s, strlen(s) + 1) : fnv(h, "", 1) * 31;
+}
+
+/* A digest of everything the status is built from: when it equals the one of the status last
+ * written, nothing changed and the JSON is not built again (the 1 s resync and the creation
+ * checks sync every pod often; building it was ~7% of the agent's CPU in a burst). The pod's
+ * resourceVersion covers its spec and the conditions' transition times. */
+static uint64_t status_digest(struct agent *a, const struct agent_pod *p, const json_t *pod)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        const struct agent_ctr *c = &p->ctrs[i];
+        const long long nums[] = {c->init,
+                                  c->restarts,
+                                  c->running,
+                                  c->creating,
+                                  c->exited,
+                                  c->exit_code,
+                                  c->started_at,
+                                  c->finished_at,
+                                  c->has_last,
+                                  c->last_exit,
+                                  c->last_started,
+                                  c->last_finished,
+                                  c->probe_started,
+                                  c->probe_ready,
+                                  c->oom_killed,
+                                  c->last_oom_killed,
+                                  c->term_msg_from_logs};
+        h = fnv(h, nums, sizeof(nums));
+        h = fnv_str(h, c->name), h = fnv_str(h, c->image_id);
+        h = fnv_str(h, c->waiting_reason), h = fnv_str(h, c->waiting_msg);
+        h = fnv_str(h, c->term_msg), h = fnv_str(h, c->last_term_msg);
+    }
+    h = fnv(h, &p->start_time, sizeof(p->start_time));
+    h = fnv_str(h, p->ip);
+    h = fnv_str(h, kjson_path_str(pod, "metadata.resourceVersion"));
+    pthread_mutex_lock(&a->lock);
+    h = fnv_str(h, p->evict_msg);
+    pthread_mutex_unlock(&a->lock);
+    return h;
+}
+
 int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod)
 {
     if (agent__status_held(a, p))
+        return 0;
+    uint64_t digest = status_digest(a, p, pod);
+    if (p->last_status && digest == p->status_digest)
         return 0;
     struct agent_pod_summary sum;
     agent__pod_summary(p, kjson_path_str(pod, "spec.restartPolicy"), &sum);
@@ -188,8 +244,10 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
     }
     pthread_mutex_unlock(&a->lock);
     _cleanup_free_ char *text = kjson_dumps(status);
-    if (p->last_status && strcmp(p->last_status, text) == 0)
+    if (p->last_status && strcmp(p->last_status, text) == 0) {
+        p->status_digest = digest;
         return 0;
+    }
     /* lastTransitionTime moves only when a condition's status changes */
     char now[21];
     stamp_of(time(NULL), now);
@@ -216,6 +274,7 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
     }
     free(p->last_status);
     p->last_status = steal_ptr(&text);
+    p->status_digest = digest;
     return 0;
 }
 
