@@ -155,7 +155,7 @@ int net_pod_attach(const struct net_pod_config *cfg, uint32_t *ip_out, struct k8
     for (int attempt = 0;; attempt++) {
         if (net__link_veth_add(nl, host, bridge_of(cfg->bridge), POD_IFNAME, netns_fd, err) == 0)
             break;
-        if (!*err || (*err)->errnum != EEXIST || attempt > 0)
+        if (!err || !*err || (*err)->errnum != EEXIST || attempt > 0)
             goto fail;
         /* the host end exists: an agent restarted mid-attach, or a leftover */
         k8c_err_free(*err);
