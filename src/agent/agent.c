@@ -4,6 +4,7 @@
  * a 1 s resync of our pods, and the logs/exec endpoint. */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,9 @@ static void on_delete(json_t *obj, void *opaque)
 {
     enqueue(opaque, obj);
 }
+
+/* Every this many seconds the heap's free pages go back to the system (malloc_trim). */
+#define AGENT_TRIM_EVERY_S 2
 
 static void *worker(void *opaque)
 {
@@ -201,6 +205,7 @@ static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
         .path = "/api/v1/pods",
         .field_selector = sel,
         .handlers = {on_add, on_update, on_delete, a},
+        .transform = informer_strip_managed_fields,
     };
     a->informer = informer_new(a->client, &opts);
     pthread_t *workers = xcalloc(n_workers, sizeof(*workers));
@@ -217,8 +222,13 @@ static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
             pthread_create(&workers[t], NULL, worker, a);
         pthread_create(&lease, NULL, agent__lease_main, a);
         LOG_INFO("node ready node=%s workers=%u", a->node_name, n_workers);
-        while (sleep_ms(a->stop, 1000))
+        for (unsigned tick = 1; sleep_ms(a->stop, 1000); tick++) {
             resync(a);
+            /* return the free pages a burst of pod starts left in the heap (glibc keeps
+             * them: only the top of the main heap shrinks by itself) */
+            if (tick % AGENT_TRIM_EVERY_S == 0)
+                malloc_trim(0);
+        }
         pthread_join(lease, NULL);
         workqueue_shutdown(a->queue);
         for (unsigned t = 0; t < n_workers; t++)

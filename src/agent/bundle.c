@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +52,42 @@ static void lo_up(void)
     close(s);
 }
 
+/* The namespaces are made by a short-lived thread, not a forked child: unshare(2) of the
+ * network, IPC and UTS namespaces acts on the calling thread alone, and the bind mounts of
+ * /proc/thread-self/ns/... keep them once the thread ends. A fork of the agent would copy its
+ * page tables (a few ms of CPU per pod, the biggest item of a pod start in perf). */
+struct sandbox_job {
+    const char *nsdir, *hostname;
+    bool host_network;
+    int err_no;       /* 0: done */
+    const char *what; /* what failed */
+};
+
+static void *sandbox_thread(void *opaque)
+{
+    struct sandbox_job *j = opaque;
+    if (unshare((j->host_network ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS) < 0) {
+        j->err_no = errno, j->what = "unshare";
+        return NULL;
+    }
+    if (sethostname(j->hostname, strlen(j->hostname)) < 0) {
+        j->err_no = errno, j->what = "sethostname";
+        return NULL;
+    }
+    if (!j->host_network)
+        lo_up();
+    for (size_t i = 0; i < 3; i++) {
+        char src[64], dst[4096];
+        snprintf(src, sizeof(src), "/proc/thread-self/ns/%s", ns_names[i]);
+        snprintf(dst, sizeof(dst), "%s/%s", j->nsdir, ns_names[i]);
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
+            j->err_no = errno, j->what = ns_names[i];
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
 int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *pod_name,
                          bool host_network, struct k8c_err **err)
 {
@@ -62,68 +99,34 @@ int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *
         if (touch(p, err) < 0)
             return -1;
     }
-    int ready[2], hold[2];
-    if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0)
-        return k8c_err_errno(err, "pipe");
-    pid_t pid = fork();
-    if (pid < 0)
-        return k8c_err_errno(err, "fork");
-    if (pid == 0) {
-        /* Keep only our two pipe ends: holding a copy of another worker's hold pipe would
-         * make that worker's holder wait for us while we may wait for it (a deadlock that
-         * left pods ContainerCreating forever with several pod workers). */
-        int lo = ready[1] < hold[0] ? ready[1] : hold[0], hi = ready[1] ^ hold[0] ^ lo;
-        close_range(3, (unsigned)lo - 1, 0);
-        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-        close_range((unsigned)hi + 1, ~0u, 0);
-        char ok = 1;
-        if (unshare((host_network ? 0 : CLONE_NEWNET) | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
-            ok = 0;
-        if (ok && sethostname(hostname, strlen(hostname)) < 0)
-            ok = 0;
-        if (ok && !host_network)
-            lo_up();
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        char c;
-        while (read(hold[0], &c, 1) < 0 && errno == EINTR)
-            ;
-        _exit(0);
+    struct sandbox_job job = {nsdir, hostname, host_network, 0, NULL};
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    int prc = pthread_create(&t, &attr, sandbox_thread, &job);
+    pthread_attr_destroy(&attr);
+    if (prc != 0) {
+        errno = prc;
+        return k8c_err_errno(err, "create the pod's namespaces: thread");
     }
-    close(ready[1]);
-    close(hold[0]);
-    char ok = 0;
-    ssize_t r;
-    while ((r = read(ready[0], &ok, 1)) < 0 && errno == EINTR)
-        ;
-    close(ready[0]);
-    int rc = 0;
-    if (r != 1 || !ok)
-        rc = k8c_err_set(err, 0, K8C_REASON_INTERNAL, "cannot create the pod's namespaces");
-    for (size_t i = 0; rc == 0 && i < 3; i++) {
-        _cleanup_free_ char *src = xasprintf("/proc/%d/ns/%s", (int)pid, ns_names[i]);
-        _cleanup_free_ char *dst = xasprintf("%s/%s", nsdir, ns_names[i]);
-        if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
-            rc = k8c_err_errno(err, "bind-mount %s namespace to `%s`", ns_names[i], dst);
+    pthread_join(t, NULL);
+    if (job.err_no) {
+        errno = job.err_no;
+        if (strlen(job.what) == 3)
+            return k8c_err_errno(err, "bind-mount %s namespace under `%s`", job.what, nsdir);
+        return k8c_err_errno(err, "cannot create the pod's namespaces: %s", job.what);
     }
-    close(hold[1]);
-    waitpid(pid, NULL, 0);
-    if (rc < 0)
-        return -1;
     /* the files every container of the pod gets */
     _cleanup_free_ char *hosts =
         xasprintf("# Kubernetes-managed hosts file (k8c).\n127.0.0.1\tlocalhost\n::1\tlocalhost "
                   "ip6-localhost ip6-loopback\n127.0.1.1\t%s %s\n",
                   hostname, pod_name);
     _cleanup_free_ char *hosts_p = xasprintf("%s/hosts", pod_dir);
-    _cleanup_free_ char *resolv_p = xasprintf("%s/resolv.conf", pod_dir);
     _cleanup_free_ char *hn_p = xasprintf("%s/hostname", pod_dir);
     _cleanup_free_ char *hn = xasprintf("%s\n", hostname);
-    /* no cluster DNS yet: the pod gets the search path and loopback only */
-    const char *resolv = "search default.svc.cluster.local svc.cluster.local cluster.local\n"
-                         "nameserver 127.0.0.1\noptions ndots:5\n";
+    /* resolv.conf is dns.c's (agent__dns_resolv_conf, right after the sandbox) */
     if (file_write_replace(hosts_p, hosts, strlen(hosts), 0644, err) < 0 ||
-        file_write_replace(resolv_p, resolv, strlen(resolv), 0644, err) < 0 ||
         file_write_replace(hn_p, hn, strlen(hn), 0644, err) < 0)
         return -1;
     return 0;

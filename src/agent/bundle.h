@@ -11,9 +11,9 @@
 #include "image/image.h"
 
 /* Creates the pod's network (loopback up, no other interface), IPC and UTS namespaces and
- * holds them as bind mounts at <pod_dir>/ns/{net,ipc,uts}; writes <pod_dir>/hosts,
- * resolv.conf and hostname. host_network: ns/net is the agent's own network namespace
- * (hostNetwork: true). Returns 0 or -1 with *err. */
+ * holds them as bind mounts at <pod_dir>/ns/{net,ipc,uts}; writes <pod_dir>/hosts and
+ * hostname (resolv.conf: agent__dns_resolv_conf). host_network: ns/net is the agent's own network
+ * namespace (hostNetwork: true). Returns 0 or -1 with *err. */
 int agent_sandbox_create(const char *pod_dir, const char *hostname, const char *pod_name,
                          bool host_network, struct k8c_err **err);
 /* Unmounts the namespace files (the namespaces go away with their last process). */

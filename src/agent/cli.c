@@ -1,5 +1,6 @@
 /* `k8c agent`: flags into a struct agent_config, the client from the kubeconfig or a server
  * URL and token, then agent_run (agent.c) in the foreground until SIGTERM/SIGINT. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -117,6 +118,14 @@ static long long parse_size(const char *v)
 
 int agent_cli_main(int argc, char **argv)
 {
+    /* glibc gives each thread that allocates its own arena (up to 8 per core): with the pod
+     * workers, informers and the recorder that is ~10 MiB of mostly free heap; two arenas
+     * keep the RSS target (20 MiB with 100 pods) at no measurable CPU cost. Before any
+     * thread exists. */
+    mallopt(M_ARENA_MAX, 2);
+    /* A fixed threshold (glibc raises it after each big free otherwise): libnftables' 2 MiB
+     * batch buffers (Service and DNS rules syncs) stay mmap'ed and go back at once. */
+    mallopt(M_MMAP_THRESHOLD, 128 << 10);
     const char *kubeconfig = NULL, *server = NULL, *token_file = NULL, *ca_file = NULL;
     struct agent_config ac;
     agent_config_init(&ac);

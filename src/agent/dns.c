@@ -289,7 +289,7 @@ int agent__dns_resolv_conf(const struct agent *a, const json_t *pod, const char 
 {
     _cleanup_free_ char *text = agent__dns_resolv_text(a, pod);
     _cleanup_free_ char *path = xasprintf("%s/resolv.conf", pod_dir);
-    return file_write_atomic(path, text, strlen(text), 0644, err);
+    return file_write_replace(path, text, strlen(text), 0644, err); /* regenerable: no fsync */
 }
 
 /* ---- the thread ---- */
@@ -419,13 +419,53 @@ static void *view_main(void *opaque)
     return NULL;
 }
 
+/* The view's copy of every pod of the cluster keeps only what the DNS table and the policy
+ * rules read (netpol.c's pod_of, agent__dns_table): a whole pod is ~10x its JSON in jansson,
+ * and the agent's own informer holds this node's pods in full already. */
+static void pod_slim(json_t *pod)
+{
+    static const char *const keep_meta[] = {"name", "namespace", "uid", "labels",
+                                            "resourceVersion"};
+    static const char *const keep_spec[] = {"nodeName", "hostNetwork"};
+    static const char *const keep_status[] = {"phase", "podIP", "podIPs"};
+    const struct {
+        const char *field;
+        const char *const *keep;
+        size_t n;
+    } parts[] = {{"metadata", keep_meta, ARRAY_SIZE(keep_meta)},
+                 {"spec", keep_spec, ARRAY_SIZE(keep_spec)},
+                 {"status", keep_status, ARRAY_SIZE(keep_status)}};
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+        json_t *old = json_object_get(pod, parts[i].field);
+        json_t *slim = json_object();
+        for (size_t k = 0; k < parts[i].n; k++) {
+            json_t *v = json_object_get(old, parts[i].keep[k]);
+            if (v)
+                json_object_set(slim, parts[i].keep[k], v);
+        }
+        if (i == 1) { /* containers' ports: named ports of policies */
+            json_t *ctrs = json_array(), *c;
+            size_t j;
+            json_array_foreach (json_object_get(old, "containers"), j, c) {
+                json_t *ports = json_object_get(c, "ports");
+                json_array_append_new(ctrs,
+                                      ports ? json_pack("{s:O}", "ports", ports) : json_object());
+            }
+            json_object_set_new(slim, "containers", ctrs);
+        }
+        json_object_set_new(pod, parts[i].field, slim);
+    }
+}
+
 int agent__dns_start(struct agent *a, struct k8c_err **err)
 {
     struct agent_net_view *v = xcalloc(1, sizeof(*v));
     a->net_view = v;
     for (int i = 0; i < N_INF; i++) {
         struct informer_options opts = {.path = paths[i],
-                                        .handlers = {on_add, on_update, on_add, a}};
+                                        .handlers = {on_add, on_update, on_add, a},
+                                        .transform = i == INF_PODS ? pod_slim
+                                                                   : informer_strip_managed_fields};
         v->inf[i] = informer_new(a->client, &opts);
         if (informer_start(v->inf[i], err) < 0)
             return -1;

@@ -34,8 +34,7 @@ static void post(struct agent *a, json_t *ev)
     const char *ns = kjson_path_str(ev, "metadata.namespace");
     _cleanup_free_ char *path = xasprintf("/api/v1/namespaces/%s/events", ns ? ns : "default");
     _cleanup_err_ struct k8c_err *err = NULL;
-    _cleanup_json_ json_t *r = client_create(a->client, path, ev, &err);
-    if (!r)
+    if (client_send(a->client, "POST", path, NULL, ev, &err) < 0)
         LOG_DEBUG("event %s not recorded: %s", kjson_path_str(ev, "reason"), err->msg);
 }
 

@@ -54,6 +54,8 @@ struct agent_pod {
     bool killing;
     uint64_t kill_deadline_ns;
     char *last_status;        /* the status JSON last written, to skip no-op writes */
+    uint64_t status_hold_ns;  /* monotonic: a creating container holds status writes (status.c) */
+    uint64_t status_digest;   /* what last_status was built from (status.c) */
     char *ip;                 /* status.podIP (network.c); NULL: no pod network */
     bool volumes_ready;       /* every volume was set up once (volume.c) */
     uint64_t volumes_next_ns; /* monotonic: next resync of ConfigMap/Secret/... volumes */
@@ -168,6 +170,18 @@ void agent__ctr_maybe_restart(struct agent *a, struct agent_pod *p, struct agent
  * Returns 0 when the containers may start, -1 while a volume is missing. */
 int agent__pod_volumes(struct agent *a, struct agent_pod *p, const json_t *pod);
 
+/* status.c: the phase and conditions kubelet derives from the containers' states. */
+struct agent_pod_summary {
+    const char *phase; /* Pending, Running (a container runs or has run: not while the first
+                        * run is being created), Succeeded, Failed */
+    bool initialized, ready;
+};
+void agent__pod_summary(const struct agent_pod *p, const char *restart_policy,
+                        struct agent_pod_summary *out);
+/* Whether the status write waits for a container the runtime is still creating (up to
+ * 100 ms from the first such wait, so a fast start costs one write); the pod's sync is
+ * queued for the end of the hold. */
+bool agent__status_held(struct agent *a, struct agent_pod *p);
 /* status.c: writes the pod's status through pods/status when it changed. 0, or -1 to retry. */
 int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *pod);
 

@@ -184,7 +184,8 @@ int agent__net_start(struct agent *a, struct k8c_err **err)
         n->routes = json_object();
     }
     struct informer_options o = {.path = "/api/v1/nodes",
-                                 .handlers = {on_node, on_node_update, on_node, a}};
+                                 .handlers = {on_node, on_node_update, on_node, a},
+                                 .transform = informer_strip_managed_fields};
     n->nodes = informer_new(a->client, &o);
     if (informer_start(n->nodes, err) < 0)
         return -1;

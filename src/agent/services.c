@@ -260,9 +260,11 @@ int agent__services_start(struct agent *a, struct k8c_err **err)
 {
     struct agent_net *n = a->net;
     struct informer_options so = {.path = "/api/v1/services",
-                                  .handlers = {on_any, on_any_update, on_any, a}};
+                                  .handlers = {on_any, on_any_update, on_any, a},
+                                  .transform = informer_strip_managed_fields};
     struct informer_options eo = {.path = "/apis/discovery.k8s.io/v1/endpointslices",
-                                  .handlers = {on_any, on_any_update, on_any, a}};
+                                  .handlers = {on_any, on_any_update, on_any, a},
+                                  .transform = informer_strip_managed_fields};
     n->services = informer_new(a->client, &so);
     n->slices = informer_new(a->client, &eo);
     if (informer_start(n->services, err) < 0 || informer_start(n->slices, err) < 0)

@@ -25,6 +25,7 @@ struct informer {
     char *path, *label_selector, *field_selector;
     struct informer_handlers handlers;
     unsigned watch_timeout_s, page_size;
+    void (*transform)(json_t *obj);
 
     pthread_t thread;
     bool started;
@@ -57,6 +58,7 @@ struct informer *informer_new(struct client *c, const struct informer_options *o
     inf->watch_timeout_s =
         opts->watch_timeout_seconds ? opts->watch_timeout_seconds : DEFAULT_WATCH_TIMEOUT_S;
     inf->page_size = opts->page_size ? opts->page_size : DEFAULT_PAGE_SIZE;
+    inf->transform = opts->transform;
     atomic_init(&inf->stop, false);
     pthread_mutex_init(&inf->lock, NULL);
     pthread_condattr_t attr;
@@ -95,6 +97,18 @@ static void pause_unless_stopped(struct informer *inf, unsigned ms)
     pthread_mutex_unlock(&inf->lock);
 }
 
+void informer_strip_managed_fields(json_t *obj)
+{
+    json_object_del(json_object_get(obj, "metadata"), "managedFields");
+}
+
+/* What the informer keeps of an object it caches (in place: the object is ours). */
+static void transform(const struct informer *inf, json_t *obj)
+{
+    if (inf->transform)
+        inf->transform(obj);
+}
+
 /* Lists every page; returns the new key -> object map and sets *rv. */
 static json_t *list_all(struct informer *inf, char **rv, struct k8c_err **err)
 {
@@ -118,6 +132,7 @@ static json_t *list_all(struct informer *inf, char **rv, struct k8c_err **err)
         json_t *item;
         json_array_foreach (json_object_get(list, "items"), i, item) {
             _cleanup_free_ char *key = informer_key_of(item);
+            transform(inf, item);
             if (key != NULL)
                 json_object_set(items, key, item);
         }
@@ -209,6 +224,7 @@ static int on_event(const char *type, json_t *obj, void *opaque)
     _cleanup_free_ char *key = informer_key_of(obj);
     if (key == NULL)
         return 0;
+    transform(inf, obj);
     pthread_mutex_lock(&inf->lock);
     json_t *old = json_incref(json_object_get(inf->cache, key));
     if (strcmp(type, "DELETED") == 0)

@@ -28,6 +28,10 @@ struct informer_options {
     struct informer_handlers handlers;
     unsigned watch_timeout_seconds; /* server-side watch timeout (0: 300 s) */
     unsigned page_size;             /* list page size (0: 500) */
+    /* Optional: called on each object (in place) before it is cached and handed to the
+     * handlers, to drop what the component never reads (client-go's informer transforms):
+     * objects are the biggest part of a component's memory. */
+    void (*transform)(json_t *obj);
 };
 
 struct informer;
@@ -56,6 +60,10 @@ json_t *informer_list(struct informer *inf);
 char *informer_resource_version(struct informer *inf);
 /* How many times the informer has (re-)listed: for tests and metrics. */
 unsigned informer_list_count(struct informer *inf);
+
+/* A transform: drops metadata.managedFields (client-go's TransformStripManagedFields), which
+ * a component that never applies does not need. */
+void informer_strip_managed_fields(json_t *obj);
 
 /* The cache key of obj: "namespace/name" or "name". Caller frees; NULL without a name. */
 char *informer_key_of(const json_t *obj);

@@ -228,9 +228,10 @@ static bool may_retry(CURL *h, CURLcode rc, const char *method)
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
-json_t *client_request(struct client *c, const char *method, const char *path,
+/* client_request; decode false: a 2xx body is not decoded (JSON null is returned). */
+static json_t *perform(struct client *c, const char *method, const char *path,
                        const char *content_type, const char *body, size_t body_len, long *http_code,
-                       struct k8c_err **err)
+                       bool decode, struct k8c_err **err)
 {
     _cleanup_buf_ struct buf response = BUF_INIT;
     char curl_error[CURL_ERROR_SIZE] = "";
@@ -275,6 +276,8 @@ json_t *client_request(struct client *c, const char *method, const char *path,
     }
     if (http_code != NULL)
         *http_code = code;
+    /* one line per request at -v 2: what a component costs the API server, call by call */
+    LOG_DEBUG("api request method=%s path=%s code=%ld", method, path, code);
 
     if (rc != CURLE_OK) {
         k8c_err_set(err, 0, K8C_REASON_SERVICE_UNAVAILABLE, "%s %s: %s", method, url,
@@ -285,12 +288,29 @@ json_t *client_request(struct client *c, const char *method, const char *path,
         error_from_response(code, response.data, response.len, method, path, err);
         return NULL;
     }
-    if (response.len == 0)
+    if (response.len == 0 || !decode)
         return json_null();
     json_t *v = kjson_parse(response.data, response.len, err);
     if (v == NULL)
         k8c_err_wrap(err, "%s %s: response", method, path);
     return v;
+}
+
+json_t *client_request(struct client *c, const char *method, const char *path,
+                       const char *content_type, const char *body, size_t body_len, long *http_code,
+                       struct k8c_err **err)
+{
+    return perform(c, method, path, content_type, body, body_len, http_code, true, err);
+}
+
+int client_send(struct client *c, const char *method, const char *path, const char *content_type,
+                const json_t *obj, struct k8c_err **err)
+{
+    _cleanup_free_ char *body = obj ? kjson_dumps(obj) : NULL;
+    json_t *r =
+        perform(c, method, path, content_type, body, body ? strlen(body) : 0, NULL, false, err);
+    json_decref(r);
+    return r ? 0 : -1;
 }
 
 static json_t *request_json(struct client *c, const char *method, const char *path,
@@ -315,15 +335,19 @@ json_t *client_update(struct client *c, const char *path, const json_t *obj, str
     return request_json(c, "PUT", path, NULL, obj, err);
 }
 
+const char *client_patch_content_type(const char *patch_type)
+{
+    return strcmp(patch_type, "merge") == 0       ? "application/merge-patch+json"
+           : strcmp(patch_type, "strategic") == 0 ? "application/strategic-merge-patch+json"
+           : strcmp(patch_type, "json") == 0      ? "application/json-patch+json"
+           : strcmp(patch_type, "apply") == 0     ? "application/apply-patch+yaml"
+                                                  : NULL;
+}
+
 json_t *client_patch(struct client *c, const char *path, const char *patch_type,
                      const json_t *patch, struct k8c_err **err)
 {
-    const char *ct = strcmp(patch_type, "merge") == 0 ? "application/merge-patch+json"
-                     : strcmp(patch_type, "strategic") == 0
-                         ? "application/strategic-merge-patch+json"
-                     : strcmp(patch_type, "json") == 0  ? "application/json-patch+json"
-                     : strcmp(patch_type, "apply") == 0 ? "application/apply-patch+yaml"
-                                                        : NULL;
+    const char *ct = client_patch_content_type(patch_type);
     if (ct == NULL) {
         k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "unknown patch type \"%s\"", patch_type);
         return NULL;

@@ -20,18 +20,24 @@ void net__nl_closep(struct net_nl **nl);
 int net__link_index(struct net_nl *nl, const char *name, struct k8c_err **err);
 /* Creates a bridge; an existing one of that name is fine. */
 int net__link_bridge_add(struct net_nl *nl, const char *name, struct k8c_err **err);
-/* Creates a veth pair name <-> peer in nl's namespace. */
-int net__link_veth_add(struct net_nl *nl, const char *name, const char *peer, struct k8c_err **err);
-/* Moves link name into the namespace of netns_fd, renamed to new_name (NULL: keep). */
-int net__link_set_netns(struct net_nl *nl, const char *name, int netns_fd, const char *new_name,
-                        struct k8c_err **err);
+/* Creates a veth pair in one request: name, up, in nl's namespace as a port of bridge
+ * master (hairpin mode on), peer inside the namespace of netns_fd, down (veth refuses to set an
+ * end up before both exist). EEXIST (errno, with *err)
+ * when name exists already. */
+int net__link_veth_add(struct net_nl *nl, const char *name, const char *master, const char *peer,
+                       int netns_fd, struct k8c_err **err);
 /* Sets a link up; master (NULL: none) makes it a port of that bridge. */
 int net__link_set_up(struct net_nl *nl, const char *name, const char *master, struct k8c_err **err);
 /* Deletes a link; a missing one is fine (returns 0). */
 int net__link_del(struct net_nl *nl, const char *name, struct k8c_err **err);
+/* Sets the link with this index up (loopback is index 1 in every namespace). */
+int net__link_set_up_index(struct net_nl *nl, int index, struct k8c_err **err);
 /* Adds ip/prefix (host order) to link name; an existing identical address is fine. */
 int net__addr_add(struct net_nl *nl, const char *name, uint32_t ip, unsigned prefix,
                   struct k8c_err **err);
+/* The same for the link with this index. */
+int net__addr_add_index(struct net_nl *nl, int index, uint32_t ip, unsigned prefix,
+                        struct k8c_err **err);
 /* Adds or replaces the route dst/prefix via gw (host order); dst 0/0 is the default route. */
 int net__route_replace(struct net_nl *nl, uint32_t dst, unsigned prefix, uint32_t gw,
                        struct k8c_err **err);

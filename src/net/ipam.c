@@ -182,7 +182,10 @@ static int state_save(const char *path, const struct state *st, struct k8c_err *
     buf_appendf(&b, STATE_MAGIC " %s %s\n", st->cidr_text, net_ip_format(st->last, ip));
     for (size_t i = 0; i < st->n; i++)
         buf_appendf(&b, "%s %s\n", net_ip_format(st->leases[i].ip, ip), st->leases[i].owner);
-    return file_write_atomic(path, b.data, b.len, 0600, err);
+    /* replaced atomically under the lock but not fsync'ed (as CNI's host-local): the leases
+     * matter while the pods' namespaces exist, and a machine crash takes those with it; a
+     * crash leaves the old file or the new one, never a torn one (rename) */
+    return file_write_replace(path, b.data, b.len, 0600, err);
 }
 
 static struct lease *find_owner(struct state *st, const char *owner)

@@ -156,45 +156,71 @@ int net__link_bridge_add(struct net_nl *nl, const char *name, struct k8c_err **e
     return 0;
 }
 
-int net__link_veth_add(struct net_nl *nl, const char *name, const char *peer, struct k8c_err **err)
+/* Hairpin mode on a bridge port (kubelet's hairpin-veth): with br_netfilter, a pod's
+ * connection to a Service that is DNAT'ed back to the pod itself is bridged back out of the
+ * port it came in by, which a bridge refuses otherwise. */
+static int set_hairpin(struct net_nl *nl, const char *name, int index, struct k8c_err **err)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    struct nlmsghdr *nlh = link_msg(buf, RTM_SETLINK, 0, index);
+    struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+    ifm->ifi_family = AF_BRIDGE;
+    struct nlattr *nest = mnl_attr_nest_start(nlh, IFLA_PROTINFO | NLA_F_NESTED);
+    mnl_attr_put_u8(nlh, IFLA_BRPORT_MODE, 1);
+    mnl_attr_nest_end(nlh, nest);
+    if (transact(nl, nlh, NULL, NULL) < 0)
+        return k8c_err_errno(err, "set hairpin mode on bridge port %s", name);
+    return 0;
+}
+
+int net__link_veth_add(struct net_nl *nl, const char *name, const char *master, const char *peer,
+                       int netns_fd, struct k8c_err **err)
 {
     if (check_name(name, err) < 0 || check_name(peer, err) < 0)
         return -1;
+    int master_index = need_index(nl, master, err);
+    if (master_index < 0)
+        return -1;
+    /* one request instead of create, move, rename, up, enslave: the peer is made in the pod's
+     * namespace under its final name (as `ip link add … up master B type veth peer name P
+     * netns N up`), so the kernel never registers it in ours first */
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0);
+    struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+    ifm->ifi_flags = IFF_UP;
+    ifm->ifi_change = IFF_UP;
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master_index);
     struct nlattr *info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
     struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
     struct nlattr *peer_attr = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
     struct ifinfomsg *pifm = mnl_nlmsg_get_payload_tail(nlh);
     memset(pifm, 0, sizeof(*pifm));
-    pifm->ifi_family = AF_UNSPEC;
+    pifm->ifi_family = AF_UNSPEC; /* not up here: veth refuses that before both ends exist */
     nlh->nlmsg_len += MNL_ALIGN(sizeof(*pifm));
     mnl_attr_put_strz(nlh, IFLA_IFNAME, peer);
+    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)netns_fd);
     mnl_attr_nest_end(nlh, peer_attr);
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, info);
     if (transact(nl, nlh, NULL, NULL) < 0)
         return k8c_err_errno(err, "create veth pair %s/%s", name, peer);
-    return 0;
-}
-
-int net__link_set_netns(struct net_nl *nl, const char *name, int netns_fd, const char *new_name,
-                        struct k8c_err **err)
-{
-    if (new_name && check_name(new_name, err) < 0)
-        return -1;
     int index = need_index(nl, name, err);
     if (index < 0)
         return -1;
+    return set_hairpin(nl, name, index, err);
+}
+
+int net__link_set_up_index(struct net_nl *nl, int index, struct k8c_err **err)
+{
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, 0, index);
-    mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)netns_fd);
-    if (new_name)
-        mnl_attr_put_strz(nlh, IFLA_IFNAME, new_name);
+    struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+    ifm->ifi_flags = IFF_UP;
+    ifm->ifi_change = IFF_UP;
     if (transact(nl, nlh, NULL, NULL) < 0)
-        return k8c_err_errno(err, "move link %s into network namespace", name);
+        return k8c_err_errno(err, "set link %d up", index);
     return 0;
 }
 
@@ -217,18 +243,7 @@ int net__link_set_up(struct net_nl *nl, const char *name, const char *master, st
         return k8c_err_errno(err, "set link %s up", name);
     if (!master)
         return 0;
-    /* Hairpin mode on the bridge port (kubelet's hairpin-veth): with br_netfilter, a pod's
-     * connection to a Service that is DNAT'ed back to the pod itself is bridged back out of
-     * the port it came in by, which a bridge refuses otherwise. */
-    nlh = link_msg(buf, RTM_SETLINK, 0, index);
-    ifm = mnl_nlmsg_get_payload(nlh);
-    ifm->ifi_family = AF_BRIDGE;
-    struct nlattr *nest = mnl_attr_nest_start(nlh, IFLA_PROTINFO | NLA_F_NESTED);
-    mnl_attr_put_u8(nlh, IFLA_BRPORT_MODE, 1);
-    mnl_attr_nest_end(nlh, nest);
-    if (transact(nl, nlh, NULL, NULL) < 0)
-        return k8c_err_errno(err, "set hairpin mode on bridge port %s", name);
-    return 0;
+    return set_hairpin(nl, name, index, err);
 }
 
 int net__link_del(struct net_nl *nl, const char *name, struct k8c_err **err)
@@ -247,8 +262,14 @@ int net__addr_add(struct net_nl *nl, const char *name, uint32_t ip, unsigned pre
                   struct k8c_err **err)
 {
     int index = need_index(nl, name, err);
-    if (index < 0)
-        return -1;
+    if (index < 0 || net__addr_add_index(nl, index, ip, prefix, err) < 0)
+        return k8c_err_wrap(err, "link %s", name);
+    return 0;
+}
+
+int net__addr_add_index(struct net_nl *nl, int index, uint32_t ip, unsigned prefix,
+                        struct k8c_err **err)
+{
     char buf[MNL_SOCKET_BUFFER_SIZE];
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = RTM_NEWADDR;
@@ -264,7 +285,7 @@ int net__addr_add(struct net_nl *nl, const char *name, uint32_t ip, unsigned pre
     if (prefix < 31)
         mnl_attr_put_u32(nlh, IFA_BROADCAST, htonl(ip | (0xffffffffu >> prefix)));
     if (transact(nl, nlh, NULL, NULL) < 0 && errno != EEXIST)
-        return k8c_err_errno(err, "add address to %s", name);
+        return k8c_err_errno(err, "add address");
     return 0;
 }
 

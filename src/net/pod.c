@@ -13,6 +13,8 @@
 #include "net/net.h"
 
 #define POD_IFNAME "eth0"
+/* loopback's index in every network namespace (the kernel's LOOPBACK_IFINDEX) */
+#define LOOPBACK_IFINDEX 1
 
 char *net_pod_host_ifname(uint32_t ip, char *buf)
 {
@@ -92,9 +94,12 @@ static int configure_pod_side(int netns_fd, uint32_t ip, const struct net_cidr *
                               struct k8c_err **err)
 {
     _cleanup_nl_ struct net_nl *pod = net__nl_open(netns_fd, err);
-    if (!pod || net__addr_add(pod, POD_IFNAME, ip, cidr->prefix, err) < 0 ||
-        net__link_set_up(pod, POD_IFNAME, NULL, err) < 0 ||
-        net__link_set_up(pod, "lo", NULL, err) < 0 ||
+    int index = pod ? net__link_index(pod, POD_IFNAME, err) : -1;
+    if (index == 0)
+        k8c_err_set(err, ENODEV, K8C_REASON_NOT_FOUND, "link %s", POD_IFNAME);
+    if (index <= 0 || net__addr_add_index(pod, index, ip, cidr->prefix, err) < 0 ||
+        net__link_set_up_index(pod, index, err) < 0 ||
+        net__link_set_up_index(pod, LOOPBACK_IFINDEX, err) < 0 ||
         net__route_replace(pod, 0, 0, net_cidr_gateway(cidr), err) < 0)
         return k8c_err_wrap(err, "configure pod interface");
     return 0;
@@ -142,16 +147,19 @@ int net_pod_attach(const struct net_pod_config *cfg, uint32_t *ip_out, struct k8
     if (held < 0 || net_ipam_allocate(cfg->ipam_state, cfg->pod_cidr, cfg->pod_id, &ip, err) < 0)
         return k8c_err_wrap(err, "attach pod %s", cfg->pod_id);
 
-    char host[16], peer[16];
+    char host[16];
     net_pod_host_ifname(ip, host);
-    snprintf(peer, sizeof(peer), "k8ct%.8s", host + 3);
     _cleanup_nl_ struct net_nl *nl = net__nl_open(-1, err);
     if (!nl)
         goto fail;
-    int exists = net__link_index(nl, host, err);
-    if (exists < 0)
-        goto fail;
-    if (exists > 0) {
+    for (int attempt = 0;; attempt++) {
+        if (net__link_veth_add(nl, host, bridge_of(cfg->bridge), POD_IFNAME, netns_fd, err) == 0)
+            break;
+        if (!err || !*err || (*err)->errnum != EEXIST || attempt > 0)
+            goto fail;
+        /* the host end exists: an agent restarted mid-attach, or a leftover */
+        k8c_err_free(*err);
+        *err = NULL;
         int inside = pod_has_eth0(netns_fd, err);
         if (inside < 0)
             goto fail;
@@ -161,15 +169,11 @@ int net_pod_attach(const struct net_pod_config *cfg, uint32_t *ip_out, struct k8
             *ip_out = ip;
             return 0;
         }
-        /* A host end without its pod end: left over from an interrupted attach. */
+        /* a host end without its pod end: left over from an interrupted attach */
         if (net__link_del(nl, host, err) < 0)
             goto fail;
     }
-    if (net__link_del(nl, peer, err) < 0 || net__link_veth_add(nl, host, peer, err) < 0)
-        goto fail;
-    if (net__link_set_netns(nl, peer, netns_fd, POD_IFNAME, err) < 0 ||
-        net__link_set_up(nl, host, bridge_of(cfg->bridge), err) < 0 ||
-        configure_pod_side(netns_fd, ip, &cidr, err) < 0) {
+    if (configure_pod_side(netns_fd, ip, &cidr, err) < 0) {
         net__link_del(nl, host, NULL);
         goto fail;
     }

@@ -36,8 +36,8 @@ static json_t *pod(const char *name, int64_t rv)
 {
     char rvs[32];
     snprintf(rvs, sizeof(rvs), "%lld", (long long)rv);
-    return json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", name, "namespace", "ns",
-                     "resourceVersion", rvs);
+    return json_pack("{s:{s:s,s:s,s:s,s:[{s:s}]}}", "metadata", "name", name, "namespace", "ns",
+                     "resourceVersion", rvs, "managedFields", "manager", "test");
 }
 
 /* Records a change (with the lock held). */
@@ -358,4 +358,46 @@ Test(client, fails_over_to_the_next_server, .init = fake_start, .fini = fake_sto
     struct client_config bad = {.server = "http://127.0.0.1:1,,http://127.0.0.1:2"};
     cr_assert(client_new(&bad, &err) == NULL);
     cr_assert(eq(int, err->reason, K8C_REASON_BAD_REQUEST));
+}
+
+Test(client, send_skips_the_answer_and_keeps_errors, .init = fake_start, .fini = fake_stop)
+{
+    struct client *c = fake_client();
+    _cleanup_err_ struct k8c_err *err = NULL;
+    cr_assert(eq(int, client_send(c, "GET", "/api/v1/pods", NULL, NULL, &err), 0));
+    cr_assert(eq(int, client_send(c, "GET", "/api/v1/nothing", NULL, NULL, &err), -1));
+    cr_assert(eq(int, err->reason, K8C_REASON_NOT_FOUND));
+    cr_assert(eq(str, (char *)client_patch_content_type("strategic"),
+                 "application/strategic-merge-patch+json"));
+    cr_assert(client_patch_content_type("bogus") == NULL);
+    client_free(c);
+}
+
+Test(informer, transform_applies_to_listed_and_watched_objects, .init = fake_start,
+     .fini = fake_stop, .timeout = 60)
+{
+    pthread_mutex_lock(&fake.lock);
+    fake_change("ADDED", "a");
+    pthread_mutex_unlock(&fake.lock);
+    struct client *c = fake_client();
+    struct counts counts = {0};
+    struct informer_options opts = {.path = "/api/v1/pods",
+                                    .handlers = {on_add, on_update, on_delete, &counts},
+                                    .transform = informer_strip_managed_fields};
+    struct informer *inf = informer_new(c, &opts);
+    cr_assert(eq(int, informer_start(inf, NULL), 0));
+    cr_assert(informer_wait_synced(inf, 10000));
+    pthread_mutex_lock(&fake.lock);
+    fake_change("ADDED", "b");
+    pthread_mutex_unlock(&fake.lock);
+    cr_assert(wait_for(&counts.adds, 2));
+    const char *names[] = {"ns/a", "ns/b"}; /* a from the list, b from the watch */
+    for (size_t i = 0; i < 2; i++) {
+        _cleanup_json_ json_t *o = informer_get(inf, names[i]);
+        cr_assert(o != NULL);
+        cr_assert(kjson_path(o, "metadata.managedFields") == NULL, "%s", names[i]);
+        cr_assert(kjson_path_str(o, "metadata.resourceVersion") != NULL);
+    }
+    informer_free(inf);
+    client_free(c);
 }
