@@ -92,11 +92,11 @@ static void emit_bookmark(struct apiserver_watch *w)
     emit(w, "BOOKMARK", b);
 }
 
-/* Turns one store event into zero or one watch event. */
 /* ---- encoded events shared by watchers ----
- * A revision is one write, so (revision, kind) names one encoded object. Watchers without
- * selectors or Tables all send the same text: it is encoded once and copied, instead of
- * parsed and dumped once per watcher (the cost that dominated 1,000-watcher fan-out). */
+ * A revision is one write, so (revision, kind) names one object. Each is encoded once and
+ * its text copied to every watcher that sends it as is; watchers with selectors share one
+ * decoded (read-only) object too, so that a write costs one decode and one encode whatever
+ * the number of watchers. */
 #define EVENT_CACHE 1024
 struct apiserver_event_cache {
     pthread_mutex_t lock;
@@ -105,6 +105,7 @@ struct apiserver_event_cache {
         const struct api_kind *k;
         char *text;
         size_t len;
+        json_t *obj; /* decoded lazily; shared, never modified */
     } slots[EVENT_CACHE];
 };
 
@@ -119,88 +120,263 @@ void apiserver__event_cache_free(struct apiserver_event_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < EVENT_CACHE; i++)
+    for (size_t i = 0; i < EVENT_CACHE; i++) {
         free(c->slots[i].text);
+        json_decref(c->slots[i].obj);
+    }
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-/* Appends the object of ev (as kind k) encoded as JSON to out. Returns false when the stored
- * value is not JSON. */
-static bool append_event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
-                                const struct store_event *ev, struct buf *out)
+/* Skips one JSON string starting at p[0] == '"'; returns the index after it, or 0. */
+static size_t skip_string(const char *p, size_t len, size_t i)
 {
-    size_t i = (size_t)ev->revision % EVENT_CACHE;
+    for (i++; i < len; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+static size_t skip_ws(const char *p, size_t len, size_t i)
+{
+    while (i < len && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* Skips one JSON value (strings and bracket depth only: the bytes are our own encoding, and
+ * a malformed one only makes the caller fall back to a decode); returns the index after it,
+ * or 0. */
+static size_t skip_value(const char *p, size_t len, size_t i)
+{
+    if (i >= len)
+        return 0;
+    if (p[i] == '"')
+        return skip_string(p, len, i);
+    if (p[i] != '{' && p[i] != '[') {
+        while (i < len && !strchr(",}] \t\r\n", p[i]))
+            i++;
+        return i;
+    }
+    int depth = 0;
+    while (i < len) {
+        if (p[i] == '"') {
+            if (!(i = skip_string(p, len, i)))
+                return 0;
+            continue;
+        }
+        if (p[i] == '{' || p[i] == '[')
+            depth++;
+        else if ((p[i] == '}' || p[i] == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return 0;
+}
+
+/* The stored bytes of an object with metadata.resourceVersion set to rev, by inserting it
+ * after `"metadata":{` instead of a decode and an encode. False when the bytes are not a
+ * JSON object with a metadata object, or already name a resourceVersion (the caller then
+ * decodes). */
+static bool splice_rv(const char *v, size_t len, int64_t rev, struct buf *out)
+{
+    if (memmem(v, len, "\"resourceVersion\"", 17))
+        return false;
+    size_t i = skip_ws(v, len, 0);
+    if (i >= len || v[i] != '{')
+        return false;
+    i = skip_ws(v, len, i + 1);
+    while (i < len && v[i] == '"') {
+        size_t ks = i;
+        if (!(i = skip_string(v, len, i)))
+            return false;
+        bool is_md = i - ks == 10 && memcmp(v + ks, "\"metadata\"", 10) == 0;
+        i = skip_ws(v, len, i);
+        if (i >= len || v[i] != ':')
+            return false;
+        i = skip_ws(v, len, i + 1);
+        if (is_md) {
+            if (i >= len || v[i] != '{')
+                return false;
+            size_t at = i + 1, next = skip_ws(v, len, at);
+            bool empty = next < len && v[next] == '}';
+            buf_append(out, v, at);
+            buf_appendf(out, "\"resourceVersion\":\"%lld\"%s", (long long)rev, empty ? "" : ",");
+            buf_append(out, v + at, len - at);
+            return true;
+        }
+        if (!(i = skip_value(v, len, i)))
+            return false;
+        i = skip_ws(v, len, i);
+        if (i < len && v[i] == ',')
+            i = skip_ws(v, len, i + 1);
+    }
+    return false;
+}
+
+static bool converts(const struct api_kind *k)
+{
+    /* Events are stored as core/v1 and converted on the way out. */
+    return strcmp(k->kind, "Event") == 0;
+}
+
+static size_t slot_of(int64_t rev)
+{
+    return (size_t)rev % EVENT_CACHE;
+}
+
+static void slot_fill(struct apiserver_event_cache *c, int64_t rev, const struct api_kind *k,
+                      char *text_take, size_t len, json_t *obj_take)
+{
+    size_t i = slot_of(rev);
+    if (c->slots[i].rev == rev && c->slots[i].k == k && c->slots[i].text) {
+        /* filled meanwhile by another watcher: keep theirs, add what it lacks */
+        if (!c->slots[i].obj)
+            c->slots[i].obj = steal_ptr(&obj_take);
+        free(text_take);
+        json_decref(obj_take);
+        return;
+    }
+    free(c->slots[i].text);
+    json_decref(c->slots[i].obj);
+    c->slots[i].rev = rev;
+    c->slots[i].k = k;
+    c->slots[i].text = text_take;
+    c->slots[i].len = len;
+    c->slots[i].obj = obj_take;
+}
+
+/* Appends the object stored as value at rev (as kind k) encoded as JSON to out. Returns false
+ * when the stored value is not JSON. */
+static bool append_event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
+                                int64_t rev, const char *value, size_t value_len, struct buf *out)
+{
+    size_t i = slot_of(rev);
     pthread_mutex_lock(&cache->lock);
-    if (cache->slots[i].text && cache->slots[i].rev == ev->revision && cache->slots[i].k == k) {
+    if (cache->slots[i].text && cache->slots[i].rev == rev && cache->slots[i].k == k) {
         buf_append(out, cache->slots[i].text, cache->slots[i].len);
         pthread_mutex_unlock(&cache->lock);
         return true;
     }
     pthread_mutex_unlock(&cache->lock);
-    _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *obj =
-        apiserver__object_decode_stored(k, ev->value, ev->value_len, ev->revision, &e);
-    if (!obj)
-        return false;
     struct buf b = BUF_INIT;
-    kjson_dump(obj, &b);
+    if (converts(k) || !splice_rv(value, value_len, rev, &b)) {
+        buf_reset(&b);
+        _cleanup_err_ struct k8c_err *e = NULL;
+        _cleanup_json_ json_t *obj = apiserver__object_decode_stored(k, value, value_len, rev, &e);
+        if (!obj) {
+            buf_free(&b);
+            return false;
+        }
+        kjson_dump(obj, &b);
+    }
     buf_append(out, b.data, b.len);
+    size_t len = b.len;
     pthread_mutex_lock(&cache->lock);
-    free(cache->slots[i].text);
-    cache->slots[i].rev = ev->revision;
-    cache->slots[i].k = k;
-    cache->slots[i].len = b.len;
-    cache->slots[i].text = buf_steal(&b);
+    slot_fill(cache, rev, k, buf_steal(&b), len, NULL);
     pthread_mutex_unlock(&cache->lock);
     return true;
 }
 
+/* The object stored as value at rev, decoded (a shared reference: read it, never change it;
+ * the caller drops its reference), or NULL when it is not JSON. */
+static json_t *event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
+                            int64_t rev, const char *value, size_t value_len)
+{
+    size_t i = slot_of(rev);
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&cache->lock);
+    if (rev > 0 && cache->slots[i].text && cache->slots[i].rev == rev && cache->slots[i].k == k) {
+        if (cache->slots[i].obj) {
+            json_t *o = json_incref(cache->slots[i].obj);
+            pthread_mutex_unlock(&cache->lock);
+            return o;
+        }
+        /* encoded already (with its resourceVersion): decode that text */
+        len = cache->slots[i].len;
+        text = xstrndup(cache->slots[i].text, len);
+    }
+    pthread_mutex_unlock(&cache->lock);
+    _cleanup_err_ struct k8c_err *e = NULL;
+    json_t *obj = text ? kjson_parse(text, len, &e)
+                       : apiserver__object_decode_stored(k, value, value_len, rev, &e);
+    if (!obj || rev <= 0)
+        return obj;
+    struct buf b = BUF_INIT;
+    if (!text)
+        kjson_dump(obj, &b);
+    pthread_mutex_lock(&cache->lock);
+    if (text)
+        slot_fill(cache, rev, k, steal_ptr(&text), len, json_incref(obj));
+    else
+        slot_fill(cache, rev, k, buf_steal(&b), b.len, json_incref(obj));
+    pthread_mutex_unlock(&cache->lock);
+    return obj;
+}
+
+static void emit_event(struct apiserver_watch *w, const char *type, json_t *obj,
+                       const struct store_event *ev)
+{
+    if (w->table) {
+        emit(w, type, obj);
+        return;
+    }
+    size_t mark = w->pending.len;
+    buf_append_str(&w->pending, "{\"type\":\"");
+    buf_append_str(&w->pending, type);
+    buf_append_str(&w->pending, "\",\"object\":");
+    if (append_event_object(w->core->events, w->k, ev->revision, ev->value, ev->value_len,
+                            &w->pending))
+        buf_append_str(&w->pending, "}\n");
+    else
+        w->pending.len = mark;
+    if (w->pending.data)
+        w->pending.data[w->pending.len] = '\0';
+}
+
+/* Turns one store event into zero or one watch event. */
 static void on_event(struct apiserver_watch *w, const struct store_event *ev)
 {
     w->last_rv = ev->revision;
+    struct apiserver_event_cache *c = w->core->events;
     if (!w->ls && !w->fs && !w->table) {
         static const char *const names[] = {"", "ADDED", "MODIFIED", "DELETED"};
-        size_t mark = w->pending.len;
-        buf_append_str(&w->pending, "{\"type\":\"");
-        buf_append_str(&w->pending, names[ev->type]);
-        buf_append_str(&w->pending, "\",\"object\":");
-        if (append_event_object(w->core->events, w->k, ev, &w->pending))
-            buf_append_str(&w->pending, "}\n");
-        else
-            w->pending.len = mark; /* not JSON: nothing a client could use */
-        if (w->pending.data)
-            w->pending.data[w->pending.len] = '\0';
+        emit_event(w, names[ev->type], NULL, ev);
         return;
     }
-    _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *cur =
-        apiserver__object_decode_stored(w->k, ev->value, ev->value_len, ev->revision, &e);
+    _cleanup_json_ json_t *cur = event_object(c, w->k, ev->revision, ev->value, ev->value_len);
     if (!cur)
         return;
     if (ev->type == STORE_EVENT_DELETED) {
         if (selected(w, cur))
-            emit(w, "DELETED", cur);
+            emit_event(w, "DELETED", cur, ev);
         return;
     }
     bool now = selected(w, cur);
     if (ev->type == STORE_EVENT_ADDED || !ev->prev_value) {
         if (now)
-            emit(w, "ADDED", cur);
+            emit_event(w, "ADDED", cur, ev);
         return;
     }
     bool before = true;
     if (w->ls || w->fs) {
-        _cleanup_json_ json_t *prev = apiserver__object_decode_stored(
-            w->k, ev->prev_value, ev->prev_value_len, ev->revision, &e);
+        _cleanup_json_ json_t *prev =
+            ev->prev_revision > 0
+                ? event_object(c, w->k, ev->prev_revision, ev->prev_value, ev->prev_value_len)
+                : apiserver__object_decode_stored(w->k, ev->prev_value, ev->prev_value_len,
+                                                  ev->revision, NULL);
         before = selected(w, prev);
     }
     if (now && before)
-        emit(w, "MODIFIED", cur);
+        emit_event(w, "MODIFIED", cur, ev);
     else if (now)
-        emit(w, "ADDED", cur);
+        emit_event(w, "ADDED", cur, ev);
     else if (before)
-        emit(w, "DELETED", cur);
+        emit_event(w, "DELETED", cur, ev);
 }
 
 static void on_error(struct apiserver_watch *w, const struct k8c_err *e)
