@@ -74,19 +74,20 @@ json_t *apiserver__object_decode_stored(const struct api_kind *k, const char *va
 }
 
 /* The bytes stored for obj: its JSON without metadata.resourceVersion (the store's revision
- * is the resourceVersion). Caller frees. */
-static char *storage_bytes(const struct api_kind *k, const json_t *obj, size_t *len)
+ * is the resourceVersion). The resourceVersion is taken out for the encoding and put back
+ * (at the end of metadata) rather than the object copied. Caller frees. */
+static char *storage_bytes(const struct api_kind *k, json_t *obj, size_t *len)
 {
-    _cleanup_json_ json_t *copy = NULL;
-    if (is_events_v1(k))
-        copy = api_event_convert(obj, "v1");
-    if (!copy)
-        copy = json_deep_copy(obj);
-    json_t *md = json_object_get(copy, "metadata");
-    if (json_is_object(md))
-        json_object_del(md, "resourceVersion");
     struct buf b = BUF_INIT;
-    kjson_dump(copy, &b);
+    _cleanup_json_ json_t *converted = is_events_v1(k) ? api_event_convert(obj, "v1") : NULL;
+    json_t *src = converted ? converted : obj;
+    json_t *md = json_object_get(src, "metadata");
+    json_t *rv = json_is_object(md) ? json_incref(json_object_get(md, "resourceVersion")) : NULL;
+    if (rv)
+        json_object_del(md, "resourceVersion");
+    kjson_dump(src, &b);
+    if (rv)
+        json_object_set_new(md, "resourceVersion", rv);
     *len = b.len;
     return buf_steal(&b);
 }
@@ -276,11 +277,20 @@ static int namespace_usable(struct apiserver_core *core, const char *ns,
 {
     const struct api_kind *nk = api_kind_by_resource("", "v1", "namespaces");
     _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *obj = apiserver__object_read(core, nk, NULL, ns, NULL, &e);
-    if (!obj) {
+    _cleanup_free_ char *key = api_kind_storage_key(nk, NULL, ns);
+    struct store_kv kv = {0};
+    if (store_get(core->store, key, &kv, &e) < 0) {
+        reword(&e, nk, ns);
         answer_err(resp, nk, ns, e);
         return -1;
     }
+    /* Every create reads its namespace: decode it only when it may be going away. */
+    bool maybe = memmem(kv.value, kv.value_len, "Terminating", 11) ||
+                 memmem(kv.value, kv.value_len, "deletionTimestamp", 17);
+    _cleanup_json_ json_t *obj =
+        maybe ? apiserver__object_decode_stored(nk, kv.value, kv.value_len, kv.mod_revision, NULL)
+              : NULL;
+    store_kv_clear(&kv);
     const char *phase = kjson_path_str(obj, "status.phase");
     if ((phase && strcmp(phase, "Terminating") == 0) ||
         kjson_path(obj, "metadata.deletionTimestamp")) {
@@ -414,15 +424,45 @@ static bool ready_to_go(const struct api_kind *k, const json_t *obj)
     return true;
 }
 
+/* Whether metadata objects a and b are equal but for resourceVersion and managedFields. */
+static bool same_metadata(const json_t *a, const json_t *b)
+{
+    size_t na = 0, nb = 0;
+    const char *key;
+    json_t *va;
+    json_object_foreach ((json_t *)b, key, va) {
+        nb += strcmp(key, "resourceVersion") != 0 && strcmp(key, "managedFields") != 0;
+    }
+    json_object_foreach ((json_t *)a, key, va) {
+        if (!strcmp(key, "resourceVersion") || !strcmp(key, "managedFields"))
+            continue;
+        na++;
+        json_t *vb = json_object_get(b, key);
+        if (!vb || !json_equal(va, vb))
+            return false;
+    }
+    return na == nb;
+}
+
+/* Whether a and b are the same object but for metadata.resourceVersion and managedFields
+ * (compared in place: every update asks). */
 static bool same_object(const json_t *a, const json_t *b)
 {
-    _cleanup_json_ json_t *x = json_deep_copy(a);
-    _cleanup_json_ json_t *y = json_deep_copy(b);
-    json_object_del(json_object_get(x, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(y, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(x, "metadata"), "managedFields");
-    json_object_del(json_object_get(y, "metadata"), "managedFields");
-    return json_equal(x, y);
+    if (json_object_size(a) != json_object_size(b))
+        return false;
+    const char *key;
+    json_t *va;
+    json_object_foreach ((json_t *)a, key, va) {
+        json_t *vb = json_object_get(b, key);
+        if (!vb)
+            return false;
+        bool same = strcmp(key, "metadata") == 0 && json_is_object(va) && json_is_object(vb)
+                        ? same_metadata(va, vb)
+                        : json_equal(va, vb);
+        if (!same)
+            return false;
+    }
+    return true;
 }
 
 int apiserver__finish_update(struct apiserver_core *core, const struct apiserver_req *req,
