@@ -415,9 +415,39 @@ static bool peer_gone(int fd, int timeout_ms, int watch_fd, bool *readable)
     return ci >= 0 && (p[ci].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+/* Adds what is ready without waiting (the next synthetic ADDED, or the next store event) to
+ * w->pending; false when nothing is. */
+static bool take_ready(struct apiserver_watch *w)
+{
+    if (w->done || w->error)
+        return false;
+    if (w->initial && w->initial_pos < json_array_size(w->initial)) {
+        emit(w, "ADDED", json_array_get(w->initial, w->initial_pos++));
+        return true;
+    }
+    if (!w->sw)
+        return false;
+    struct store_event *ev = NULL;
+    _cleanup_err_ struct k8c_err *e = NULL;
+    int rc = store_watch_next(w->sw, 0, &ev, &e);
+    if (rc < 0) {
+        on_error(w, e);
+        return true;
+    }
+    if (rc == 0)
+        return false;
+    on_event(w, ev);
+    store_event_unref(ev);
+    return true;
+}
+
 size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max)
 {
     for (;;) {
+        /* Under a burst, send what is ready together: one TLS record and one send for
+         * several events, and one wake-up of the client instead of one each. */
+        if (w->off < w->pending.len && w->pending.len - w->off < max && take_ready(w))
+            continue;
         if (w->off < w->pending.len) {
             size_t n = w->pending.len - w->off;
             if (n > max)
@@ -432,10 +462,8 @@ size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max)
         }
         if (w->done)
             return 0;
-        if (w->initial && w->initial_pos < json_array_size(w->initial)) {
-            emit(w, "ADDED", json_array_get(w->initial, w->initial_pos++));
+        if (!atomic_load(&w->core->stopping) && take_ready(w))
             continue;
-        }
         if (w->error) {
             emit(w, "ERROR", w->error);
             w->done = true;
@@ -443,19 +471,6 @@ size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max)
         }
         if (atomic_load(&w->core->stopping)) {
             w->done = true;
-            continue;
-        }
-        /* Drain what the store has without blocking, then wait. */
-        struct store_event *ev = NULL;
-        _cleanup_err_ struct k8c_err *e = NULL;
-        int rc = store_watch_next(w->sw, 0, &ev, &e);
-        if (rc < 0) {
-            on_error(w, e);
-            continue;
-        }
-        if (rc == 1) {
-            on_event(w, ev);
-            store_event_unref(ev);
             continue;
         }
         if (w->nonblocking) {
