@@ -305,6 +305,19 @@ int64_t apiserver__object_write(struct apiserver_core *core, const struct api_ki
                                 const char *ns, const char *name, json_t *obj, int64_t mod_rev,
                                 struct k8c_err **err);
 
+/* apiserver__object_write that also puts obj's JSON, with its new resourceVersion, in
+ * answer (when not NULL): the stored bytes with the resourceVersion spliced in, not a second
+ * encoding. */
+int64_t apiserver__object_write_answer(struct apiserver_core *core, const struct api_kind *k,
+                                       const char *ns, const char *name, json_t *obj,
+                                       int64_t mod_rev, struct buf *answer, struct k8c_err **err);
+
+/* Appends to out the JSON object in v (len bytes, without metadata.resourceVersion) with
+ * metadata.resourceVersion rev inserted after `"metadata":{` - instead of a decode and an
+ * encode. False (out unchanged or partly written: reset it) when v is not a JSON object
+ * with a metadata object or already names a resourceVersion. */
+bool apiserver__json_with_rv(const char *v, size_t len, int64_t rev, struct buf *out);
+
 /* Validates, defaults (create) and stores the outcome of an update or patch of an existing
  * object: the shared tail of PUT and PATCH, status and scale subresources included. new_obj
  * is the full object as the client wants it; old is the live object (mod_rev its revision).

@@ -92,6 +92,91 @@ static char *storage_bytes(const struct api_kind *k, json_t *obj, size_t *len)
     return buf_steal(&b);
 }
 
+/* Skips one JSON string starting at p[0] == '"'; returns the index after it, or 0. */
+static size_t skip_string(const char *p, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+static size_t skip_ws(const char *p, size_t len, size_t i)
+{
+    while (i < len && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* Skips one JSON value (strings and bracket depth only: the bytes are our own encoding, and
+ * a malformed one only makes the caller fall back to a decode); returns the index after it,
+ * or 0. */
+static size_t skip_value(const char *p, size_t len, size_t i)
+{
+    if (i >= len)
+        return 0;
+    if (p[i] == '"')
+        return skip_string(p, len, i);
+    if (p[i] != '{' && p[i] != '[') {
+        while (i < len && !strchr(",}] \t\r\n", p[i]))
+            i++;
+        return i;
+    }
+    int depth = 0;
+    while (i < len) {
+        if (p[i] == '"') {
+            if (!(i = skip_string(p, len, i)))
+                return 0;
+            continue;
+        }
+        if (p[i] == '{' || p[i] == '[')
+            depth++;
+        else if ((p[i] == '}' || p[i] == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return 0;
+}
+
+bool apiserver__json_with_rv(const char *v, size_t len, int64_t rev, struct buf *out)
+{
+    if (memmem(v, len, "\"resourceVersion\"", 17))
+        return false;
+    size_t i = skip_ws(v, len, 0);
+    if (i >= len || v[i] != '{')
+        return false;
+    i = skip_ws(v, len, i + 1);
+    while (i < len && v[i] == '"') {
+        size_t ks = i;
+        if (!(i = skip_string(v, len, i)))
+            return false;
+        bool is_md = i - ks == 10 && memcmp(v + ks, "\"metadata\"", 10) == 0;
+        i = skip_ws(v, len, i);
+        if (i >= len || v[i] != ':')
+            return false;
+        i = skip_ws(v, len, i + 1);
+        if (is_md) {
+            if (i >= len || v[i] != '{')
+                return false;
+            size_t at = i + 1, next = skip_ws(v, len, at);
+            bool empty = next < len && v[next] == '}';
+            buf_append(out, v, at);
+            buf_appendf(out, "\"resourceVersion\":\"%lld\"%s", (long long)rev, empty ? "" : ",");
+            buf_append(out, v + at, len - at);
+            return true;
+        }
+        if (!(i = skip_value(v, len, i)))
+            return false;
+        i = skip_ws(v, len, i);
+        if (i < len && v[i] == ',')
+            i = skip_ws(v, len, i + 1);
+    }
+    return false;
+}
+
 static int reword(struct k8c_err **err, const struct api_kind *k, const char *name)
 {
     if (!err || !*err)
@@ -127,9 +212,9 @@ json_t *apiserver__object_read(struct apiserver_core *core, const struct api_kin
     return obj;
 }
 
-int64_t apiserver__object_write(struct apiserver_core *core, const struct api_kind *k,
-                                const char *ns, const char *name, json_t *obj, int64_t mod_rev,
-                                struct k8c_err **err)
+int64_t apiserver__object_write_answer(struct apiserver_core *core, const struct api_kind *k,
+                                       const char *ns, const char *name, json_t *obj,
+                                       int64_t mod_rev, struct buf *answer, struct k8c_err **err)
 {
     _cleanup_free_ char *key = api_kind_storage_key(k, ns, name);
     size_t len = 0;
@@ -140,7 +225,21 @@ int64_t apiserver__object_write(struct apiserver_core *core, const struct api_ki
     if (rev < 0)
         return reword(err, k, name);
     api_meta_set_resource_version(obj, rev);
+    if (answer) {
+        buf_reset(answer);
+        if (is_events_v1(k) || !apiserver__json_with_rv(bytes, len, rev, answer)) {
+            buf_reset(answer);
+            kjson_dump(obj, answer);
+        }
+    }
     return rev;
+}
+
+int64_t apiserver__object_write(struct apiserver_core *core, const struct api_kind *k,
+                                const char *ns, const char *name, json_t *obj, int64_t mod_rev,
+                                struct k8c_err **err)
+{
+    return apiserver__object_write_answer(core, k, ns, name, obj, mod_rev, NULL, err);
 }
 
 int64_t apiserver__object_remove(struct apiserver_core *core, const struct api_kind *k,
@@ -370,6 +469,13 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
         return;
     }
     api_meta_set_resource_version(obj, rev);
+    /* The answer is the stored bytes with the resourceVersion spliced in: no second encoding. */
+    buf_reset(&resp->out.body);
+    if (!is_events_v1(k) && apiserver__json_with_rv(bytes, len, rev, &resp->out.body)) {
+        resp->out.code = 201;
+        resp->out.content_type = "application/json";
+        return;
+    }
     apiserver__resp_json(resp, 201, obj);
 }
 
@@ -536,11 +642,15 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
         apiserver__resp_json(resp, 200, new_obj);
         return 0;
     }
-    if (apiserver__object_write(core, k, route->ns, route->name, new_obj, mod_rev, &e) < 0)
+    if (apiserver__object_write_answer(core, k, route->ns, route->name, new_obj, mod_rev,
+                                       scale ? NULL : &resp->out.body, &e) < 0)
         goto write_failed;
-    {
-        _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
+    if (scale) {
+        _cleanup_json_ json_t *out = apiserver__scale_from(new_obj);
         apiserver__resp_json(resp, 200, out);
+    } else {
+        resp->out.code = 200;
+        resp->out.content_type = "application/json";
     }
     return 0;
 write_failed:

@@ -128,95 +128,6 @@ void apiserver__event_cache_free(struct apiserver_event_cache *c)
     free(c);
 }
 
-/* Skips one JSON string starting at p[0] == '"'; returns the index after it, or 0. */
-static size_t skip_string(const char *p, size_t len, size_t i)
-{
-    for (i++; i < len; i++) {
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '"')
-            return i + 1;
-    }
-    return 0;
-}
-
-static size_t skip_ws(const char *p, size_t len, size_t i)
-{
-    while (i < len && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
-        i++;
-    return i;
-}
-
-/* Skips one JSON value (strings and bracket depth only: the bytes are our own encoding, and
- * a malformed one only makes the caller fall back to a decode); returns the index after it,
- * or 0. */
-static size_t skip_value(const char *p, size_t len, size_t i)
-{
-    if (i >= len)
-        return 0;
-    if (p[i] == '"')
-        return skip_string(p, len, i);
-    if (p[i] != '{' && p[i] != '[') {
-        while (i < len && !strchr(",}] \t\r\n", p[i]))
-            i++;
-        return i;
-    }
-    int depth = 0;
-    while (i < len) {
-        if (p[i] == '"') {
-            if (!(i = skip_string(p, len, i)))
-                return 0;
-            continue;
-        }
-        if (p[i] == '{' || p[i] == '[')
-            depth++;
-        else if ((p[i] == '}' || p[i] == ']') && --depth == 0)
-            return i + 1;
-        i++;
-    }
-    return 0;
-}
-
-/* The stored bytes of an object with metadata.resourceVersion set to rev, by inserting it
- * after `"metadata":{` instead of a decode and an encode. False when the bytes are not a
- * JSON object with a metadata object, or already name a resourceVersion (the caller then
- * decodes). */
-static bool splice_rv(const char *v, size_t len, int64_t rev, struct buf *out)
-{
-    if (memmem(v, len, "\"resourceVersion\"", 17))
-        return false;
-    size_t i = skip_ws(v, len, 0);
-    if (i >= len || v[i] != '{')
-        return false;
-    i = skip_ws(v, len, i + 1);
-    while (i < len && v[i] == '"') {
-        size_t ks = i;
-        if (!(i = skip_string(v, len, i)))
-            return false;
-        bool is_md = i - ks == 10 && memcmp(v + ks, "\"metadata\"", 10) == 0;
-        i = skip_ws(v, len, i);
-        if (i >= len || v[i] != ':')
-            return false;
-        i = skip_ws(v, len, i + 1);
-        if (is_md) {
-            if (i >= len || v[i] != '{')
-                return false;
-            size_t at = i + 1, next = skip_ws(v, len, at);
-            bool empty = next < len && v[next] == '}';
-            buf_append(out, v, at);
-            buf_appendf(out, "\"resourceVersion\":\"%lld\"%s", (long long)rev, empty ? "" : ",");
-            buf_append(out, v + at, len - at);
-            return true;
-        }
-        if (!(i = skip_value(v, len, i)))
-            return false;
-        i = skip_ws(v, len, i);
-        if (i < len && v[i] == ',')
-            i = skip_ws(v, len, i + 1);
-    }
-    return false;
-}
-
 static bool converts(const struct api_kind *k)
 {
     /* Events are stored as core/v1 and converted on the way out. */
@@ -263,7 +174,7 @@ static bool append_event_object(struct apiserver_event_cache *cache, const struc
     }
     pthread_mutex_unlock(&cache->lock);
     struct buf b = BUF_INIT;
-    if (converts(k) || !splice_rv(value, value_len, rev, &b)) {
+    if (converts(k) || !apiserver__json_with_rv(value, value_len, rev, &b)) {
         buf_reset(&b);
         _cleanup_err_ struct k8c_err *e = NULL;
         _cleanup_json_ json_t *obj = apiserver__object_decode_stored(k, value, value_len, rev, &e);
