@@ -98,6 +98,9 @@ static void emit_bookmark(struct apiserver_watch *w)
  * decoded (read-only) object too, so that a write costs one decode and one encode whatever
  * the number of watchers. */
 #define EVENT_CACHE 1024
+/* Decoded objects are kept for the last few revisions only: watchers read an event at about
+ * the same time, and a decoded pod costs several times its text. */
+#define OBJECT_CACHE 64
 struct apiserver_event_cache {
     pthread_mutex_t lock;
     struct {
@@ -105,8 +108,12 @@ struct apiserver_event_cache {
         const struct api_kind *k;
         char *text;
         size_t len;
-        json_t *obj; /* decoded lazily; shared, never modified */
     } slots[EVENT_CACHE];
+    struct {
+        int64_t rev;
+        const struct api_kind *k;
+        json_t *obj; /* shared, never modified */
+    } objs[OBJECT_CACHE];
 };
 
 struct apiserver_event_cache *apiserver__event_cache_new(void)
@@ -120,10 +127,10 @@ void apiserver__event_cache_free(struct apiserver_event_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < EVENT_CACHE; i++) {
+    for (size_t i = 0; i < EVENT_CACHE; i++)
         free(c->slots[i].text);
-        json_decref(c->slots[i].obj);
-    }
+    for (size_t i = 0; i < OBJECT_CACHE; i++)
+        json_decref(c->objs[i].obj);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -134,38 +141,12 @@ static bool converts(const struct api_kind *k)
     return strcmp(k->kind, "Event") == 0;
 }
 
-static size_t slot_of(int64_t rev)
-{
-    return (size_t)rev % EVENT_CACHE;
-}
-
-static void slot_fill(struct apiserver_event_cache *c, int64_t rev, const struct api_kind *k,
-                      char *text_take, size_t len, json_t *obj_take)
-{
-    size_t i = slot_of(rev);
-    if (c->slots[i].rev == rev && c->slots[i].k == k && c->slots[i].text) {
-        /* filled meanwhile by another watcher: keep theirs, add what it lacks */
-        if (!c->slots[i].obj)
-            c->slots[i].obj = steal_ptr(&obj_take);
-        free(text_take);
-        json_decref(obj_take);
-        return;
-    }
-    free(c->slots[i].text);
-    json_decref(c->slots[i].obj);
-    c->slots[i].rev = rev;
-    c->slots[i].k = k;
-    c->slots[i].text = text_take;
-    c->slots[i].len = len;
-    c->slots[i].obj = obj_take;
-}
-
 /* Appends the object stored as value at rev (as kind k) encoded as JSON to out. Returns false
  * when the stored value is not JSON. */
 static bool append_event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
                                 int64_t rev, const char *value, size_t value_len, struct buf *out)
 {
-    size_t i = slot_of(rev);
+    size_t i = (size_t)rev % EVENT_CACHE;
     pthread_mutex_lock(&cache->lock);
     if (cache->slots[i].text && cache->slots[i].rev == rev && cache->slots[i].k == k) {
         buf_append(out, cache->slots[i].text, cache->slots[i].len);
@@ -185,10 +166,16 @@ static bool append_event_object(struct apiserver_event_cache *cache, const struc
         kjson_dump(obj, &b);
     }
     buf_append(out, b.data, b.len);
-    size_t len = b.len;
     pthread_mutex_lock(&cache->lock);
-    slot_fill(cache, rev, k, buf_steal(&b), len, NULL);
+    if (!(cache->slots[i].text && cache->slots[i].rev == rev && cache->slots[i].k == k)) {
+        free(cache->slots[i].text);
+        cache->slots[i].rev = rev;
+        cache->slots[i].k = k;
+        cache->slots[i].len = b.len;
+        cache->slots[i].text = buf_steal(&b);
+    }
     pthread_mutex_unlock(&cache->lock);
+    buf_free(&b);
     return true;
 }
 
@@ -197,35 +184,24 @@ static bool append_event_object(struct apiserver_event_cache *cache, const struc
 static json_t *event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
                             int64_t rev, const char *value, size_t value_len)
 {
-    size_t i = slot_of(rev);
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
+    size_t i = (size_t)rev % OBJECT_CACHE;
     pthread_mutex_lock(&cache->lock);
-    if (rev > 0 && cache->slots[i].text && cache->slots[i].rev == rev && cache->slots[i].k == k) {
-        if (cache->slots[i].obj) {
-            json_t *o = json_incref(cache->slots[i].obj);
-            pthread_mutex_unlock(&cache->lock);
-            return o;
-        }
-        /* encoded already (with its resourceVersion): decode that text */
-        len = cache->slots[i].len;
-        text = xstrndup(cache->slots[i].text, len);
+    if (rev > 0 && cache->objs[i].obj && cache->objs[i].rev == rev && cache->objs[i].k == k) {
+        json_t *o = json_incref(cache->objs[i].obj);
+        pthread_mutex_unlock(&cache->lock);
+        return o;
     }
     pthread_mutex_unlock(&cache->lock);
-    _cleanup_err_ struct k8c_err *e = NULL;
-    json_t *obj = text ? kjson_parse(text, len, &e)
-                       : apiserver__object_decode_stored(k, value, value_len, rev, &e);
+    json_t *obj = apiserver__object_decode_stored(k, value, value_len, rev, NULL);
     if (!obj || rev <= 0)
         return obj;
-    struct buf b = BUF_INIT;
-    if (!text)
-        kjson_dump(obj, &b);
     pthread_mutex_lock(&cache->lock);
-    if (text)
-        slot_fill(cache, rev, k, steal_ptr(&text), len, json_incref(obj));
-    else
-        slot_fill(cache, rev, k, buf_steal(&b), b.len, json_incref(obj));
+    json_t *old = cache->objs[i].obj;
+    cache->objs[i].rev = rev;
+    cache->objs[i].k = k;
+    cache->objs[i].obj = json_incref(obj);
     pthread_mutex_unlock(&cache->lock);
+    json_decref(old);
     return obj;
 }
 
