@@ -143,38 +143,46 @@ static size_t skip_value(const char *p, size_t len, size_t i)
 
 bool apiserver__json_with_rv(const char *v, size_t len, int64_t rev, struct buf *out)
 {
-    if (memmem(v, len, "\"resourceVersion\"", 17))
-        return false;
-    size_t i = skip_ws(v, len, 0);
+    /* Every top-level key is scanned: a second "metadata" would be the one a decoder keeps.
+     * A \u escape in a key or in metadata could spell "metadata" or "resourceVersion"
+     * another way: such bytes (not what our encoder writes for them) are left to a
+     * decoder. */
+    size_t md = 0, i = skip_ws(v, len, 0);
     if (i >= len || v[i] != '{')
         return false;
     i = skip_ws(v, len, i + 1);
     while (i < len && v[i] == '"') {
         size_t ks = i;
-        if (!(i = skip_string(v, len, i)))
+        if (!(i = skip_string(v, len, i)) || memmem(v + ks, i - ks, "\\u", 2))
             return false;
         bool is_md = i - ks == 10 && memcmp(v + ks, "\"metadata\"", 10) == 0;
         i = skip_ws(v, len, i);
         if (i >= len || v[i] != ':')
             return false;
         i = skip_ws(v, len, i + 1);
-        if (is_md) {
-            if (i >= len || v[i] != '{')
-                return false;
-            size_t at = i + 1, next = skip_ws(v, len, at);
-            bool empty = next < len && v[next] == '}';
-            buf_append(out, v, at);
-            buf_appendf(out, "\"resourceVersion\":\"%lld\"%s", (long long)rev, empty ? "" : ",");
-            buf_append(out, v + at, len - at);
-            return true;
-        }
+        size_t vs = i;
         if (!(i = skip_value(v, len, i)))
             return false;
+        if (is_md) {
+            if (md || v[vs] != '{' || memmem(v + vs, i - vs, "\\u", 2) ||
+                memmem(v + vs, i - vs, "\"resourceVersion\"", 17))
+                return false;
+            md = vs + 1;
+        }
         i = skip_ws(v, len, i);
         if (i < len && v[i] == ',')
             i = skip_ws(v, len, i + 1);
+        else
+            break;
     }
-    return false;
+    if (!md || i >= len || v[i] != '}')
+        return false;
+    size_t next = skip_ws(v, len, md);
+    bool empty = next < len && v[next] == '}';
+    buf_append(out, v, md);
+    buf_appendf(out, "\"resourceVersion\":\"%lld\"%s", (long long)rev, empty ? "" : ",");
+    buf_append(out, v + md, len - md);
+    return true;
 }
 
 static int reword(struct k8c_err **err, const struct api_kind *k, const char *name)
