@@ -382,6 +382,10 @@ static void answer_err(struct apiserver_resp *resp, const struct api_kind *k, co
 static int namespace_usable(struct apiserver_core *core, const char *ns,
                             struct apiserver_resp *resp)
 {
+    bool active = false;
+    int64_t checked = apiserver__ns_cache_check(core->namespaces, core->store, ns, &active);
+    if (active)
+        return 0;
     const struct api_kind *nk = api_kind_by_resource("", "v1", "namespaces");
     _cleanup_err_ struct k8c_err *e = NULL;
     _cleanup_free_ char *key = api_kind_storage_key(nk, NULL, ns);
@@ -391,7 +395,7 @@ static int namespace_usable(struct apiserver_core *core, const char *ns,
         answer_err(resp, nk, ns, e);
         return -1;
     }
-    /* Every create reads its namespace: decode it only when it may be going away. */
+    /* Decode the namespace only when it may be going away. */
     bool maybe = memmem(kv.value, kv.value_len, "Terminating", 11) ||
                  memmem(kv.value, kv.value_len, "deletionTimestamp", 17);
     _cleanup_json_ json_t *obj =
@@ -407,6 +411,7 @@ static int namespace_usable(struct apiserver_core *core, const char *ns,
         apiserver__resp_status(resp, 403, "Forbidden", m, NULL, NULL, NULL);
         return -1;
     }
+    apiserver__ns_cache_put(core->namespaces, core->store, ns, checked);
     return 0;
 }
 

@@ -280,3 +280,25 @@ Test(apiserver_core, watchers_share_encoded_events)
         cr_assert(eq(str, (char *)kjson_path_str(json_array_get(y, 1), "type"), "DELETED"));
     }
 }
+
+/* Namespaces found active are remembered, and a namespace's change is seen by the next
+ * create: once it terminates, creates in it are 403 at once. */
+Test(apiserver_core, namespace_check_follows_changes)
+{
+    const char *nsb =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"t1\"}}";
+    cr_assert(eq(int, serve("POST", "/api/v1/namespaces", NULL, NULL, nsb, NULL), 201));
+    const char *path = "/api/v1/namespaces/t1/configmaps";
+    cr_assert(eq(int, serve("POST", path, NULL, NULL, CM("a"), NULL), 201));
+    cr_assert(eq(int, serve("POST", path, NULL, NULL, CM("b"), NULL), 201));
+    /* 202: it terminates (its finalizer holds it) */
+    cr_assert(eq(int, serve("DELETE", "/api/v1/namespaces/t1", NULL, NULL, NULL, NULL), 202));
+    _cleanup_json_ json_t *st = NULL;
+    cr_assert(eq(int, serve("POST", path, NULL, NULL, CM("c"), &st), 403));
+    cr_assert(eq(str, (char *)kjson_path_str(st, "message"),
+                 "unable to create new content in namespace t1 because it is being terminated"));
+    _cleanup_json_ json_t *nf = NULL;
+    cr_assert(eq(int, serve("POST", "/api/v1/namespaces/nope/configmaps", NULL, NULL, CM("a"), &nf),
+                 404));
+    cr_assert(eq(str, (char *)kjson_path_str(nf, "message"), "namespaces \"nope\" not found"));
+}
