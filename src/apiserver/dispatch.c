@@ -218,6 +218,7 @@ struct apiserver_core *apiserver_core_new(struct store *store, const char *servi
     core->min_request_timeout_s = 1800;
     pthread_mutex_init(&core->service_lock, NULL);
     core->events = apiserver__event_cache_new();
+    core->namespaces = apiserver__ns_cache_new();
     if (apiserver__bootstrap(core, err) < 0) {
         apiserver_core_free(core);
         return NULL;
@@ -234,6 +235,7 @@ void apiserver_core_free(struct apiserver_core *core)
     pthread_mutex_destroy(&core->service_lock);
     apiserver__tokens_free(core->tokens);
     apiserver__event_cache_free(core->events);
+    apiserver__ns_cache_free(core->namespaces);
     free(core);
 }
 

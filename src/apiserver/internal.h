@@ -205,15 +205,16 @@ struct apiserver_core {
     int max_readonly;
     atomic_bool stopping;
     atomic_bool ready;
-    pthread_mutex_t service_lock;         /* serializes Service creates (address allocation) */
-    int node_port_min, node_port_max;     /* the NodePort range */
-    uint32_t svc_base, svc_size;          /* the service CIDR: network (host order), addresses */
-    char svc_cidr[32];                    /* as text, for messages */
-    struct apiserver_tokens *tokens;      /* NULL in-process: no token signing */
-    const struct apiserver_certs *certs;  /* NULL in-process: no agent connections */
-    struct apiserver_event_cache *events; /* encoded watch objects shared by watchers */
-    uint64_t request_timeout_ns;          /* --request-timeout */
-    unsigned min_request_timeout_s;       /* --min-request-timeout: default watch length */
+    pthread_mutex_t service_lock;          /* serializes Service creates (address allocation) */
+    int node_port_min, node_port_max;      /* the NodePort range */
+    uint32_t svc_base, svc_size;           /* the service CIDR: network (host order), addresses */
+    char svc_cidr[32];                     /* as text, for messages */
+    struct apiserver_tokens *tokens;       /* NULL in-process: no token signing */
+    const struct apiserver_certs *certs;   /* NULL in-process: no agent connections */
+    struct apiserver_event_cache *events;  /* encoded watch objects shared by watchers */
+    struct apiserver_ns_cache *namespaces; /* namespaces known to be active (nscache.c) */
+    uint64_t request_timeout_ns;           /* --request-timeout */
+    unsigned min_request_timeout_s;        /* --min-request-timeout: default watch length */
 };
 
 /* ---- read deadlines on connections, against slowloris clients (guard.c) ---- */
@@ -305,6 +306,19 @@ int64_t apiserver__object_write(struct apiserver_core *core, const struct api_ki
                                 const char *ns, const char *name, json_t *obj, int64_t mod_rev,
                                 struct k8c_err **err);
 
+/* apiserver__object_write that also puts obj's JSON, with its new resourceVersion, in
+ * answer (when not NULL): the stored bytes with the resourceVersion spliced in, not a second
+ * encoding. */
+int64_t apiserver__object_write_answer(struct apiserver_core *core, const struct api_kind *k,
+                                       const char *ns, const char *name, json_t *obj,
+                                       int64_t mod_rev, struct buf *answer, struct k8c_err **err);
+
+/* Appends to out the JSON object in v (len bytes, without metadata.resourceVersion) with
+ * metadata.resourceVersion rev inserted after `"metadata":{` - instead of a decode and an
+ * encode. False (out unchanged or partly written: reset it) when v is not a JSON object
+ * with a metadata object or already names a resourceVersion. */
+bool apiserver__json_with_rv(const char *v, size_t len, int64_t rev, struct buf *out);
+
 /* Validates, defaults (create) and stores the outcome of an update or patch of an existing
  * object: the shared tail of PUT and PATCH, status and scale subresources included. new_obj
  * is the full object as the client wants it; old is the live object (mod_rev its revision).
@@ -340,6 +354,18 @@ int apiserver__continue_decode(const char *token, const char *prefix, int64_t *r
 /* ---- watch streams (watch.c) ---- */
 
 struct apiserver_event_cache;
+
+/* ---- namespaces known to be active (nscache.c) ---- */
+struct apiserver_ns_cache;
+struct apiserver_ns_cache *apiserver__ns_cache_new(void);
+void apiserver__ns_cache_free(struct apiserver_ns_cache *c);
+/* Sets *active when ns is known to be active. Returns the revision from which a read of the
+ * namespace may be cached with apiserver__ns_cache_put, or -1 (do not cache). */
+int64_t apiserver__ns_cache_check(struct apiserver_ns_cache *c, struct store *s, const char *ns,
+                                  bool *active);
+/* Records ns as active, as read after apiserver__ns_cache_check returned checked_rev. */
+void apiserver__ns_cache_put(struct apiserver_ns_cache *c, struct store *s, const char *ns,
+                             int64_t checked_rev);
 struct apiserver_event_cache *apiserver__event_cache_new(void);
 void apiserver__event_cache_free(struct apiserver_event_cache *c);
 

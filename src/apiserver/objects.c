@@ -74,21 +74,115 @@ json_t *apiserver__object_decode_stored(const struct api_kind *k, const char *va
 }
 
 /* The bytes stored for obj: its JSON without metadata.resourceVersion (the store's revision
- * is the resourceVersion). Caller frees. */
-static char *storage_bytes(const struct api_kind *k, const json_t *obj, size_t *len)
+ * is the resourceVersion). The resourceVersion is taken out for the encoding and put back
+ * (at the end of metadata) rather than the object copied. Caller frees. */
+static char *storage_bytes(const struct api_kind *k, json_t *obj, size_t *len)
 {
-    _cleanup_json_ json_t *copy = NULL;
-    if (is_events_v1(k))
-        copy = api_event_convert(obj, "v1");
-    if (!copy)
-        copy = json_deep_copy(obj);
-    json_t *md = json_object_get(copy, "metadata");
-    if (json_is_object(md))
-        json_object_del(md, "resourceVersion");
     struct buf b = BUF_INIT;
-    kjson_dump(copy, &b);
+    _cleanup_json_ json_t *converted = is_events_v1(k) ? api_event_convert(obj, "v1") : NULL;
+    json_t *src = converted ? converted : obj;
+    json_t *md = json_object_get(src, "metadata");
+    json_t *rv = json_is_object(md) ? json_incref(json_object_get(md, "resourceVersion")) : NULL;
+    if (rv)
+        json_object_del(md, "resourceVersion");
+    kjson_dump(src, &b);
+    if (rv)
+        json_object_set_new(md, "resourceVersion", rv);
     *len = b.len;
     return buf_steal(&b);
+}
+
+/* Skips one JSON string starting at p[0] == '"'; returns the index after it, or 0. */
+static size_t skip_string(const char *p, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+static size_t skip_ws(const char *p, size_t len, size_t i)
+{
+    while (i < len && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* Skips one JSON value (strings and bracket depth only: the bytes are our own encoding, and
+ * a malformed one only makes the caller fall back to a decode); returns the index after it,
+ * or 0. */
+static size_t skip_value(const char *p, size_t len, size_t i)
+{
+    if (i >= len)
+        return 0;
+    if (p[i] == '"')
+        return skip_string(p, len, i);
+    if (p[i] != '{' && p[i] != '[') {
+        while (i < len && !strchr(",}] \t\r\n", p[i]))
+            i++;
+        return i;
+    }
+    int depth = 0;
+    while (i < len) {
+        if (p[i] == '"') {
+            if (!(i = skip_string(p, len, i)))
+                return 0;
+            continue;
+        }
+        if (p[i] == '{' || p[i] == '[')
+            depth++;
+        else if ((p[i] == '}' || p[i] == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return 0;
+}
+
+bool apiserver__json_with_rv(const char *v, size_t len, int64_t rev, struct buf *out)
+{
+    /* Every top-level key is scanned: a second "metadata" would be the one a decoder keeps.
+     * A \u escape in a key or in metadata could spell "metadata" or "resourceVersion"
+     * another way: such bytes (not what our encoder writes for them) are left to a
+     * decoder. */
+    size_t md = 0, i = skip_ws(v, len, 0);
+    if (i >= len || v[i] != '{')
+        return false;
+    i = skip_ws(v, len, i + 1);
+    while (i < len && v[i] == '"') {
+        size_t ks = i;
+        if (!(i = skip_string(v, len, i)) || memmem(v + ks, i - ks, "\\u", 2))
+            return false;
+        bool is_md = i - ks == 10 && memcmp(v + ks, "\"metadata\"", 10) == 0;
+        i = skip_ws(v, len, i);
+        if (i >= len || v[i] != ':')
+            return false;
+        i = skip_ws(v, len, i + 1);
+        size_t vs = i;
+        if (!(i = skip_value(v, len, i)))
+            return false;
+        if (is_md) {
+            if (md || v[vs] != '{' || memmem(v + vs, i - vs, "\\u", 2) ||
+                memmem(v + vs, i - vs, "\"resourceVersion\"", 17))
+                return false;
+            md = vs + 1;
+        }
+        i = skip_ws(v, len, i);
+        if (i < len && v[i] == ',')
+            i = skip_ws(v, len, i + 1);
+        else
+            break;
+    }
+    if (!md || i >= len || v[i] != '}')
+        return false;
+    size_t next = skip_ws(v, len, md);
+    bool empty = next < len && v[next] == '}';
+    buf_append(out, v, md);
+    buf_appendf(out, "\"resourceVersion\":\"%lld\"%s", (long long)rev, empty ? "" : ",");
+    buf_append(out, v + md, len - md);
+    return true;
 }
 
 static int reword(struct k8c_err **err, const struct api_kind *k, const char *name)
@@ -126,9 +220,9 @@ json_t *apiserver__object_read(struct apiserver_core *core, const struct api_kin
     return obj;
 }
 
-int64_t apiserver__object_write(struct apiserver_core *core, const struct api_kind *k,
-                                const char *ns, const char *name, json_t *obj, int64_t mod_rev,
-                                struct k8c_err **err)
+int64_t apiserver__object_write_answer(struct apiserver_core *core, const struct api_kind *k,
+                                       const char *ns, const char *name, json_t *obj,
+                                       int64_t mod_rev, struct buf *answer, struct k8c_err **err)
 {
     _cleanup_free_ char *key = api_kind_storage_key(k, ns, name);
     size_t len = 0;
@@ -139,7 +233,21 @@ int64_t apiserver__object_write(struct apiserver_core *core, const struct api_ki
     if (rev < 0)
         return reword(err, k, name);
     api_meta_set_resource_version(obj, rev);
+    if (answer) {
+        buf_reset(answer);
+        if (is_events_v1(k) || !apiserver__json_with_rv(bytes, len, rev, answer)) {
+            buf_reset(answer);
+            kjson_dump(obj, answer);
+        }
+    }
     return rev;
+}
+
+int64_t apiserver__object_write(struct apiserver_core *core, const struct api_kind *k,
+                                const char *ns, const char *name, json_t *obj, int64_t mod_rev,
+                                struct k8c_err **err)
+{
+    return apiserver__object_write_answer(core, k, ns, name, obj, mod_rev, NULL, err);
 }
 
 int64_t apiserver__object_remove(struct apiserver_core *core, const struct api_kind *k,
@@ -274,13 +382,26 @@ static void answer_err(struct apiserver_resp *resp, const struct api_kind *k, co
 static int namespace_usable(struct apiserver_core *core, const char *ns,
                             struct apiserver_resp *resp)
 {
+    bool active = false;
+    int64_t checked = apiserver__ns_cache_check(core->namespaces, core->store, ns, &active);
+    if (active)
+        return 0;
     const struct api_kind *nk = api_kind_by_resource("", "v1", "namespaces");
     _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *obj = apiserver__object_read(core, nk, NULL, ns, NULL, &e);
-    if (!obj) {
+    _cleanup_free_ char *key = api_kind_storage_key(nk, NULL, ns);
+    struct store_kv kv = {0};
+    if (store_get(core->store, key, &kv, &e) < 0) {
+        reword(&e, nk, ns);
         answer_err(resp, nk, ns, e);
         return -1;
     }
+    /* Decode the namespace only when it may be going away. */
+    bool maybe = memmem(kv.value, kv.value_len, "Terminating", 11) ||
+                 memmem(kv.value, kv.value_len, "deletionTimestamp", 17);
+    _cleanup_json_ json_t *obj =
+        maybe ? apiserver__object_decode_stored(nk, kv.value, kv.value_len, kv.mod_revision, NULL)
+              : NULL;
+    store_kv_clear(&kv);
     const char *phase = kjson_path_str(obj, "status.phase");
     if ((phase && strcmp(phase, "Terminating") == 0) ||
         kjson_path(obj, "metadata.deletionTimestamp")) {
@@ -290,6 +411,7 @@ static int namespace_usable(struct apiserver_core *core, const char *ns,
         apiserver__resp_status(resp, 403, "Forbidden", m, NULL, NULL, NULL);
         return -1;
     }
+    apiserver__ns_cache_put(core->namespaces, core->store, ns, checked);
     return 0;
 }
 
@@ -360,6 +482,13 @@ void apiserver__finish_create(struct apiserver_core *core, const struct apiserve
         return;
     }
     api_meta_set_resource_version(obj, rev);
+    /* The answer is the stored bytes with the resourceVersion spliced in: no second encoding. */
+    buf_reset(&resp->out.body);
+    if (!is_events_v1(k) && apiserver__json_with_rv(bytes, len, rev, &resp->out.body)) {
+        resp->out.code = 201;
+        resp->out.content_type = "application/json";
+        return;
+    }
     apiserver__resp_json(resp, 201, obj);
 }
 
@@ -414,15 +543,45 @@ static bool ready_to_go(const struct api_kind *k, const json_t *obj)
     return true;
 }
 
+/* Whether metadata objects a and b are equal but for resourceVersion and managedFields. */
+static bool same_metadata(const json_t *a, const json_t *b)
+{
+    size_t na = 0, nb = 0;
+    const char *key;
+    json_t *va;
+    json_object_foreach ((json_t *)b, key, va) {
+        nb += strcmp(key, "resourceVersion") != 0 && strcmp(key, "managedFields") != 0;
+    }
+    json_object_foreach ((json_t *)a, key, va) {
+        if (!strcmp(key, "resourceVersion") || !strcmp(key, "managedFields"))
+            continue;
+        na++;
+        json_t *vb = json_object_get(b, key);
+        if (!vb || !json_equal(va, vb))
+            return false;
+    }
+    return na == nb;
+}
+
+/* Whether a and b are the same object but for metadata.resourceVersion and managedFields
+ * (compared in place: every update asks). */
 static bool same_object(const json_t *a, const json_t *b)
 {
-    _cleanup_json_ json_t *x = json_deep_copy(a);
-    _cleanup_json_ json_t *y = json_deep_copy(b);
-    json_object_del(json_object_get(x, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(y, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(x, "metadata"), "managedFields");
-    json_object_del(json_object_get(y, "metadata"), "managedFields");
-    return json_equal(x, y);
+    if (json_object_size(a) != json_object_size(b))
+        return false;
+    const char *key;
+    json_t *va;
+    json_object_foreach ((json_t *)a, key, va) {
+        json_t *vb = json_object_get(b, key);
+        if (!vb)
+            return false;
+        bool same = strcmp(key, "metadata") == 0 && json_is_object(va) && json_is_object(vb)
+                        ? same_metadata(va, vb)
+                        : json_equal(va, vb);
+        if (!same)
+            return false;
+    }
+    return true;
 }
 
 int apiserver__finish_update(struct apiserver_core *core, const struct apiserver_req *req,
@@ -496,11 +655,15 @@ int apiserver__finish_update(struct apiserver_core *core, const struct apiserver
         apiserver__resp_json(resp, 200, new_obj);
         return 0;
     }
-    if (apiserver__object_write(core, k, route->ns, route->name, new_obj, mod_rev, &e) < 0)
+    if (apiserver__object_write_answer(core, k, route->ns, route->name, new_obj, mod_rev,
+                                       scale ? NULL : &resp->out.body, &e) < 0)
         goto write_failed;
-    {
-        _cleanup_json_ json_t *out = scale ? apiserver__scale_from(new_obj) : json_incref(new_obj);
+    if (scale) {
+        _cleanup_json_ json_t *out = apiserver__scale_from(new_obj);
         apiserver__resp_json(resp, 200, out);
+    } else {
+        resp->out.code = 200;
+        resp->out.content_type = "application/json";
     }
     return 0;
 write_failed:

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "apiserver/internal.h"
 #include "base/clock.h"
@@ -38,8 +39,27 @@
  * ReadHeaderTimeout), or within --request-timeout if shorter; see guard.c. */
 #define HEADER_TIMEOUT_S 32
 
+/* Client certificate chains verified lately, with the identity they carry: a client that
+ * opens a connection per request (scripts, kubectl runs) would otherwise cost a chain
+ * verification and two certificate parses per connection on top of the handshake. The
+ * handshake itself still proves the key; a chain verified against the same CA stays valid
+ * while its leaf is, and an entry is kept for CERT_CACHE_TTL_S at most. */
+#define CERT_CACHE 16
+#define CERT_CACHE_TTL_S 300
+struct cert_cache {
+    pthread_mutex_t lock;
+    unsigned next;
+    struct {
+        unsigned char *chain; /* the DER certificates, concatenated */
+        size_t len;
+        time_t not_before, not_after, until;
+        struct apiserver_user user;
+    } e[CERT_CACHE];
+};
+
 struct apiserver {
     struct apiserver_core *core;
+    struct cert_cache certs_seen;
     struct MHD_Daemon *daemon;
     struct apiserver_certs certs;
     char *token;
@@ -129,14 +149,71 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
     }
 }
 
+/* The peer's certificates, concatenated (caller frees), or NULL. */
+static unsigned char *peer_chain(gnutls_session_t s, size_t *len)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(s, &n);
+    if (!peers || n == 0)
+        return NULL;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += peers[i].size;
+    unsigned char *out = xmalloc(total ? total : 1), *p = out;
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(p, peers[i].data, peers[i].size);
+        p += peers[i].size;
+    }
+    *len = total;
+    return out;
+}
+
+static bool cert_cache_find(struct cert_cache *c, const unsigned char *chain, size_t len,
+                            struct apiserver_user *u)
+{
+    time_t now = time(NULL);
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < CERT_CACHE && !found; i++) {
+        if (c->e[i].chain && c->e[i].len == len && memcmp(c->e[i].chain, chain, len) == 0 &&
+            now >= c->e[i].not_before && now <= c->e[i].not_after && now <= c->e[i].until) {
+            *u = c->e[i].user;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+static void cert_cache_add(struct cert_cache *c, unsigned char *chain_take, size_t len,
+                           gnutls_x509_crt_t leaf, const struct apiserver_user *u)
+{
+    pthread_mutex_lock(&c->lock);
+    unsigned i = c->next++ % CERT_CACHE;
+    free(c->e[i].chain);
+    c->e[i].chain = chain_take;
+    c->e[i].len = len;
+    c->e[i].not_before = gnutls_x509_crt_get_activation_time(leaf);
+    c->e[i].not_after = gnutls_x509_crt_get_expiration_time(leaf);
+    c->e[i].until = time(NULL) + CERT_CACHE_TTL_S;
+    c->e[i].user = *u;
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* The identity of a verified client certificate: CN is the user, each O a group. */
-static bool cert_user(struct MHD_Connection *c, struct apiserver_user *u)
+static bool cert_user(struct apiserver *srv, struct MHD_Connection *c, struct apiserver_user *u)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (!ci || !ci->tls_session)
         return false;
     gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+    size_t len = 0;
+    _cleanup_free_ unsigned char *chain = peer_chain(s, &len);
+    if (!chain)
+        return false;
+    if (cert_cache_find(&srv->certs_seen, chain, len, u))
+        return true;
     unsigned status = 0;
     if (gnutls_certificate_verify_peers2(s, &status) < 0 || status != 0)
         return false;
@@ -164,6 +241,8 @@ static bool cert_user(struct MHD_Connection *c, struct apiserver_user *u)
             }
         }
     }
+    if (ok)
+        cert_cache_add(&srv->certs_seen, steal_ptr(&chain), len, crt, u);
     gnutls_x509_crt_deinit(crt);
     return ok;
 }
@@ -204,7 +283,7 @@ static int authenticate(struct apiserver *srv, struct MHD_Connection *c, struct 
         return 1;
     }
     struct apiserver_user cu;
-    bool ok = cert_user(c, &cu);
+    bool ok = cert_user(srv, c, &cu);
     if (cc) {
         cc->resolved = true;
         cc->has_cert_user = ok;
@@ -652,6 +731,7 @@ struct apiserver *apiserver_start(const struct apiserver_config *cfg, struct k8c
         return NULL;
     }
     struct apiserver *srv = xcalloc(1, sizeof(*srv));
+    pthread_mutex_init(&srv->certs_seen.lock, NULL);
     _cleanup_free_ char *url =
         v6 ? xasprintf("https://[%s]:%u", host, port) : xasprintf("https://%s:%u", host, port);
     if (apiserver__certs_ensure(cfg->data_dir, host, &srv->certs, err) < 0 ||
@@ -724,6 +804,9 @@ void apiserver_stop(struct apiserver *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon); /* open watches notice `stopping` within a second */
     apiserver__guard_free(srv->guard);
+    for (unsigned i = 0; i < CERT_CACHE; i++)
+        free(srv->certs_seen.e[i].chain);
+    pthread_mutex_destroy(&srv->certs_seen.lock);
     apiserver_core_free(srv->core);
     apiserver__certs_clear(&srv->certs);
     free(srv->token);

@@ -92,12 +92,15 @@ static void emit_bookmark(struct apiserver_watch *w)
     emit(w, "BOOKMARK", b);
 }
 
-/* Turns one store event into zero or one watch event. */
 /* ---- encoded events shared by watchers ----
- * A revision is one write, so (revision, kind) names one encoded object. Watchers without
- * selectors or Tables all send the same text: it is encoded once and copied, instead of
- * parsed and dumped once per watcher (the cost that dominated 1,000-watcher fan-out). */
+ * A revision is one write, so (revision, kind) names one object. Each is encoded once and
+ * its text copied to every watcher that sends it as is; watchers with selectors share one
+ * decoded (read-only) object too, so that a write costs one decode and one encode whatever
+ * the number of watchers. */
 #define EVENT_CACHE 1024
+/* Decoded objects are kept for the last few revisions only: watchers read an event at about
+ * the same time, and a decoded pod costs several times its text. */
+#define OBJECT_CACHE 64
 struct apiserver_event_cache {
     pthread_mutex_t lock;
     struct {
@@ -106,6 +109,11 @@ struct apiserver_event_cache {
         char *text;
         size_t len;
     } slots[EVENT_CACHE];
+    struct {
+        int64_t rev;
+        const struct api_kind *k;
+        json_t *obj; /* shared, never modified */
+    } objs[OBJECT_CACHE];
 };
 
 struct apiserver_event_cache *apiserver__event_cache_new(void)
@@ -121,86 +129,141 @@ void apiserver__event_cache_free(struct apiserver_event_cache *c)
         return;
     for (size_t i = 0; i < EVENT_CACHE; i++)
         free(c->slots[i].text);
+    for (size_t i = 0; i < OBJECT_CACHE; i++)
+        json_decref(c->objs[i].obj);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-/* Appends the object of ev (as kind k) encoded as JSON to out. Returns false when the stored
- * value is not JSON. */
-static bool append_event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
-                                const struct store_event *ev, struct buf *out)
+static bool converts(const struct api_kind *k)
 {
-    size_t i = (size_t)ev->revision % EVENT_CACHE;
+    /* Events are stored as core/v1 and converted on the way out. */
+    return strcmp(k->kind, "Event") == 0;
+}
+
+/* Appends the object stored as value at rev (as kind k) encoded as JSON to out. Returns false
+ * when the stored value is not JSON. */
+static bool append_event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
+                                int64_t rev, const char *value, size_t value_len, struct buf *out)
+{
+    size_t i = (size_t)rev % EVENT_CACHE;
     pthread_mutex_lock(&cache->lock);
-    if (cache->slots[i].text && cache->slots[i].rev == ev->revision && cache->slots[i].k == k) {
+    if (cache->slots[i].text && cache->slots[i].rev == rev && cache->slots[i].k == k) {
         buf_append(out, cache->slots[i].text, cache->slots[i].len);
         pthread_mutex_unlock(&cache->lock);
         return true;
     }
     pthread_mutex_unlock(&cache->lock);
-    _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *obj =
-        apiserver__object_decode_stored(k, ev->value, ev->value_len, ev->revision, &e);
-    if (!obj)
-        return false;
     struct buf b = BUF_INIT;
-    kjson_dump(obj, &b);
+    if (converts(k) || !apiserver__json_with_rv(value, value_len, rev, &b)) {
+        buf_reset(&b);
+        _cleanup_err_ struct k8c_err *e = NULL;
+        _cleanup_json_ json_t *obj = apiserver__object_decode_stored(k, value, value_len, rev, &e);
+        if (!obj) {
+            buf_free(&b);
+            return false;
+        }
+        kjson_dump(obj, &b);
+    }
     buf_append(out, b.data, b.len);
     pthread_mutex_lock(&cache->lock);
-    free(cache->slots[i].text);
-    cache->slots[i].rev = ev->revision;
-    cache->slots[i].k = k;
-    cache->slots[i].len = b.len;
-    cache->slots[i].text = buf_steal(&b);
+    if (!(cache->slots[i].text && cache->slots[i].rev == rev && cache->slots[i].k == k)) {
+        free(cache->slots[i].text);
+        cache->slots[i].rev = rev;
+        cache->slots[i].k = k;
+        cache->slots[i].len = b.len;
+        cache->slots[i].text = buf_steal(&b);
+    }
     pthread_mutex_unlock(&cache->lock);
+    buf_free(&b);
     return true;
 }
 
+/* The object stored as value at rev, decoded (a shared reference: read it, never change it;
+ * the caller drops its reference), or NULL when it is not JSON. */
+static json_t *event_object(struct apiserver_event_cache *cache, const struct api_kind *k,
+                            int64_t rev, const char *value, size_t value_len)
+{
+    size_t i = (size_t)rev % OBJECT_CACHE;
+    pthread_mutex_lock(&cache->lock);
+    if (rev > 0 && cache->objs[i].obj && cache->objs[i].rev == rev && cache->objs[i].k == k) {
+        json_t *o = json_incref(cache->objs[i].obj);
+        pthread_mutex_unlock(&cache->lock);
+        return o;
+    }
+    pthread_mutex_unlock(&cache->lock);
+    json_t *obj = apiserver__object_decode_stored(k, value, value_len, rev, NULL);
+    if (!obj || rev <= 0)
+        return obj;
+    pthread_mutex_lock(&cache->lock);
+    json_t *old = cache->objs[i].obj;
+    cache->objs[i].rev = rev;
+    cache->objs[i].k = k;
+    cache->objs[i].obj = json_incref(obj);
+    pthread_mutex_unlock(&cache->lock);
+    json_decref(old);
+    return obj;
+}
+
+static void emit_event(struct apiserver_watch *w, const char *type, json_t *obj,
+                       const struct store_event *ev)
+{
+    if (w->table) {
+        emit(w, type, obj);
+        return;
+    }
+    size_t mark = w->pending.len;
+    buf_append_str(&w->pending, "{\"type\":\"");
+    buf_append_str(&w->pending, type);
+    buf_append_str(&w->pending, "\",\"object\":");
+    if (append_event_object(w->core->events, w->k, ev->revision, ev->value, ev->value_len,
+                            &w->pending))
+        buf_append_str(&w->pending, "}\n");
+    else
+        w->pending.len = mark;
+    if (w->pending.data)
+        w->pending.data[w->pending.len] = '\0';
+}
+
+/* Turns one store event into zero or one watch event. */
 static void on_event(struct apiserver_watch *w, const struct store_event *ev)
 {
     w->last_rv = ev->revision;
+    struct apiserver_event_cache *c = w->core->events;
     if (!w->ls && !w->fs && !w->table) {
         static const char *const names[] = {"", "ADDED", "MODIFIED", "DELETED"};
-        size_t mark = w->pending.len;
-        buf_append_str(&w->pending, "{\"type\":\"");
-        buf_append_str(&w->pending, names[ev->type]);
-        buf_append_str(&w->pending, "\",\"object\":");
-        if (append_event_object(w->core->events, w->k, ev, &w->pending))
-            buf_append_str(&w->pending, "}\n");
-        else
-            w->pending.len = mark; /* not JSON: nothing a client could use */
-        if (w->pending.data)
-            w->pending.data[w->pending.len] = '\0';
+        emit_event(w, names[ev->type], NULL, ev);
         return;
     }
-    _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *cur =
-        apiserver__object_decode_stored(w->k, ev->value, ev->value_len, ev->revision, &e);
+    _cleanup_json_ json_t *cur = event_object(c, w->k, ev->revision, ev->value, ev->value_len);
     if (!cur)
         return;
     if (ev->type == STORE_EVENT_DELETED) {
         if (selected(w, cur))
-            emit(w, "DELETED", cur);
+            emit_event(w, "DELETED", cur, ev);
         return;
     }
     bool now = selected(w, cur);
     if (ev->type == STORE_EVENT_ADDED || !ev->prev_value) {
         if (now)
-            emit(w, "ADDED", cur);
+            emit_event(w, "ADDED", cur, ev);
         return;
     }
     bool before = true;
     if (w->ls || w->fs) {
-        _cleanup_json_ json_t *prev = apiserver__object_decode_stored(
-            w->k, ev->prev_value, ev->prev_value_len, ev->revision, &e);
+        _cleanup_json_ json_t *prev =
+            ev->prev_revision > 0
+                ? event_object(c, w->k, ev->prev_revision, ev->prev_value, ev->prev_value_len)
+                : apiserver__object_decode_stored(w->k, ev->prev_value, ev->prev_value_len,
+                                                  ev->revision, NULL);
         before = selected(w, prev);
     }
     if (now && before)
-        emit(w, "MODIFIED", cur);
+        emit_event(w, "MODIFIED", cur, ev);
     else if (now)
-        emit(w, "ADDED", cur);
+        emit_event(w, "ADDED", cur, ev);
     else if (before)
-        emit(w, "DELETED", cur);
+        emit_event(w, "DELETED", cur, ev);
 }
 
 static void on_error(struct apiserver_watch *w, const struct k8c_err *e)
@@ -239,9 +302,39 @@ static bool peer_gone(int fd, int timeout_ms, int watch_fd, bool *readable)
     return ci >= 0 && (p[ci].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+/* Adds what is ready without waiting (the next synthetic ADDED, or the next store event) to
+ * w->pending; false when nothing is. */
+static bool take_ready(struct apiserver_watch *w)
+{
+    if (w->done || w->error)
+        return false;
+    if (w->initial && w->initial_pos < json_array_size(w->initial)) {
+        emit(w, "ADDED", json_array_get(w->initial, w->initial_pos++));
+        return true;
+    }
+    if (!w->sw)
+        return false;
+    struct store_event *ev = NULL;
+    _cleanup_err_ struct k8c_err *e = NULL;
+    int rc = store_watch_next(w->sw, 0, &ev, &e);
+    if (rc < 0) {
+        on_error(w, e);
+        return true;
+    }
+    if (rc == 0)
+        return false;
+    on_event(w, ev);
+    store_event_unref(ev);
+    return true;
+}
+
 size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max)
 {
     for (;;) {
+        /* Under a burst, send what is ready together: one TLS record and one send for
+         * several events, and one wake-up of the client instead of one each. */
+        if (w->off < w->pending.len && w->pending.len - w->off < max && take_ready(w))
+            continue;
         if (w->off < w->pending.len) {
             size_t n = w->pending.len - w->off;
             if (n > max)
@@ -256,10 +349,8 @@ size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max)
         }
         if (w->done)
             return 0;
-        if (w->initial && w->initial_pos < json_array_size(w->initial)) {
-            emit(w, "ADDED", json_array_get(w->initial, w->initial_pos++));
+        if (!atomic_load(&w->core->stopping) && take_ready(w))
             continue;
-        }
         if (w->error) {
             emit(w, "ERROR", w->error);
             w->done = true;
@@ -267,19 +358,6 @@ size_t apiserver__watch_read(struct apiserver_watch *w, char *out, size_t max)
         }
         if (atomic_load(&w->core->stopping)) {
             w->done = true;
-            continue;
-        }
-        /* Drain what the store has without blocking, then wait. */
-        struct store_event *ev = NULL;
-        _cleanup_err_ struct k8c_err *e = NULL;
-        int rc = store_watch_next(w->sw, 0, &ev, &e);
-        if (rc < 0) {
-            on_error(w, e);
-            continue;
-        }
-        if (rc == 1) {
-            on_event(w, ev);
-            store_event_unref(ev);
             continue;
         }
         if (w->nonblocking) {

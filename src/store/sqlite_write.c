@@ -245,6 +245,8 @@ static int apply(struct sqlite_backend *b, struct sqlite_op *op, int64_t *rev, s
         store_event_unref(ev);
         return -1;
     }
+    if (exists)
+        ev->prev_revision = mod;
     op->event = ev;
     op->revision = new_rev;
     op->prev_mod = mod;

@@ -133,6 +133,9 @@ struct store_event {
     size_t value_len;
     const char *prev_value; /* the value before this write; NULL for ADDED */
     size_t prev_value_len;
+    /* the revision that wrote prev_value, when the backend knows it (0: unknown): lets a
+     * watcher find the previous object among those it decoded already */
+    int64_t prev_revision;
 };
 
 struct store_event *store_event_ref(struct store_event *ev);

@@ -112,6 +112,7 @@ struct store_event *store__event_new(enum store_event_type type, int64_t revisio
     b->ev.type = type;
     b->ev.revision = revision;
     b->ev.create_revision = create_revision;
+    b->ev.prev_revision = 0;
     atomic_init(&b->refs, 1);
     b->bytes = sizeof(*b) + data_len;
     return &b->ev;

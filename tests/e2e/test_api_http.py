@@ -48,6 +48,36 @@ def test_anonymous_is_401_but_health_is_public(apiserver):
     assert status == 200 and v["major"] == "1" and v["minor"] == "32"
 
 
+def test_client_certificates_are_verified_on_every_connection(apiserver, tmp_path):
+    """Verified chains are remembered by their bytes: the admin certificate works on one
+    new connection after another, and a certificate with the same names from another CA
+    (before and after the admin's was remembered) is anonymous, so 401."""
+    import http.client
+    import shutil
+    import subprocess
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    key, crt = tmp_path / "rogue.key", tmp_path / "rogue.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(crt), "-days", "1", "-subj", "/O=system:masters/CN=kubernetes-admin"],
+                   check=True, capture_output=True)
+
+    def rogue():
+        ctx = apiserver.ssl_context(client_cert=False)
+        ctx.load_cert_chain(str(crt), str(key))
+        c = http.client.HTTPSConnection("127.0.0.1", apiserver.port, context=ctx, timeout=30)
+        try:
+            c.request("GET", "/api/v1/namespaces")
+            return c.getresponse().status
+        finally:
+            c.close()
+    assert rogue() == 401
+    for _ in range(3):
+        assert apiserver.request("GET", "/api/v1/namespaces")[0] == 200
+    assert rogue() == 401
+
+
 def test_node_token_is_a_bearer_token(apiserver):
     with open(f"{apiserver.data_dir}/node-token") as f:
         token = f.read().strip()

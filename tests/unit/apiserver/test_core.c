@@ -206,3 +206,99 @@ Test(apiserver_core, watch_from_a_forgotten_revision_is_410)
     apiserver_core_free(c2);
     store_close(small);
 }
+
+/* Splits an in-process watch's body into its events (new reference, a JSON array). */
+static json_t *watch_events(const char *path, const char *query)
+{
+    struct apiserver_request_in in = {.method = "GET", .path = path, .query = query};
+    struct apiserver_response_out r = {0};
+    apiserver_core_serve(core, &in, &r);
+    cr_assert(eq(int, r.code, 200));
+    json_t *out = json_array();
+    for (char *line = r.body.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
+        _cleanup_err_ struct k8c_err *e = NULL;
+        json_t *ev = kjson_parse(line, (size_t)(nl - line), &e);
+        cr_assert(ev != NULL, "watch line is not JSON: %.*s", (int)(nl - line), line);
+        json_array_append_new(out, ev);
+    }
+    apiserver_response_clear(&r);
+    return out;
+}
+
+/* Watchers share one encoding (and, with selectors, one decoded object) per revision: every
+ * watcher sees the same objects with their own resourceVersion, also for stored bytes whose
+ * fields before metadata hold quotes, brackets and escapes, and selectors still turn a move
+ * into or out of the selection into ADDED/DELETED. */
+Test(apiserver_core, watchers_share_encoded_events)
+{
+    const char *path = "/api/v1/namespaces/default/configmaps";
+    const char *body =
+        "{\"data\":{\"k\":\"}\\\"{[\\\\\",\"n\":\"1\"},\"apiVersion\":\"v1\",\"kind\":"
+        "\"ConfigMap\",\"metadata\":{\"name\":\"s1\",\"labels\":{\"a\":\"x\"}}}";
+    _cleanup_json_ json_t *created = NULL;
+    cr_assert(eq(int, serve("POST", path, NULL, NULL, body, &created), 201));
+    const char *rv0 = kjson_path_str(created, "metadata.resourceVersion");
+    _cleanup_free_ char *from = xasprintf("watch=1&resourceVersion=%lld", atoll(rv0) - 1);
+    const char *moved = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                        "\"s1\",\"labels\":{\"a\":\"y\"}},\"data\":{\"k\":\"v\"}}";
+    cr_assert(eq(int,
+                 serve("PUT", "/api/v1/namespaces/default/configmaps/s1", NULL, NULL, moved, NULL),
+                 200));
+    cr_assert(
+        eq(int, serve("DELETE", "/api/v1/namespaces/default/configmaps/s1", NULL, NULL, NULL, NULL),
+           200));
+    for (int round = 0; round < 2; round++) { /* the second round reads the cache */
+        _cleanup_json_ json_t *all = watch_events(path, from);
+        cr_assert(eq(sz, json_array_size(all), 3));
+        static const char *const types[] = {"ADDED", "MODIFIED", "DELETED"};
+        long long prev_rv = 0;
+        for (size_t i = 0; i < 3; i++) {
+            json_t *ev = json_array_get(all, i);
+            cr_assert(eq(str, (char *)kjson_path_str(ev, "type"), (char *)types[i]));
+            const char *rv = kjson_path_str(ev, "object.metadata.resourceVersion");
+            cr_assert(rv != NULL && atoll(rv) > prev_rv);
+            prev_rv = atoll(rv);
+            cr_assert(eq(str, (char *)kjson_path_str(ev, "object.metadata.name"), "s1"));
+        }
+        cr_assert(
+            eq(str, (char *)kjson_path_str(json_array_get(all, 0), "object.data.k"), "}\"{[\\"));
+        cr_assert(
+            eq(str, (char *)rv0,
+               (char *)kjson_path_str(json_array_get(all, 0), "object.metadata.resourceVersion")));
+        /* a=x: ADDED, then the relabel moves it out (DELETED); the deletion is not seen */
+        _cleanup_free_ char *qx = xasprintf("%s&labelSelector=a%%3Dx", from);
+        _cleanup_json_ json_t *x = watch_events(path, qx);
+        cr_assert(eq(sz, json_array_size(x), 2));
+        cr_assert(eq(str, (char *)kjson_path_str(json_array_get(x, 1), "type"), "DELETED"));
+        /* a=y: the relabel moves it in (ADDED), then DELETED */
+        _cleanup_free_ char *qy = xasprintf("%s&labelSelector=a%%3Dy", from);
+        _cleanup_json_ json_t *y = watch_events(path, qy);
+        cr_assert(eq(sz, json_array_size(y), 2));
+        cr_assert(eq(str, (char *)kjson_path_str(json_array_get(y, 0), "type"), "ADDED"));
+        cr_assert(json_equal(json_object_get(json_array_get(y, 0), "object"),
+                             json_object_get(json_array_get(all, 1), "object")));
+        cr_assert(eq(str, (char *)kjson_path_str(json_array_get(y, 1), "type"), "DELETED"));
+    }
+}
+
+/* Namespaces found active are remembered, and a namespace's change is seen by the next
+ * create: once it terminates, creates in it are 403 at once. */
+Test(apiserver_core, namespace_check_follows_changes)
+{
+    const char *nsb =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"t1\"}}";
+    cr_assert(eq(int, serve("POST", "/api/v1/namespaces", NULL, NULL, nsb, NULL), 201));
+    const char *path = "/api/v1/namespaces/t1/configmaps";
+    cr_assert(eq(int, serve("POST", path, NULL, NULL, CM("a"), NULL), 201));
+    cr_assert(eq(int, serve("POST", path, NULL, NULL, CM("b"), NULL), 201));
+    /* 202: it terminates (its finalizer holds it) */
+    cr_assert(eq(int, serve("DELETE", "/api/v1/namespaces/t1", NULL, NULL, NULL, NULL), 202));
+    _cleanup_json_ json_t *st = NULL;
+    cr_assert(eq(int, serve("POST", path, NULL, NULL, CM("c"), &st), 403));
+    cr_assert(eq(str, (char *)kjson_path_str(st, "message"),
+                 "unable to create new content in namespace t1 because it is being terminated"));
+    _cleanup_json_ json_t *nf = NULL;
+    cr_assert(eq(int, serve("POST", "/api/v1/namespaces/nope/configmaps", NULL, NULL, CM("a"), &nf),
+                 404));
+    cr_assert(eq(str, (char *)kjson_path_str(nf, "message"), "namespaces \"nope\" not found"));
+}
