@@ -582,6 +582,8 @@ static int64_t written(struct etcd_backend *b, const json_t *resp, enum store_ev
     else /* DELETED: the last state, as the stream's event carries it */
         ev = store__event_new(type, rev, store__etcd_i64(prev_kv, "create_revision"), key, prev,
                               plen, prev, plen);
+    if (prev_kv)
+        ev->prev_revision = store__etcd_i64(prev_kv, "mod_revision");
     store__etcd_publish_write(b, ev);
     return rev;
 }

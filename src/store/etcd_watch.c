@@ -171,6 +171,8 @@ static void handle_event(struct store *s, const json_t *e)
         ev = store__event_new(t, rev, created, k, value, vlen,
                               t == STORE_EVENT_ADDED ? NULL : (pvalue ? pvalue : ""), plen);
     }
+    if (pkv)
+        ev->prev_revision = store__etcd_i64(pkv, "mod_revision");
     publish_from_stream(s, ev);
 }
 

@@ -62,10 +62,12 @@ static void *writer_main(void *arg)
 
 /* Reads the watch until revision `upto`, checking every event against a model of the keys
  * (ADDED without a previous value; MODIFIED's previous value and DELETED's value are the
- * last value seen). Returns the events' revisions, comma-separated, for comparing stores. */
+ * last value seen, and their prev_revision the revision that wrote it). Returns the events'
+ * revisions, comma-separated, for comparing stores. */
 static char *check_events(struct store_watch *w, int64_t upto)
 {
     json_t *model = json_object();
+    json_t *written_at = json_object(); /* key -> revision of its last value */
     struct buf seen = BUF_INIT;
     int64_t last = 0;
     while (last < upto) {
@@ -82,22 +84,30 @@ static char *check_events(struct store_watch *w, int64_t upto)
             cr_assert(known == NULL, "%s added twice", ev->key);
             cr_assert(eq(i64, ev->create_revision, ev->revision));
             json_object_set_new(model, ev->key, json_string(ev->value));
+            json_object_set_new(written_at, ev->key, json_integer(ev->revision));
             break;
         case STORE_EVENT_MODIFIED:
             cr_assert(known != NULL && ev->prev_value != NULL, "%s modified unseen", ev->key);
             cr_assert(eq(str, (char *)ev->prev_value, (char *)known));
+            cr_assert(eq(i64, ev->prev_revision,
+                         json_integer_value(json_object_get(written_at, ev->key))));
             json_object_set_new(model, ev->key, json_string(ev->value));
+            json_object_set_new(written_at, ev->key, json_integer(ev->revision));
             break;
         case STORE_EVENT_DELETED:
             cr_assert(known != NULL, "%s deleted unseen", ev->key);
             cr_assert(eq(str, (char *)ev->value, (char *)known));
+            cr_assert(eq(i64, ev->prev_revision,
+                         json_integer_value(json_object_get(written_at, ev->key))));
             json_object_del(model, ev->key);
+            json_object_del(written_at, ev->key);
             break;
         }
         buf_appendf(&seen, "%lld,", (long long)ev->revision);
         store_event_unref(ev);
     }
     cr_assert(eq(sz, json_object_size(model), 0), "every key was deleted");
+    json_decref(written_at);
     json_decref(model);
     return seen.data;
 }
