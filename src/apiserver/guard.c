@@ -44,13 +44,7 @@ static void *reaper_main(void *arg)
     struct apiserver_guard *g = arg;
     pthread_mutex_lock(&g->lock);
     while (!g->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += REAP_EVERY_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = clock_mono_after(REAP_EVERY_MS * 1000000ull);
         pthread_cond_timedwait(&g->wake, &g->lock, &until);
         uint64_t now = clock_mono_ns();
         for (struct apiserver_guarded *c = g->conns; c; c = c->next) {
@@ -73,11 +67,7 @@ struct apiserver_guard *apiserver__guard_new(void)
 {
     struct apiserver_guard *g = xcalloc(1, sizeof(*g));
     pthread_mutex_init(&g->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&g->wake);
     int r = pthread_create(&g->reaper, NULL, reaper_main, g);
     if (r != 0)
         k8c_panic(__FILE__, __LINE__, "cannot start the connection reaper: %s", strerror(r));

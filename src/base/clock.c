@@ -12,6 +12,26 @@ uint64_t clock_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void clock_cond_init_mono(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+struct timespec clock_mono_timespec(uint64_t at_ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(at_ns / 1000000000u),
+                             .tv_nsec = (long)(at_ns % 1000000000u)};
+}
+
+struct timespec clock_mono_after(uint64_t after_ns)
+{
+    return clock_mono_timespec(clock_mono_ns() + after_ns);
+}
+
 void clock_rfc3339(time_t t, char out[21])
 {
     struct tm tm;

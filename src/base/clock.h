@@ -2,12 +2,22 @@
 #ifndef K8C_BASE_CLOCK_H
 #define K8C_BASE_CLOCK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 /* Nanoseconds on CLOCK_MONOTONIC: for measuring durations and deadlines, never for stamps. */
 uint64_t clock_mono_ns(void);
+
+/* Initialises a condition variable whose timed waits run on CLOCK_MONOTONIC, so that a step
+ * of the wall clock neither stretches nor cuts a wait: every timed wait in k8c uses one. */
+void clock_cond_init_mono(pthread_cond_t *cond);
+/* The CLOCK_MONOTONIC instant at_ns (a clock_mono_ns value) as pthread_cond_timedwait takes it
+ * on such a condition variable. */
+struct timespec clock_mono_timespec(uint64_t at_ns);
+/* The same for the instant after_ns from now. */
+struct timespec clock_mono_after(uint64_t after_ns);
 
 /* Formats t as RFC 3339 in UTC with second precision ("2026-11-23T09:01:26Z"), as Kubernetes
  * writes metadata.creationTimestamp. out must hold 21 bytes. */

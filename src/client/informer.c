@@ -61,11 +61,7 @@ struct informer *informer_new(struct client *c, const struct informer_options *o
     inf->transform = opts->transform;
     atomic_init(&inf->stop, false);
     pthread_mutex_init(&inf->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&inf->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&inf->cond);
     inf->cache = json_object();
     inf->rv = xstrdup("");
     return inf;
@@ -89,7 +85,7 @@ static void append_selectors(struct informer *inf, struct buf *url)
 static void pause_unless_stopped(struct informer *inf, unsigned ms)
 {
     uint64_t at = clock_mono_ns() + (uint64_t)ms * 1000000u;
-    struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+    struct timespec ts = clock_mono_timespec(at);
     pthread_mutex_lock(&inf->lock);
     while (!atomic_load(&inf->stop) && clock_mono_ns() < at)
         if (pthread_cond_timedwait(&inf->cond, &inf->lock, &ts) != 0)
@@ -310,7 +306,7 @@ int informer_start(struct informer *inf, struct k8c_err **err)
 bool informer_wait_synced(struct informer *inf, int timeout_ms)
 {
     uint64_t at = clock_mono_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000u;
-    struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+    struct timespec ts = clock_mono_timespec(at);
     pthread_mutex_lock(&inf->lock);
     while (!inf->synced) {
         if (timeout_ms < 0)

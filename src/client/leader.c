@@ -69,11 +69,7 @@ struct client_leader *client_leader_new(struct client *c, const char *ns, const 
     }
     l->duration_s = lease_duration_s ? lease_duration_s : 15;
     pthread_mutex_init(&l->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&l->cond);
     atomic_init(&l->watch_stop, false);
     return l;
 }
@@ -196,7 +192,7 @@ bool client_leader_wait(struct client_leader *l, const atomic_bool *stop, unsign
         /* Slices of at most 100 ms: *stop is a plain flag nobody signals. */
         if (wake > now + 100000000u)
             wake = now + 100000000u;
-        struct timespec ts = {(time_t)(wake / 1000000000u), (long)(wake % 1000000000u)};
+        struct timespec ts = clock_mono_timespec(wake);
         pthread_cond_timedwait(&l->cond, &l->lock, &ts);
     }
     pthread_mutex_unlock(&l->lock);

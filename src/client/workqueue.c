@@ -38,11 +38,7 @@ struct workqueue *workqueue_new(unsigned base_delay_ms, unsigned max_delay_ms)
 {
     struct workqueue *q = xcalloc(1, sizeof(*q));
     pthread_mutex_init(&q->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&q->cond);
     q->dirty = json_object();
     q->processing = json_object();
     q->failures = json_object();
@@ -209,7 +205,7 @@ char *workqueue_get(struct workqueue *q)
             break;
         if (q->heap_len > 0) {
             uint64_t at = q->heap[0].ready_ns;
-            struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+            struct timespec ts = clock_mono_timespec(at);
             pthread_cond_timedwait(&q->cond, &q->lock, &ts);
         } else {
             pthread_cond_wait(&q->cond, &q->lock);

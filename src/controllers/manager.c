@@ -135,7 +135,7 @@ static void *worker_main(void *opaque)
 static bool tick_wait(struct ctl *ctl, unsigned ms)
 {
     uint64_t at = clock_mono_ns() + (uint64_t)ms * 1000000u;
-    struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+    struct timespec ts = clock_mono_timespec(at);
     pthread_mutex_lock(&ctl->tick_lock);
     while (!atomic_load(&ctl->stopping) && clock_mono_ns() < at)
         if (pthread_cond_timedwait(&ctl->tick_cond, &ctl->tick_lock, &ts) != 0)
@@ -166,11 +166,7 @@ static struct ctl *ctl_new(struct client *c, const struct controllers_options *o
     ctl->opts = *opts;
     atomic_init(&ctl->stopping, false);
     pthread_mutex_init(&ctl->tick_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&ctl->tick_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&ctl->tick_cond);
     for (int r = 0; r < CTL_RES_COUNT; r++) {
         ctl->shared[r].ctl = ctl;
         ctl->shared[r].res = (enum ctl_res)r;

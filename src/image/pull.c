@@ -145,11 +145,7 @@ static int fetch_layers(struct image_store *store, struct image__registry *reg,
         p.jobs[i].diff_id = diff_ids[i];
     }
     pthread_mutex_init(&p.mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p.cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init_mono(&p.cond);
     size_t n_threads = opts && opts->parallel > 0 ? (size_t)opts->parallel : 4;
     if (n_threads > m->n)
         n_threads = m->n;
@@ -165,13 +161,7 @@ static int fetch_layers(struct image_store *store, struct image__registry *reg,
     int drawn = 0;
     pthread_mutex_lock(&p.mu);
     while (p.finished < p.n && !(p.failed && p.finished >= p.next)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_mono_after(200 * 1000000ull);
         pthread_cond_timedwait(&p.cond, &p.mu, &ts);
         if (mode != IMAGE_PROGRESS_NONE) {
             pthread_mutex_unlock(&p.mu);

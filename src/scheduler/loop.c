@@ -636,17 +636,10 @@ static int run_scheduler(struct client *c, const struct scheduler_options *opts,
                  .percentage = opts->percentage_of_nodes_to_score},
     };
     pthread_mutex_init(&s.lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s.wake, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&s.wake);
     pthread_mutex_init(&s.jlock, NULL);
     pthread_cond_init(&s.jwake, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s.ewake, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&s.ewake);
 
     struct informer_options nopts = {
         .path = "/api/v1/nodes",

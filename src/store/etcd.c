@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/codec.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -324,11 +325,7 @@ static int etcd_open(struct store *s, const char *location, struct k8c_err **err
     pthread_mutex_init(&b->rev_lock, NULL);
     pthread_mutex_init(&b->get_lock, NULL);
     pthread_cond_init(&b->get_cond, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->rev_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&b->rev_cond);
     if (parse_location(b, location, err) < 0) {
         backend_free(b);
         return -1;

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/codec.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -325,13 +326,7 @@ static void *watcher_main(void *arg)
         if (!answered)
             idx = (idx + 1) % b->n_endpoints;
         /* A short pause before trying again, cut short by store_close. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_mono_after(200 * 1000000ull);
         pthread_mutex_lock(&b->rev_lock);
         if (!atomic_load(&b->stopping))
             pthread_cond_timedwait(&b->rev_cond, &b->rev_lock, &ts);

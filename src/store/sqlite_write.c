@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/mem.h"
 #include "store/sqlite_internal.h"
 
@@ -79,13 +80,8 @@ static int submit_by(struct sqlite_backend *b, struct sqlite_op *orig, uint64_t 
     op->value = p + key_len + 1;
     op->value_len = orig->value_len;
     op->prev = orig->prev ? &op->own_prev : NULL;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&op->done_cond, &attr);
-    pthread_condattr_destroy(&attr);
-    struct timespec until = {.tv_sec = (time_t)(deadline_ns / 1000000000ull),
-                             .tv_nsec = (long)(deadline_ns % 1000000000ull)};
+    clock_cond_init_mono(&op->done_cond);
+    struct timespec until = clock_mono_timespec(deadline_ns);
     pthread_mutex_lock(&b->qlock);
     if (enqueue(b, op, err) < 0) {
         op_free_abandoned(op);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "store/internal.h"
@@ -187,11 +188,7 @@ struct store *store_open(const char *url, const struct store_options *opts, stru
     s->url = xstrdup(url);
     s->driver = driver;
     pthread_mutex_init(&s->compactor_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->compactor_wake, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&s->compactor_wake);
     if (driver->open(s, location, err) < 0) {
         pthread_cond_destroy(&s->compactor_wake);
         pthread_mutex_destroy(&s->compactor_lock);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/mem.h"
 #include "store/internal.h"
 
@@ -345,11 +346,7 @@ struct store_watch *store__hub_watch_open(struct store_hub *hub, const char *pre
     w->prefix = xstrdup(prefix);
     w->prefix_len = strlen(prefix);
     w->efd = -1;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init_mono(&w->cond);
     w->cursor = after_revision == 0 ? newest : after_revision;
     /* Caught up already (or a future revision: events after it will come live). */
     if (w->cursor >= newest)
@@ -428,16 +425,9 @@ int store__hub_watch_next(struct store_watch *w, int timeout_ms, struct store_ev
                           struct k8c_err **err)
 {
     struct store_hub *hub = w->hub;
-    struct timespec deadline;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = {0, 0};
+    if (timeout_ms > 0)
+        deadline = clock_mono_after((uint64_t)timeout_ms * 1000000u);
     *ev = NULL;
     pthread_mutex_lock(&hub->lock);
     for (;;) {
