@@ -114,6 +114,12 @@ void agent__orphans_cleanup(struct agent *a);
 /* container.c: the runtime's argv prefix for verb, NULL-terminated, into argv (at least 8
  * slots). */
 void agent__runtime_argv(const struct agent *a, const char *verb, const char **argv, size_t *n);
+/* exec_process.c: for crun and runc, a file with the container's process (config.json in
+ * ctr_dir) running args, to pass as `exec --process FILE ID` (no args after ID); NULL for
+ * the built-in runtime or when it cannot be made (plain `exec ID ARGS…` then). Caller unlinks
+ * the file once the runtime has exited, and frees the path. */
+char *agent__exec_process(const struct agent *a, const char *ctr_dir, const char *const *args,
+                          size_t nargs, bool tty);
 /* Runs the runtime's verb with extra args (NULL-terminated), output discarded. Returns its
  * exit code, or -1 when it could not run. */
 int agent__runtime_call(struct agent *a, const char *verb, const char *const *extra);

@@ -41,10 +41,9 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
         *msg = xstrdup("exec.command: must be a non-empty list of strings");
         return AGENT_ACTION_ERROR;
     }
-    const char *argv[96];
-    size_t n;
+    const char *argv[96], *args[64];
+    size_t n, nargs = 0;
     agent__runtime_argv(a, "exec", argv, &n);
-    argv[n++] = t->cid;
     struct buf joined = BUF_INIT;
     size_t i;
     json_t *s;
@@ -54,13 +53,27 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
             *msg = xasprintf("exec.command[%zu]: must be a string", i);
             return AGENT_ACTION_ERROR;
         }
-        argv[n++] = json_string_value(s);
+        args[nargs++] = json_string_value(s);
         buf_appendf(&joined, "%s%s", i ? " " : "", json_string_value(s));
     }
+    /* the container's dir: <pod dir>/<name>, beside <pod dir>/ns/net */
+    size_t pl = strlen(t->netns) > 7 ? strlen(t->netns) - 7 : 0;
+    _cleanup_free_ char *ctr_dir =
+        xasprintf("%.*s/%s", (int)pl, t->netns, kjson_path_str(t->ctr, "name") ?: "");
+    _cleanup_free_ char *procf = agent__exec_process(a, ctr_dir, args, nargs, false);
+    if (procf) {
+        argv[n++] = "--process";
+        argv[n++] = procf;
+    }
+    argv[n++] = t->cid;
+    for (size_t k = 0; k < nargs && !procf; k++)
+        argv[n++] = args[k];
     argv[n] = NULL;
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         buf_free(&joined);
+        if (procf)
+            unlink(procf);
         *msg = xasprintf("pipe: %s", strerror(errno));
         return AGENT_ACTION_ERROR;
     }
@@ -77,6 +90,8 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
     if (pid < 0) {
         close(pfd[0]);
         buf_free(&joined);
+        if (procf)
+            unlink(procf);
         *msg = xasprintf("fork: %s", strerror(errno));
         return AGENT_ACTION_ERROR;
     }
@@ -114,6 +129,8 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (procf)
+        unlink(procf);
     enum agent_action_result res;
     if (timed_out) {
         *msg = xasprintf("command \"%s\" timed out", joined.data);
