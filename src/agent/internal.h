@@ -38,6 +38,7 @@ struct agent_ctr {
     char *waiting_msg;
     /* probe.c / lifecycle.c: health and the end of a run */
     bool probe_started, probe_ready; /* from the prober (true without probes) */
+    time_t startup_done_at;          /* started_at of the run whose startup probe passed */
     bool oom_killed, last_oom_killed;
     char *term_msg, *last_term_msg; /* state.terminated.message */
     bool term_msg_from_logs;        /* FallbackToLogsOnError */

@@ -89,6 +89,11 @@ bool agent__ctr_wait_running(const struct agent *a, const char *cid, const char 
                              double timeout_s);
 /* After an exit was seen: OOMKilled and the termination message into c. */
 void agent__lifecycle_exited(struct agent_pod *p, struct agent_ctr *c);
+/* What kubelet keeps across its own restart (from the API's pod status) and k8c keeps in the
+ * container's agent-state.json: the last run's OOMKilled and termination message, whether the
+ * startup probe of the current run succeeded. Adds them to st / takes them from st. */
+void agent__lifecycle_save(const struct agent_ctr *c, json_t *st);
+void agent__lifecycle_adopt(struct agent_ctr *c, const json_t *st);
 
 /* Whether a /dev/kmsg record reports an OOM kill of a task in memory cgroup memcg at or after
  * since_us (the kernel's monotonic microseconds). Exposed for tests and fuzzing. */
