@@ -58,6 +58,8 @@ struct agent_pod {
     bool volumes_ready;       /* every volume was set up once (volume.c) */
     uint64_t volumes_next_ns; /* monotonic: next resync of ConfigMap/Secret/... volumes */
     char *volumes_err;        /* the last FailedMount message, to not repeat the Event */
+    uint64_t volumes_gen;     /* objwatch.c's generation the volumes were last written at */
+    char *volumes_rv;         /* the pod's resourceVersion then (downward API files) */
     char *evict_msg;          /* set (under the agent's lock) when the eviction picked this pod */
     struct agent_pod *next;
 };
@@ -91,6 +93,7 @@ struct agent {
     /* dns.c: cluster DNS and NetworkPolicy (flags borrowed from argv) */
     const char *cluster_dns, *cluster_domain, *dns_listen, *resolv_conf;
     struct agent_net_view *net_view;
+    struct agent_objwatch *objwatch; /* objwatch.c: watched ConfigMaps/Secrets of volumes */
 };
 
 /* node.c: registration with the machine's capacity, and the Lease loop (runs until stop). */
@@ -103,6 +106,14 @@ void agent__evict_pick(struct agent *a, unsigned breached, const void *readings)
 /* In the pod's sync: when the pod was picked, kills its containers at once (a hard
  * threshold has no grace period) and returns true: its status is then Failed/Evicted. */
 bool agent__pod_evicting(struct agent *a, struct agent_pod *p, const json_t *pod);
+
+/* objwatch.c: the ConfigMap or Secret ns/name as agent_source_get gives it, from a watch
+ * of that object (started at the first lookup; pod_key is queued when it changes).
+ * agent__objwatch_gen counts the changes seen; agent__objwatch_free stops every watch. */
+json_t *agent__objwatch_get(struct agent *a, const char *pod_key, const char *ns, const char *name,
+                            bool secret, struct k8c_err **err);
+uint64_t agent__objwatch_gen(struct agent *a);
+void agent__objwatch_free(struct agent *a);
 
 /* pod.c: frees one pod's memory (not its containers: see the teardown). */
 void agent__pod_free(struct agent_pod *p);
