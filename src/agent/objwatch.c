@@ -89,9 +89,45 @@ static struct agent_objwatch *objwatch_of(struct agent *a)
     return a->objwatch;
 }
 
+/* Unlinks the entries (lock held) no lookup has used for WATCH_IDLE_S, but `keep`; returns
+ * them for owatch_free once the lock is released. */
+static struct owatch *unlink_idle(struct agent_objwatch *w, uint64_t now, const struct owatch *keep)
+{
+    struct owatch *idle = NULL;
+    for (struct owatch **pp = &w->list; *pp;) {
+        struct owatch *x = *pp;
+        if (x != keep && now - x->used_ns > WATCH_IDLE_S * 1000000000ull) {
+            *pp = x->next;
+            x->next = idle;
+            idle = x;
+            continue;
+        }
+        pp = &x->next;
+    }
+    return idle;
+}
+
+static void free_idle(struct owatch *idle)
+{
+    while (idle) {
+        struct owatch *next = idle->next;
+        LOG_DEBUG("volume source %s/%s no longer used: watch stopped", idle->ns, idle->name);
+        owatch_free(idle);
+        idle = next;
+    }
+}
+
 uint64_t agent__objwatch_gen(struct agent *a)
 {
-    return a->objwatch ? atomic_load(&a->objwatch->gen) : 0;
+    struct agent_objwatch *w = a->objwatch;
+    if (!w)
+        return 0;
+    /* also where unused watches end: every pod's sync asks */
+    pthread_mutex_lock(&w->lock);
+    struct owatch *idle = unlink_idle(w, clock_mono_ns(), NULL);
+    pthread_mutex_unlock(&w->lock);
+    free_idle(idle);
+    return atomic_load(&w->gen);
 }
 
 json_t *agent__objwatch_get(struct agent *a, const char *pod_key, const char *ns, const char *name,
@@ -99,20 +135,12 @@ json_t *agent__objwatch_get(struct agent *a, const char *pod_key, const char *ns
 {
     struct agent_objwatch *w = objwatch_of(a);
     uint64_t now = clock_mono_ns();
-    struct owatch *idle = NULL, *o = NULL;
+    struct owatch *o = NULL;
     pthread_mutex_lock(&w->lock);
-    for (struct owatch **pp = &w->list; *pp;) {
-        struct owatch *x = *pp;
-        if (x->secret == secret && strcmp(x->ns, ns) == 0 && strcmp(x->name, name) == 0) {
+    for (struct owatch *x = w->list; x && !o; x = x->next)
+        if (x->secret == secret && strcmp(x->ns, ns) == 0 && strcmp(x->name, name) == 0)
             o = x;
-        } else if (now - x->used_ns > WATCH_IDLE_S * 1000000000ull) {
-            *pp = x->next; /* freed below, without the lock */
-            x->next = idle;
-            idle = x;
-            continue;
-        }
-        pp = &x->next;
-    }
+    struct owatch *idle = unlink_idle(w, now, o);
     bool fresh = !o;
     if (fresh) {
         o = xcalloc(1, sizeof(*o));
@@ -137,12 +165,7 @@ json_t *agent__objwatch_get(struct agent *a, const char *pod_key, const char *ns
         o->pods[o->n_pods++] = xstrdup(pod_key);
     struct informer *inf = o->inf;
     pthread_mutex_unlock(&w->lock);
-    while (idle) {
-        struct owatch *next = idle->next;
-        LOG_DEBUG("volume source %s/%s no longer used: watch stopped", idle->ns, idle->name);
-        owatch_free(idle);
-        idle = next;
-    }
+    free_idle(idle);
     _cleanup_err_ struct k8c_err *e = NULL;
     if (fresh && informer_start(inf, &e) < 0)
         LOG_WARN("watch of %s %s/%s: %s", secret ? "secret" : "configmap", ns, name, e->msg);

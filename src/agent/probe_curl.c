@@ -148,6 +148,23 @@ static const char *const grpc_codes[] = {
 
 static const char *const health_names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
 
+/* A protobuf varint at *p (before end) into *out; false when it runs past end or 64 bits. */
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift <= 63; shift += 7) {
+        if (*p >= end)
+            return false;
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
 int agent__grpc_health_status(const uint8_t *data, size_t len)
 {
     /* one gRPC message: [compressed u8][length u32 BE][protobuf HealthCheckResponse] */
@@ -160,42 +177,29 @@ int agent__grpc_health_status(const uint8_t *data, size_t len)
     const uint8_t *p = data + 5, *end = p + mlen;
     int status = 0; /* proto3: an absent field is its zero value, UNKNOWN */
     while (p < end) {
-        /* key: varint (field << 3 | wire type) */
-        uint64_t key = 0;
-        int shift = 0;
-        do {
-            if (p >= end || shift > 63)
-                return -1;
-            key |= (uint64_t)(*p & 0x7f) << shift;
-            shift += 7;
-        } while (*p++ & 0x80);
-        unsigned wt = key & 7;
-        uint64_t v = 0;
-        if (wt == 0 || wt == 2) {
-            shift = 0;
-            do {
-                if (p >= end || shift > 63)
-                    return -1;
-                v |= (uint64_t)(*p & 0x7f) << shift;
-                shift += 7;
-            } while (*p++ & 0x80);
-            if (wt == 2) {
-                if (v > (uint64_t)(end - p))
-                    return -1;
-                p += v;
-                continue;
-            }
-        } else if (wt == 1 || wt == 5) {
-            size_t skip = wt == 1 ? 8 : 4;
-            if ((size_t)(end - p) < skip)
-                return -1;
-            p += skip;
-            continue;
-        } else {
+        uint64_t key, v;
+        if (!varint(&p, end, &key))
             return -1;
+        switch (key & 7) {
+        case 0: /* varint: field 1 is the status */
+            if (!varint(&p, end, &v))
+                return -1;
+            if (key >> 3 == 1)
+                status = v > 1000 ? 1000 : (int)v;
+            break;
+        case 2: /* length-delimited: skipped */
+            if (!varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return -1;
+            p += v;
+            break;
+        case 1: /* fixed64, fixed32: skipped */
+        case 5:
+            if ((size_t)(end - p) < ((key & 7) == 1 ? 8u : 4u))
+                return -1;
+            p += (key & 7) == 1 ? 8 : 4;
+            break;
+        default: return -1;
         }
-        if (key >> 3 == 1)
-            status = v > 1000 ? 1000 : (int)v;
     }
     return status;
 }
