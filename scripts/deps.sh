@@ -27,6 +27,8 @@ packages=(
     python3-pytest-xdist  # e2e tests run in parallel: most of their time is spent waiting
     etcd-server etcd-client
     crun runc busybox-static
+    python3-grpcio      # a real gRPC health server for the agent's grpc probe e2e test
+    openssl             # the HTTPS probe test's self-signed certificate
     docker-registry skopeo umoci
     iproute2 nftables procps util-linux
     wrk                 # bench/service: HTTP load through a ClusterIP vs direct

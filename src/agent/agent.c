@@ -237,6 +237,7 @@ static int agent_loop(struct agent *a, unsigned n_workers, struct k8c_err **err)
     free(workers);
     agent__prober_shutdown(a); /* after the workers: they start probes and stops */
     agent__notify_stop(a);
+    agent__objwatch_free(a);
     agent__events_stop(a);
     agent__http_stop(a);
     agent__dns_stop(a);

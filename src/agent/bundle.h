@@ -10,6 +10,8 @@
 #include "client/client.h"
 #include "image/image.h"
 
+struct agent;
+
 /* Creates the pod's network (loopback up, no other interface), IPC and UTS namespaces and
  * holds them as bind mounts at <pod_dir>/ns/{net,ipc,uts}; writes <pod_dir>/hosts and
  * hostname (resolv.conf: agent__dns_resolv_conf). host_network: ns/net is the agent's own network
@@ -54,6 +56,8 @@ bool agent_env_name_valid(const char *s);
  * 0, or -1 with *err (kubelet's messages: `configmap "x" not found`, `couldn't find key k in
  * ConfigMap ns/x`). */
 int agent_env_resolve(const struct agent_bundle_in *in, json_t *vars, struct k8c_err **err);
+/* A ConfigMap's or Secret's object as key -> bytes (Secrets' data and binaryData decoded). */
+json_t *agent_source_data(const json_t *obj, bool secret);
 /* A ConfigMap's data + binaryData or a Secret's decoded data (key -> string, possibly with
  * NULs) from the API. NULL with *err: NOT_FOUND with `configmap "x" not found`. */
 json_t *agent_source_get(struct client *c, const char *ns, const char *name, bool secret,
@@ -91,6 +95,8 @@ struct agent_vol_in {
     const char *pod_dir;
     struct client *client;
     const char *host_ip;
+    struct agent *agent; /* optional: ConfigMaps and Secrets from its watches (objwatch.c) */
+    const char *pod_key; /* with agent: queued when one of them changes */
 };
 /* Sets up or refreshes every volume of the pod. 0, or -1 with *err worded as kubelet's
  * FailedMount: `MountVolume.SetUp failed for volume "v" : configmap "c" not found`. */

@@ -1,6 +1,7 @@
 /* `k8c agent`: flags into a struct agent_config, the client from the kubeconfig or a server
  * URL and token, then agent_run (agent.c) in the foreground until SIGTERM/SIGINT. */
 #include <malloc.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,6 +115,27 @@ static long long parse_size(const char *v)
         if (strcmp(end, units[i].suffix) == 0)
             return n > (1LL << 40) ? -1 : n * units[i].mult;
     return -1;
+}
+
+/* IPv4 or IPv4:PORT with a port from 1 to 65535 (the DNS server's --dns-listen). */
+static bool dns_listen_ok(const char *v)
+{
+    char ip[64];
+    const char *colon = strchr(v, ':');
+    size_t n = colon ? (size_t)(colon - v) : strlen(v);
+    if (n >= sizeof(ip))
+        return false;
+    memcpy(ip, v, n);
+    ip[n] = '\0';
+    uint32_t addr;
+    if (net_ip_parse(ip, &addr, NULL) < 0)
+        return false;
+    if (!colon)
+        return true;
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    return colon[1] && !*end && errno == 0 && port >= 1 && port <= 65535;
 }
 
 int agent_cli_main(int argc, char **argv)
@@ -234,9 +256,7 @@ int agent_cli_main(int argc, char **argv)
     uint32_t dns_ip;
     if (*ac.cluster_dns && net_ip_parse(ac.cluster_dns, &dns_ip, NULL) < 0)
         return usage("--cluster-dns wants an IPv4 address or \"\", not \"%s\"", ac.cluster_dns);
-    if (ac.dns_listen &&
-        (net_ip_parse(ac.dns_listen, &dns_ip, NULL) < 0 &&
-         (!strchr(ac.dns_listen, ':') || atoi(strchr(ac.dns_listen, ':') + 1) <= 0)))
+    if (ac.dns_listen && !dns_listen_ok(ac.dns_listen))
         return usage("--dns-listen wants IP or IP:PORT, not \"%s\"", ac.dns_listen);
     int rc = 1;
     _cleanup_err_ struct k8c_err *err = NULL;

@@ -115,6 +115,7 @@ void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c)
                   (json_int_t)c->started_at, "imageID", c->image_id ? c->image_id : "", "hasLast",
                   c->has_last, "lastExit", c->last_exit, "lastStarted", (json_int_t)c->last_started,
                   "lastFinished", (json_int_t)c->last_finished, "backoff", (int)c->backoff_s);
+    agent__lifecycle_save(c, st);
     _cleanup_free_ char *text = kjson_dumps(st);
     _cleanup_err_ struct k8c_err *err = NULL;
     if (file_write_replace(path, text, strlen(text), 0600, &err) < 0)
@@ -143,6 +144,7 @@ void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c)
     c->last_started = (time_t)json_integer_value(json_object_get(st, "lastStarted"));
     c->last_finished = (time_t)json_integer_value(json_object_get(st, "lastFinished"));
     c->backoff_s = (unsigned)json_integer_value(json_object_get(st, "backoff"));
+    agent__lifecycle_adopt(c, st);
     c->running = c->started_at != 0;
     agent__ctr_set_waiting(c, NULL, NULL);
     agent__ctr_poll(p, c);

@@ -75,6 +75,11 @@ json_t *agent_source_get(struct client *c, const char *ns, const char *name, boo
             k8c_err_set(err, e->errnum, e->reason, "get %s \"%s\": %s", kind, name, e->msg);
         return NULL;
     }
+    return agent_source_data(obj, secret);
+}
+
+json_t *agent_source_data(const json_t *obj, bool secret)
+{
     json_t *out = json_object();
     const char *k;
     json_t *v;

@@ -282,8 +282,14 @@ static void serve_exec_process(struct session *s, struct sreq *r, const char *ui
         }
         argv[n++] = "--tty";
     }
+    _cleanup_free_ char *ctr_dir = xasprintf("%s/pods/%s/%s", a->data_dir, uid, r->ctr);
+    _cleanup_free_ char *procf = agent__exec_process(a, ctr_dir, cmd, nc, s->tty);
+    if (procf) {
+        argv[n++] = "--process";
+        argv[n++] = procf;
+    }
     argv[n++] = id;
-    for (size_t i = 0; i < nc; i++)
+    for (size_t i = 0; i < nc && !procf; i++)
         argv[n++] = cmd[i];
     argv[n] = NULL;
     int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
@@ -350,6 +356,8 @@ out:
         close(lfd);
         unlink(sock);
     }
+    if (procf)
+        unlink(procf);
 }
 
 /* attach: frames from the shim's socket go to the client until the shim closes it. */

@@ -39,6 +39,7 @@ struct agent_ctr {
     char *waiting_msg;
     /* probe.c / lifecycle.c: health and the end of a run */
     bool probe_started, probe_ready; /* from the prober (true without probes) */
+    time_t startup_done_at;          /* started_at of the run whose startup probe passed */
     bool oom_killed, last_oom_killed;
     char *term_msg, *last_term_msg; /* state.terminated.message */
     bool term_msg_from_logs;        /* FallbackToLogsOnError */
@@ -60,6 +61,8 @@ struct agent_pod {
     bool volumes_ready;       /* every volume was set up once (volume.c) */
     uint64_t volumes_next_ns; /* monotonic: next resync of ConfigMap/Secret/... volumes */
     char *volumes_err;        /* the last FailedMount message, to not repeat the Event */
+    uint64_t volumes_gen;     /* objwatch.c's generation the volumes were last written at */
+    char *volumes_rv;         /* the pod's resourceVersion then (downward API files) */
     char *evict_msg;          /* set (under the agent's lock) when the eviction picked this pod */
     struct agent_pod *next;
 };
@@ -94,6 +97,7 @@ struct agent {
     const char *cluster_dns, *cluster_domain, *dns_listen, *resolv_conf;
     struct agent_net_view *net_view;
     struct agent_notify *notify; /* notify.c: the built-in shims' "running" pipes */
+    struct agent_objwatch *objwatch; /* objwatch.c: watched ConfigMaps/Secrets of volumes */
 };
 
 /* notify.c: one thread watching the built-in shims' "running" pipes; a readable one queues
@@ -116,6 +120,14 @@ void agent__evict_pick(struct agent *a, unsigned breached, const void *readings)
  * threshold has no grace period) and returns true: its status is then Failed/Evicted. */
 bool agent__pod_evicting(struct agent *a, struct agent_pod *p, const json_t *pod);
 
+/* objwatch.c: the ConfigMap or Secret ns/name as agent_source_get gives it, from a watch
+ * of that object (started at the first lookup; pod_key is queued when it changes).
+ * agent__objwatch_gen counts the changes seen; agent__objwatch_free stops every watch. */
+json_t *agent__objwatch_get(struct agent *a, const char *pod_key, const char *ns, const char *name,
+                            bool secret, struct k8c_err **err);
+uint64_t agent__objwatch_gen(struct agent *a);
+void agent__objwatch_free(struct agent *a);
+
 /* pod.c: frees one pod's memory (not its containers: see the teardown). */
 void agent__pod_free(struct agent_pod *p);
 /* pod.c: brings the pod behind key to its desired state. Returns 0, or -1 to retry later. */
@@ -127,6 +139,12 @@ void agent__orphans_cleanup(struct agent *a);
 /* container.c: the runtime's argv prefix for verb, NULL-terminated, into argv (at least 8
  * slots). */
 void agent__runtime_argv(const struct agent *a, const char *verb, const char **argv, size_t *n);
+/* exec_process.c: for crun and runc, a file with the container's process (config.json in
+ * ctr_dir) running args, to pass as `exec --process FILE ID` (no args after ID); NULL for
+ * the built-in runtime or when it cannot be made (plain `exec ID ARGS…` then). Caller unlinks
+ * the file once the runtime has exited, and frees the path. */
+char *agent__exec_process(const struct agent *a, const char *ctr_dir, const char *const *args,
+                          size_t nargs, bool tty);
 /* Runs the runtime's verb with extra args (NULL-terminated), output discarded. Returns its
  * exit code, or -1 when it could not run. */
 int agent__runtime_call(struct agent *a, const char *verb, const char *const *extra);

@@ -62,6 +62,24 @@ int agent__lifecycle_prepare(struct agent_pod *p, struct agent_ctr *c, const jso
     return 0;
 }
 
+void agent__lifecycle_save(const struct agent_ctr *c, json_t *st)
+{
+    json_object_set_new(st, "lastOOMKilled", json_boolean(c->last_oom_killed));
+    if (c->last_term_msg)
+        json_object_set_new(st, "lastMessage", json_string(c->last_term_msg));
+    /* the run whose startup probe succeeded (0: none yet): a later run starts over */
+    json_object_set_new(st, "startupDoneAt", json_integer((json_int_t)c->startup_done_at));
+}
+
+void agent__lifecycle_adopt(struct agent_ctr *c, const json_t *st)
+{
+    c->last_oom_killed = json_is_true(json_object_get(st, "lastOOMKilled"));
+    const char *m = json_string_value(json_object_get(st, "lastMessage"));
+    free(c->last_term_msg);
+    c->last_term_msg = m ? xstrdup(m) : NULL;
+    c->startup_done_at = (time_t)json_integer_value(json_object_get(st, "startupDoneAt"));
+}
+
 bool agent__kmsg_is_oom(const char *rec, size_t len, const char *memcg, uint64_t since_us)
 {
     /* "<prio>,<seq>,<usec>,<flags>;oom-kill:constraint=…,task_memcg=/k8c/kubepods/besteffort/pod<uid>/<c>,…"

@@ -104,6 +104,7 @@ void agent__pod_free(struct agent_pod *p)
     free(p->last_status);
     free(p->ip);
     free(p->volumes_err);
+    free(p->volumes_rv);
     free(p->evict_msg);
     free(p);
 }

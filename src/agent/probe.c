@@ -265,7 +265,8 @@ static struct pentry *pentry_start(struct agent *a, struct agent_pod *p, struct 
             e->probe[k] = NULL;
         agent__probe_timing(e->probe[k], k != K_READINESS, &e->timing[k]);
     }
-    e->started = !e->probe[K_STARTUP];
+    /* a startup probe that passed for this run before an agent restart is not run again */
+    e->started = !e->probe[K_STARTUP] || c->startup_done_at == c->started_at;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -309,11 +310,16 @@ void agent__probes_sync(struct agent *a, struct agent_pod *p, struct agent_ctr *
         e = pentry_start(a, p, c, pod, spec);
     c->probe_started = c->running && (!e || e->started);
     c->probe_ready = c->running && (!e || (e->probe[K_READINESS] ? e->ready : e->started));
+    bool startup_done = e && e->probe[K_STARTUP] && e->started;
     if (e && !e->kill_done && (e->failed[K_LIVENESS] || e->failed[K_STARTUP])) {
         e->kill_done = true;
         kill_kind = e->failed[K_LIVENESS] ? K_LIVENESS : K_STARTUP;
     }
     pthread_mutex_unlock(&pr->lock);
+    if (startup_done && c->startup_done_at != c->started_at) {
+        c->startup_done_at = c->started_at; /* kept for an agent restart */
+        agent__ctr_save(p, c);
+    }
     if (kill_kind < 0)
         return;
     agent__event(a, pod, "Normal", "Killing", "Container %s failed %s probe, will be restarted",

@@ -37,6 +37,23 @@ enum agent_action_result agent__action_run(const struct agent *a, struct agent_t
 /* The HTTP status code of a response's status line ("HTTP/1.x NNN …"), or -1 when data does
  * not start with one (yet). Exposed for tests and fuzzing. */
 int agent__http_status_code(const char *data, size_t len);
+/* probe_action.c: a non-blocking TCP socket made in the network namespace at netns (the
+ * path of an nsfs mount). Returns the fd, or -1 with errno set. */
+int agent__socket_in_netns(const char *netns);
+
+/* probe_curl.c: httpGet with scheme HTTPS (hdrs: the request's headers) and grpc
+ * (grpc.health.v1.Health/Check for service, h2c); results and *msg as agent__action_run. */
+struct curl_slist;
+enum agent_action_result agent__probe_https(const struct agent_target *t, const char *host,
+                                            int port, const char *path, struct curl_slist *hdrs,
+                                            uint64_t deadline, char **msg);
+enum agent_action_result agent__probe_grpc(const struct agent_target *t, const char *host, int port,
+                                           const char *service, double timeout_s, uint64_t deadline,
+                                           char **msg);
+/* The status of a framed grpc.health.v1.HealthCheckResponse (1 = SERVING), or -1 when data is
+ * not one. Exposed for tests and fuzzing. */
+int agent__grpc_health_status(const uint8_t *data, size_t len);
+
 /* The port an action names (number, or the name of one of the container's ports). Returns
  * 1-65535, or -1 with *msg. */
 int agent__action_port(const json_t *port, const json_t *ctr, char **msg);
@@ -89,6 +106,11 @@ bool agent__ctr_wait_running(const struct agent *a, const char *cid, const char 
                              double timeout_s);
 /* After an exit was seen: OOMKilled and the termination message into c. */
 void agent__lifecycle_exited(struct agent_pod *p, struct agent_ctr *c);
+/* What kubelet keeps across its own restart (from the API's pod status) and k8c keeps in the
+ * container's agent-state.json: the last run's OOMKilled and termination message, whether the
+ * startup probe of the current run succeeded. Adds them to st / takes them from st. */
+void agent__lifecycle_save(const struct agent_ctr *c, json_t *st);
+void agent__lifecycle_adopt(struct agent_ctr *c, const json_t *st);
 
 /* Whether a /dev/kmsg record reports an OOM kill of a task in memory cgroup memcg at or after
  * since_us (the kernel's monotonic microseconds). Exposed for tests and fuzzing. */

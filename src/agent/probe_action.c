@@ -4,6 +4,7 @@
  * pod's loopback (or its podIP) with or without a pod network; the thread and its namespace
  * membership end right after, no thread ever has to switch back. */
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,10 +43,9 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
         *msg = xstrdup("exec.command: must be a non-empty list of strings");
         return AGENT_ACTION_ERROR;
     }
-    const char *argv[96];
-    size_t n;
+    const char *argv[96], *args[64];
+    size_t n, nargs = 0;
     agent__runtime_argv(a, "exec", argv, &n);
-    argv[n++] = t->cid;
     struct buf joined = BUF_INIT;
     size_t i;
     json_t *s;
@@ -54,13 +55,27 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
             *msg = xasprintf("exec.command[%zu]: must be a string", i);
             return AGENT_ACTION_ERROR;
         }
-        argv[n++] = json_string_value(s);
+        args[nargs++] = json_string_value(s);
         buf_appendf(&joined, "%s%s", i ? " " : "", json_string_value(s));
     }
+    /* the container's dir: <pod dir>/<name>, beside <pod dir>/ns/net */
+    size_t pl = strlen(t->netns) > 7 ? strlen(t->netns) - 7 : 0;
+    _cleanup_free_ char *ctr_dir =
+        xasprintf("%.*s/%s", (int)pl, t->netns, kjson_path_str(t->ctr, "name") ?: "");
+    _cleanup_free_ char *procf = agent__exec_process(a, ctr_dir, args, nargs, false);
+    if (procf) {
+        argv[n++] = "--process";
+        argv[n++] = procf;
+    }
+    argv[n++] = t->cid;
+    for (size_t k = 0; k < nargs && !procf; k++)
+        argv[n++] = args[k];
     argv[n] = NULL;
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         buf_free(&joined);
+        if (procf)
+            unlink(procf);
         *msg = xasprintf("pipe: %s", strerror(errno));
         return AGENT_ACTION_ERROR;
     }
@@ -77,6 +92,8 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
     if (pid < 0) {
         close(pfd[0]);
         buf_free(&joined);
+        if (procf)
+            unlink(procf);
         *msg = xasprintf("fork: %s", strerror(errno));
         return AGENT_ACTION_ERROR;
     }
@@ -114,6 +131,8 @@ static enum agent_action_result run_exec(const struct agent *a, struct agent_tar
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (procf)
+        unlink(procf);
     enum agent_action_result res;
     if (timed_out) {
         *msg = xasprintf("command \"%s\" timed out", joined.data);
@@ -158,8 +177,7 @@ static void *ns_socket_main(void *opaque)
     return NULL; /* the thread, and its membership of the pod's netns, end here */
 }
 
-/* A non-blocking TCP socket created in netns. Returns the fd, or -1 with errno set. */
-static int socket_in_netns(const char *netns)
+int agent__socket_in_netns(const char *netns)
 {
     struct ns_socket s = {netns, -1, 0};
     pthread_t th;
@@ -191,7 +209,7 @@ static int dial(const struct agent_target *t, const char *ip, int port, uint64_t
         *msg = xasprintf("dial tcp %s:%d: host must be an IPv4 address", ip, port);
         return -1;
     }
-    int fd = socket_in_netns(t->netns);
+    int fd = agent__socket_in_netns(t->netns);
     char es[128];
     if (fd < 0) {
         go_strerror(errno, es, sizeof(es));
@@ -311,12 +329,53 @@ static bool header_set(const json_t *headers, const char *name)
     return false;
 }
 
+/* HTTPS through libcurl with the headers of the request built for HTTP/1.1 (its lines
+ * after the request line); frees req. */
+static enum agent_action_result run_https(const struct agent_target *t, const char *host, int port,
+                                          const char *path, struct buf *req, uint64_t deadline,
+                                          char **msg)
+{
+    struct curl_slist *hdrs = NULL;
+    char *line = strstr(req->data, "\r\n");
+    while (line && line[2] != '\r') {
+        line += 2;
+        char *end = strstr(line, "\r\n");
+        _cleanup_free_ char *one = xstrndup(line, (size_t)(end - line));
+        if (strncasecmp(one, "Connection:", 11) != 0)
+            hdrs = curl_slist_append(hdrs, one);
+        line = end;
+    }
+    _cleanup_free_ char *p = xasprintf("%s%s", path[0] == '/' ? "" : "/", path);
+    enum agent_action_result r = agent__probe_https(t, host, port, p, hdrs, deadline, msg);
+    curl_slist_free_all(hdrs);
+    buf_free(req);
+    return r;
+}
+
+static enum agent_action_result run_grpc(const struct agent_target *t, const json_t *g,
+                                         double timeout_s, uint64_t deadline, char **msg)
+{
+    const json_t *port = json_object_get(g, "port");
+    if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+        json_integer_value(port) > 65535) {
+        *msg = xstrdup("grpc.port: must be a number between 1 and 65535");
+        return AGENT_ACTION_ERROR;
+    }
+    /* grpc has no host field: the pod's IP (127.0.0.1 in the pod's netns without one) */
+    const char *host = t->pod_ip && *t->pod_ip ? t->pod_ip : "127.0.0.1";
+    return agent__probe_grpc(t, host, (int)json_integer_value(port), kjson_path_str(g, "service"),
+                             timeout_s, deadline, msg);
+}
+
 static enum agent_action_result run_http(const struct agent_target *t, const json_t *h,
                                          uint64_t deadline, char **msg)
 {
     const char *scheme = kjson_path_str(h, "scheme");
-    if (scheme && strcmp(scheme, "HTTP") != 0) {
-        *msg = xasprintf("httpGet.scheme: \"%s\" is not supported (only HTTP)", scheme);
+    bool https = scheme && strcmp(scheme, "HTTPS") == 0;
+    if (scheme && strcmp(scheme, "HTTP") != 0 && !https) {
+        *msg = xasprintf("httpGet.scheme: Unsupported value: \"%s\": supported values: "
+                         "\"HTTP\", \"HTTPS\"",
+                         scheme);
         return AGENT_ACTION_ERROR;
     }
     int port = agent__action_port(json_object_get(h, "port"), t->ctr, msg);
@@ -354,6 +413,8 @@ static enum agent_action_result run_http(const struct agent_target *t, const jso
         buf_appendf(&req, "%s: %s\r\n", n, v ? v : "");
     }
     buf_append_str(&req, "Connection: close\r\n\r\n");
+    if (https)
+        return run_https(t, host, port, path, &req, deadline, msg);
     _cleanup_free_ char *dmsg = NULL;
     int fd = dial(t, host, port, deadline, &dmsg);
     if (fd < 0) {
@@ -439,9 +500,8 @@ enum agent_action_result agent__action_run(const struct agent *a, struct agent_t
         return run_http(t, h, deadline, msg);
     if ((h = json_object_get(action, "tcpSocket")))
         return run_tcp(t, h, deadline, msg);
-    if (json_object_get(action, "grpc"))
-        *msg = xstrdup("grpc probes are not supported by this agent");
-    else
-        *msg = xstrdup("missing handler: one of exec, httpGet or tcpSocket is required");
+    if ((h = json_object_get(action, "grpc")))
+        return run_grpc(t, h, timeout_s, deadline, msg);
+    *msg = xstrdup("missing handler: one of exec, httpGet, tcpSocket or grpc is required");
     return AGENT_ACTION_ERROR;
 }

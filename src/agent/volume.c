@@ -169,7 +169,9 @@ static int payload_source(const struct agent_vol_in *in, const json_t *src, bool
         name = kjson_path_str(src, "name") ?: "";
     bool optional = json_is_true(json_object_get(src, "optional"));
     _cleanup_err_ struct k8c_err *e = NULL;
-    _cleanup_json_ json_t *data = agent_source_get(in->client, ns, name, secret, &e);
+    _cleanup_json_ json_t *data =
+        in->agent ? agent__objwatch_get(in->agent, in->pod_key, ns, name, secret, &e)
+                  : agent_source_get(in->client, ns, name, secret, &e);
     if (!data) {
         if (optional && e->reason == K8C_REASON_NOT_FOUND)
             return 0;
@@ -639,14 +641,21 @@ int agent_volume_mounts(const struct agent_bundle_in *in, const json_t *vars, js
 
 /* ---- the agent's side: resync and FailedMount ---- */
 
-#define VOLUME_RESYNC_S 5
+/* ConfigMaps and Secrets are watched (objwatch.c): a change is a new generation and queues
+ * the pod. Volumes are rewritten (only files whose payload changed) at a new generation, when
+ * the pod object changed (downward API), after a failure every VOLUME_RETRY_S, and every
+ * VOLUME_RESYNC_S anyway (ServiceAccount tokens refreshed at 80% of their life). */
+#define VOLUME_RETRY_S 5
+#define VOLUME_RESYNC_S 60
 
 int agent__pod_volumes(struct agent *a, struct agent_pod *p, const json_t *pod)
 {
-    uint64_t now = clock_mono_ns();
-    if (p->volumes_ready && now < p->volumes_next_ns)
+    uint64_t now = clock_mono_ns(), gen = agent__objwatch_gen(a);
+    const char *rv = kjson_path_str(pod, "metadata.resourceVersion") ?: "";
+    if (p->volumes_ready && now < p->volumes_next_ns && gen == p->volumes_gen && p->volumes_rv &&
+        strcmp(p->volumes_rv, rv) == 0)
         return 0;
-    struct agent_vol_in in = {pod, p->dir, a->client, a->node_ip};
+    struct agent_vol_in in = {pod, p->dir, a->client, a->node_ip, a, p->key};
     _cleanup_err_ struct k8c_err *err = NULL;
     if (agent_volumes_setup(&in, &err) < 0) {
         if (!p->volumes_err || strcmp(p->volumes_err, err->msg) != 0) {
@@ -656,12 +665,15 @@ int agent__pod_volumes(struct agent *a, struct agent_pod *p, const json_t *pod)
         }
         LOG_DEBUG("pod %s: %s", p->key, err->msg);
         /* running containers keep the files they have (kubelet keeps the last content) */
-        p->volumes_next_ns = now + VOLUME_RESYNC_S * 1000000000ull;
+        p->volumes_next_ns = now + VOLUME_RETRY_S * 1000000000ull;
         return p->volumes_ready ? 0 : -1;
     }
     free(p->volumes_err);
     p->volumes_err = NULL;
     p->volumes_ready = true;
+    p->volumes_gen = gen;
+    free(p->volumes_rv);
+    p->volumes_rv = xstrdup(rv);
     p->volumes_next_ns = now + VOLUME_RESYNC_S * 1000000000ull;
     return 0;
 }

@@ -216,6 +216,68 @@ def test_termination_messages(cluster):
     assert lg["message"] == "line1\noops\n", lg
 
 
+GRPC = os.environ.get("K8C_PROBE_GRPC") == "1"  # python3-grpcio (see test_agent_probes.py)
+
+
+def test_https_and_grpc_probes(cluster, tmp_path):
+    """An HTTPS readiness probe (self-signed certificate: not verified, as kubelet) and grpc
+    startup and liveness probes against servers in the pod's network namespace."""
+    c = cluster
+    probes = {"readinessProbe": {"httpGet": {"scheme": "HTTPS", "port": 8443, "path": "/healthz"},
+                                 "periodSeconds": 1, "failureThreshold": 1}}
+    if GRPC:
+        probes["startupProbe"] = {"grpc": {"port": 9090}, "periodSeconds": 1,
+                                  "failureThreshold": 60}
+        probes["livenessProbe"] = {"grpc": {"port": 9090, "service": "probe"},
+                                   "periodSeconds": 1, "failureThreshold": 2,
+                                   "terminationGracePeriodSeconds": 1}
+    create(c, body("tls", [ctr(command=sh("exec sleep 1000"), **probes)], grace=1))
+    uid = c.pod("tls")["metadata"]["uid"]
+    with open(os.environ.get("K8C_AGENT_UIDS_FILE", os.devnull), "a") as f:
+        f.write(uid + "\n")
+    ctl = str(tmp_path)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=probe", "-days", "1",
+                    "-keyout", f"{ctl}/key.pem", "-out", f"{ctl}/cert.pem"],
+                   check=True, capture_output=True)
+    netns = os.path.join(c.agent_dir, "pods", uid, "ns", "net")
+    wait_for(lambda: os.path.ismount(netns), timeout=60, what="the pod's network namespace")
+    time.sleep(2)  # a few failed runs first: not Ready, not started
+    cs = status_of(c, "tls")
+    assert cs.get("ready") is not True and (not GRPC or cs.get("started") is not True), cs
+    server = subprocess.Popen(["nsenter", f"--net={netns}", "/usr/bin/python3",
+                               os.path.join(os.path.dirname(__file__), "probe_servers.py"), ctl])
+    try:
+        wait_for(lambda: cond(c, "tls", "Ready") == "True", timeout=30, what="tls Ready")
+        msgs = events(c, "tls", "Unhealthy")
+        if not GRPC:  # (else the startup probe held the readiness probe back until then)
+            assert 'Readiness probe failed: Get "https://127.0.0.1:8443/healthz": dial tcp ' \
+                '127.0.0.1:8443: connect: connection refused' in msgs, msgs
+        else:
+            assert status_of(c, "tls")["started"] is True
+            assert 'Startup probe failed: timeout: failed to connect service ' \
+                '"127.0.0.1:9090" within 1s: context deadline exceeded' in msgs, msgs
+        open(f"{ctl}/fail", "w").close()
+        wait_for(lambda: cond(c, "tls", "Ready") == "False", timeout=20, what="tls not Ready")
+        assert "Readiness probe failed: HTTP probe failed with statuscode: 500" in events(
+            c, "tls", "Unhealthy")
+        os.unlink(f"{ctl}/fail")
+        wait_for(lambda: cond(c, "tls", "Ready") == "True", timeout=20, what="tls Ready again")
+        if GRPC:
+            open(f"{ctl}/not-serving", "w").close()
+            wait_for(lambda: status_of(c, "tls").get("restartCount", 0) >= 1, timeout=30,
+                     what="tls restarted by its grpc liveness probe")
+            assert 'Liveness probe failed: service unhealthy (responded with "NOT_SERVING")' \
+                in events(c, "tls", "Unhealthy")
+            assert "Container main failed liveness probe, will be restarted" in events(
+                c, "tls", "Killing")
+    finally:
+        server.kill()
+        server.wait()
+    c.kubectl("delete", "pod", "tls", "--wait=false")
+    wait_for(lambda: c.pod("tls") is None, timeout=30, what="tls deleted")
+
+
 def test_cleanup(cluster):
     c = cluster
     names = [n for n in PODS if c.pod(n) is not None]

@@ -5,8 +5,9 @@ import base64
 import glob
 import json
 import os
+import time
 
-from agent_scenarios import cluster, create, pod_body, record_uids  # noqa: F401 (fixtures)
+from agent_scenarios import cluster, create, is_cgroup, pod_body, record_uids  # noqa: F401 (fixtures)
 from test_scheduler import wait_for
 
 assert cluster and record_uids
@@ -176,10 +177,19 @@ def test_volumes_env_and_security_in_one_pod(cluster):
     r = exec_out(c, "vols", "echo x > /etc/cm/new", check=False)
     assert r.returncode != 0
     assert exec_out(c, "vols", "echo ok > /mem/f && cat /mem/f") == "ok\n"
-    # a ConfigMap change reaches the files (periodic resync, ..data swapped)
-    c.kubectl("patch", "configmap", "vol-cm", "-p", '{"data":{"a":"2"}}')
+    # a ConfigMap change reaches the files (..data swapped) through the agent's watch of the
+    # object: no GET of ConfigMaps or Secrets meanwhile (the poll it replaced made one per
+    # volume source every 5 s)
+    gets = source_gets(c)
+    t0 = time.monotonic()
+    st, _ = c.srv.json("PATCH", "/api/v1/namespaces/default/configmaps/vol-cm",
+                       {"data": {"a": "2"}},  # (kubectl patch would GET it first)
+                       headers={"Content-Type": "application/merge-patch+json"})
+    assert st == 200
     wait_for(lambda: exec_out(c, "vols", "cat /etc/cm/a") == "2", timeout=30,
              what="configMap update in the volume")
+    time.sleep(max(0.0, 6 - (time.monotonic() - t0)))
+    assert source_gets(c) == gets
     assert exec_out(c, "vols", "cat /b.txt") == "bee"  # subPath keeps its file
     uid = p["metadata"]["uid"]
     c.kubectl("delete", "pod", "vols", "--wait=false")
@@ -187,7 +197,18 @@ def test_volumes_env_and_security_in_one_pod(cluster):
     with open("/proc/self/mountinfo") as f:
         assert uid not in f.read()
     assert not os.path.exists(os.path.join(c.agent_dir, "pods", uid))
-    assert not glob.glob(f"/sys/fs/cgroup/*/k8c/**/pod{uid}", recursive=True)
+    assert not [x for x in glob.glob(f"/sys/fs/cgroup/*/k8c/**/pod{uid}", recursive=True)
+                if is_cgroup(x)]
+
+
+def source_gets(c):
+    """The API server's count of GETs of ConfigMaps and Secrets (its /metrics)."""
+    n = 0
+    for line in c.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if line.startswith("apiserver_request_total{") and 'verb="GET"' in line and (
+                'resource="configmaps"' in line or 'resource="secrets"' in line):
+            n += int(line.rsplit(" ", 1)[1])
+    return n
 
 
 def test_missing_configmap_volume_fails_mount_until_created(cluster):

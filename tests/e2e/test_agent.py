@@ -27,6 +27,22 @@ def _remove_cgroups(dirs):
             pass
 
 
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+def _crun_prelude(runtime):
+    """Debian's crun (1.8) refuses a hybrid cgroup host (v1 controllers plus a cgroup2 mount
+    at /sys/fs/cgroup/unified). Inside the scenarios' private mount namespace a small tmpfs
+    covers that mount before anything runs, so crun sees a plain v1 host; the host keeps its
+    mount. crun still makes the cgroup of /proc/self/cgroup's "0::" line under unified/ (it
+    fails when it cannot): in this tmpfs, which dies with the namespace, rather than in the
+    host's /sys/fs/cgroup tmpfs under the real mount (where a bare umount would leave it)."""
+    if runtime != "crun" or not os.path.ismount(UNIFIED):
+        return []
+    return ["sh", "-c", f'mount -t tmpfs -o size=1m k8c-crun-unified {UNIFIED} && exec "$@"',
+            "sh"]
+
+
 def run_scenarios(path, runtime):
     """Runs the scenario file with pytest under `unshare --net --mount --pid --fork`, then
     checks that none of its pods' cgroups is left (cgroups are not namespaced; other agents
@@ -39,8 +55,8 @@ def run_scenarios(path, runtime):
         env = dict(os.environ, K8C_AGENT_INNER="1", K8C_AGENT_RUNTIME=runtime,
                    K8C_AGENT_UIDS_FILE=uids_file.name)
         cmd = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
-               "--propagation", "private", sys.executable, "-m", "pytest", "-q", "-x",
-               "-p", "no:cacheprovider", path]
+               "--propagation", "private", *_crun_prelude(runtime), sys.executable, "-m",
+               "pytest", "-q", "-x", "-p", "no:cacheprovider", path]
         left = set()
         try:
             r = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True,
@@ -64,10 +80,10 @@ def run_scenarios_in_namespaces(scenarios, runtime):
     run_scenarios(os.path.join(HERE, scenarios), runtime)
 
 
-@pytest.mark.parametrize("runtime", ["builtin", "runc"])
+@pytest.mark.parametrize("runtime", ["builtin", "runc", "crun"])
 def test_agent_scenarios_in_private_namespaces(runtime):
-    """The same scenarios with the built-in runtime and with runc (crun is left out: Debian's
-    crun refuses this kind of hybrid cgroup v1 host)."""
+    """The same scenarios with the built-in runtime, runc and crun (crun on a v1 view of the
+    host's cgroups: see _crun_prelude)."""
     run_scenarios_in_namespaces("agent_scenarios.py", runtime)
 
 
@@ -76,6 +92,11 @@ def test_agent_scenarios_in_private_namespaces(runtime):
     (["--server", "https://127.0.0.1:1"], "--server needs --token-file"),
     (["--kubeconfig", "k", "--runtime", "docker"], "--runtime wants builtin, runc, crun or fake"),
     (["--kubeconfig", "k", "--port", "70000"], "--port wants a number"),
+    (["--kubeconfig", "k", "--workers", "0"], "--workers wants a number from 1 to 256"),
+    (["--kubeconfig", "k", "--workers", "9x"], "--workers wants a number from 1 to 256"),
+    (["--kubeconfig", "k", "--dns-listen", "nowhere"], "--dns-listen wants IP or IP:PORT"),
+    (["--kubeconfig", "k", "--dns-listen", "127.0.0.1:99999"], "--dns-listen wants IP or"),
+    (["--kubeconfig", "k", "--dns-listen", "dns:53"], "--dns-listen wants IP or"),
     (["--kubeconfig", "k", "--data-dir", "rel"], "must be an absolute path"),
     (["--bogus"], "unknown argument"),
     (["--kubeconfig"], "needs a value"),

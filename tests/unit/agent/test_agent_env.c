@@ -256,7 +256,7 @@ Test(agent_volume, downward_api_and_empty_dir_written_the_kubelet_way)
         "{\"containerName\":\"c\",\"resource\":\"limits.memory\",\"divisor\":\"1Mi\"}}]}},"
         "{\"name\":\"scratch\",\"emptyDir\":{}}]}}";
     _cleanup_json_ json_t *pod = parse(pod_json);
-    struct agent_vol_in in = {pod, dir, NULL, NULL};
+    struct agent_vol_in in = {pod, dir, NULL, NULL, NULL, NULL};
     _cleanup_err_ struct k8c_err *err = NULL;
     cr_assert(eq(int, agent_volumes_setup(&in, &err), 0), "%s", err ? err->msg : "");
     _cleanup_free_ char *vd = xasprintf("%s/volumes/kubernetes.io~downward-api/info", dir);
@@ -343,7 +343,7 @@ Test(agent_volume, host_path_type_checks)
             "{\"path\":\"%s\",\"type\":\"%s\"}}]}}",
             cases[i].path, cases[i].type);
         _cleanup_json_ json_t *pod = parse(s);
-        struct agent_vol_in in = {pod, dir, NULL, NULL};
+        struct agent_vol_in in = {pod, dir, NULL, NULL, NULL, NULL};
         _cleanup_err_ struct k8c_err *err = NULL;
         int r = agent_volumes_setup(&in, &err);
         if (!cases[i].err) {
@@ -364,7 +364,7 @@ Test(agent_volume, host_path_type_checks)
         "{\"path\":\"%s/newfile\",\"type\":\"FileOrCreate\"}}]}}",
         dir, dir);
     _cleanup_json_ json_t *pod = parse(s);
-    struct agent_vol_in in = {pod, dir, NULL, NULL};
+    struct agent_vol_in in = {pod, dir, NULL, NULL, NULL, NULL};
     cr_assert(eq(int, agent_volumes_setup(&in, NULL), 0));
     struct stat st;
     _cleanup_free_ char *nd = xasprintf("%s/new/dir", dir);

@@ -1,5 +1,6 @@
 /* Unit tests for the agent's probes and lifecycle helpers: timing defaults, kubelet's
- * threshold rule, HTTP status lines, named ports, kmsg OOM records, the log-tail message. */
+ * threshold rule, HTTP status lines, named ports, kmsg OOM records, the log-tail message,
+ * gRPC health responses. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdlib.h>
@@ -96,18 +97,41 @@ Test(agent_probe, ports_by_number_and_name)
 
 Test(agent_probe, action_without_handler_is_an_error)
 {
-    json_t *a = parse("{\"grpc\":{\"port\":1}}");
+    json_t *a = parse("{\"grpc\":{\"port\":0}}");
     struct agent_target t = {0};
     char *msg = NULL;
     cr_assert(eq(int, agent__action_run(NULL, &t, a, 1, &msg), AGENT_ACTION_ERROR));
-    cr_assert(strstr(msg, "grpc") != NULL);
+    cr_assert(strstr(msg, "grpc.port: must be a number between 1 and 65535") != NULL, "%s", msg);
+    free(msg);
+    json_decref(a);
+    a = parse("{\"httpGet\":{\"port\":80,\"scheme\":\"FTP\"}}");
+    cr_assert(eq(int, agent__action_run(NULL, &t, a, 1, &msg), AGENT_ACTION_ERROR));
+    cr_assert(strstr(msg, "Unsupported value: \"FTP\"") != NULL, "%s", msg);
     free(msg);
     json_decref(a);
     a = parse("{}");
     cr_assert(eq(int, agent__action_run(NULL, &t, a, 1, &msg), AGENT_ACTION_ERROR));
-    cr_assert(strstr(msg, "one of exec, httpGet or tcpSocket") != NULL);
+    cr_assert(strstr(msg, "one of exec, httpGet, tcpSocket or grpc") != NULL);
     free(msg);
     json_decref(a);
+}
+
+Test(agent_probe, grpc_health_responses)
+{
+    /* framed HealthCheckResponse: SERVING, NOT_SERVING, the empty message (UNKNOWN) */
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\0\0\0\0\2\x08\x01", 7), 1));
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\0\0\0\0\2\x08\x02", 7), 2));
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\0\0\0\0\0", 5), 0));
+    /* unknown fields (a string, a fixed64) are skipped; the last status wins */
+    const uint8_t other[] = {0, 0, 0, 0, 15, 0x12, 2, 'h', 'i',  0x19,
+                             1, 2, 3, 4, 5,  6,    7, 8,   0x08, 0x01};
+    cr_assert(eq(int, agent__grpc_health_status(other, sizeof(other)), 1));
+    /* compressed, short, truncated varint, length past the data, bad wire type */
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\1\0\0\0\2\x08\x01", 7), -1));
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\0\0\0", 3), -1));
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\0\0\0\0\2\x08\x81", 7), -1));
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\0\0\0\0\x09\x08\x01", 7), -1));
+    cr_assert(eq(int, agent__grpc_health_status((const uint8_t *)"\0\0\0\0\2\x0f\x01", 7), -1));
 }
 
 Test(agent_probe, kmsg_oom_records)
