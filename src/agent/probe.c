@@ -82,11 +82,7 @@ void agent__prober_init(struct agent *a)
 {
     struct agent_prober *pr = xcalloc(1, sizeof(*pr));
     pthread_mutex_init(&pr->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&pr->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init_mono(&pr->cond);
     a->prober = pr;
 }
 
@@ -135,11 +131,7 @@ void agent__prober_shutdown(struct agent *a)
     while (pr->list)
         pentry_stop(pr, pr->list);
     while (pr->threads > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100000000;
-        if (ts.tv_nsec >= 1000000000)
-            ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        struct timespec ts = clock_mono_after(100 * 1000000ull);
         pthread_cond_broadcast(&pr->cond);
         pthread_cond_timedwait(&pr->cond, &pr->lock, &ts);
     }
