@@ -96,7 +96,7 @@ struct agent {
     /* dns.c: cluster DNS and NetworkPolicy (flags borrowed from argv) */
     const char *cluster_dns, *cluster_domain, *dns_listen, *resolv_conf;
     struct agent_net_view *net_view;
-    struct agent_notify *notify; /* notify.c: the built-in shims' "running" pipes */
+    struct agent_notify *notify;     /* notify.c: the built-in shims' "running" pipes */
     struct agent_objwatch *objwatch; /* objwatch.c: watched ConfigMaps/Secrets of volumes */
 };
 
