@@ -244,7 +244,9 @@ def test_container_is_the_shims_child_and_start_failures_are_exits(cluster):
         assert parent[0].endswith(b"/k8c-shim") and parent[1] == b"shim", parent
         assert not [a for _, a, _ in procs.values() if len(a) > 1 and a[1] == b"runtime"]
     else:
-        assert parent[0].endswith(b"runc") and b"run" in parent, parent
+        # runc's or crun's `run`, under the shim
+        runtime = os.environ["K8C_AGENT_RUNTIME"].encode()
+        assert parent[0].endswith(b"/" + runtime) and b"run" in parent, parent
     # a container that cannot start ends with a failure status, the runtime's reason logged
     wait_for(lambda: phase(c, "nocmd") == "Failed", timeout=60, what="nocmd Failed")
     term = c.pod("nocmd")["status"]["containerStatuses"][0]["state"]["terminated"]
