@@ -89,8 +89,11 @@ void store__etcd_curl_setup(struct etcd_backend *b, CURL *h, const char *url)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    if (b->cacert)
+    if (b->cacert) {
         curl_easy_setopt(h, CURLOPT_CAINFO, b->cacert);
+        /* Only this CA: libcurl's GnuTLS flavour would also parse all of /etc/ssl/certs. */
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    }
     if (b->cert)
         curl_easy_setopt(h, CURLOPT_SSLCERT, b->cert);
     if (b->key)
