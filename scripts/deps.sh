@@ -16,6 +16,7 @@ packages=(
     # (~4.7 MiB more resident in every k8c process). It conflicts with libcurl4-openssl-dev:
     # the install below removes that one.
     libcurl4-gnutls-dev
+    libssh2-1-dev       # only to initialise libcurl's libssh2 without OpenSSL (base/curlinit.c)
     libmicrohttpd-dev   # the API server's HTTP/1.1 + TLS front
     libgnutls28-dev     # TLS, the cluster CA and certificates
     libarchive-dev      # image layers (tar, gzip, zstd)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/curlinit.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -46,12 +47,6 @@ struct client {
     CURL *pool[CLIENT_POOL_MAX];
     size_t pool_len;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_ALL);
-}
 
 static char *dup_or_null(const char *s)
 {
@@ -114,7 +109,7 @@ struct client *client_new(const struct client_config *cfg, struct k8c_err **err)
         k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "client configuration has no server URL");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init_once);
+    curl_init_process();
     struct client *c = xcalloc(1, sizeof(*c));
     c->ca.fd = c->cert.fd = c->key.fd = -1;
     pthread_mutex_init(&c->lock, NULL);
@@ -171,6 +166,7 @@ static CURL *handle_take(struct client *c)
         if (h == NULL)
             k8c_panic(__FILE__, __LINE__, "curl_easy_init failed");
     }
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CLIENT_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "k8c/0.1.0");
