@@ -13,7 +13,7 @@ ifeq ($(origin CC),default)
 CC := gcc
 endif
 
-PKGS := jansson yaml-0.1 sqlite3 libcurl libmicrohttpd gnutls libarchive libseccomp libcap zlib \
+PKGS := jansson yaml-0.1 sqlite3 libcurl libssh2 libmicrohttpd gnutls libarchive libseccomp libcap zlib \
         libmnl libnftables
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm

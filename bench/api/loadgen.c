@@ -73,6 +73,7 @@ static void *worker(void *arg)
     if (api) {
         snprintf(target, sizeof(target), "%s/api/v1/namespaces/default/pods", url);
         curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL); /* GnuTLS libcurl: only this CA */
         curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
         curl_easy_setopt(c, CURLOPT_SSLKEY, key);
     } else {
@@ -164,6 +165,7 @@ static void *producer(void *arg)
     snprintf(target, sizeof(target), "%s/api/v1/namespaces/default/configmaps", url);
     curl_easy_setopt(c, CURLOPT_URL, target);
     curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_CAPATH, NULL); /* GnuTLS libcurl: only this CA */
     curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
     curl_easy_setopt(c, CURLOPT_SSLKEY, key);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -205,6 +207,7 @@ static int watch_main(long watchers, long events)
         CURL *c = curl_easy_init();
         curl_easy_setopt(c, CURLOPT_URL, target);
         curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL); /* GnuTLS libcurl: only this CA */
         curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
         curl_easy_setopt(c, CURLOPT_SSLKEY, key);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_watch);
@@ -288,6 +291,7 @@ int main(int argc, char **argv)
         snprintf(target, sizeof(target), "%s/api/v1/pods", url);
         curl_easy_setopt(c, CURLOPT_URL, target);
         curl_easy_setopt(c, CURLOPT_CAINFO, argv[3]);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL); /* GnuTLS libcurl: only this CA */
         curl_easy_setopt(c, CURLOPT_SSLCERT, argv[4]);
         curl_easy_setopt(c, CURLOPT_SSLKEY, argv[5]);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);

@@ -40,6 +40,7 @@ static CURL *handle(void)
 {
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(c, CURLOPT_CAPATH, NULL); /* GnuTLS libcurl: only this CA */
     curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
     curl_easy_setopt(c, CURLOPT_SSLKEY, key);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -100,6 +100,7 @@ static void http_init(struct http *h, const struct target *t)
     if (t->api) {
         /* One keep-alive HTTPS connection per writer, as kubectl or client-go keep. */
         curl_easy_setopt(h->curl, CURLOPT_CAINFO, t->ca);
+        curl_easy_setopt(h->curl, CURLOPT_CAPATH, NULL); /* GnuTLS libcurl: only this CA */
         curl_easy_setopt(h->curl, CURLOPT_SSLCERT, t->cert);
         curl_easy_setopt(h->curl, CURLOPT_SSLKEY, t->key);
         h->headers = curl_slist_append(NULL, "Content-Type: application/json");

@@ -1,12 +1,18 @@
 /* HTTP transport of the client (see client.h): a pool of libcurl easy handles configured
  * once with the cluster's TLS material, JSON requests, and streaming watches. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/buf.h"
+#include "base/curlinit.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -29,16 +35,18 @@ struct client {
     size_t n_servers;
     atomic_size_t current;
     char *auth_header; /* "Authorization: Bearer …" or NULL */
+    /* cfg.ca_pem, cert_pem and key_pem each in a sealed memfd, named to libcurl as
+     * "/proc/self/fd/<n>" (NULL when that PEM is absent): k8c links libcurl's GnuTLS flavour
+     * (one TLS library per process), whose backend has no CURLOPT_*_BLOB options, and the
+     * key must not touch the disk. */
+    struct pem_file {
+        int fd;
+        char path[32];
+    } ca, cert, key;
     pthread_mutex_t lock;
     CURL *pool[CLIENT_POOL_MAX];
     size_t pool_len;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_ALL);
-}
 
 static char *dup_or_null(const char *s)
 {
@@ -66,14 +74,44 @@ static int split_servers(struct client *c, struct k8c_err **err)
     }
 }
 
+/* Puts pem in a new sealed memfd f (closed again by client_free). Returns 0 or -1. */
+static int pem_file_open(struct pem_file *f, const char *name, const char *pem,
+                         struct k8c_err **err)
+{
+    f->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (f->fd < 0)
+        return k8c_err_errno(err, "client: memfd_create for the %s", name);
+    for (size_t off = 0, len = strlen(pem); off < len;) {
+        ssize_t n = write(f->fd, pem + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return k8c_err_errno(err, "client: writing the %s", name);
+        off += (size_t)n;
+    }
+    /* Sealed: the file libcurl reads at each TLS handshake stays the PEM it was given. */
+    if (fcntl(f->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        return k8c_err_errno(err, "client: sealing the %s", name);
+    snprintf(f->path, sizeof(f->path), "/proc/self/fd/%d", f->fd);
+    return 0;
+}
+
+static void pem_file_close(struct pem_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
 struct client *client_new(const struct client_config *cfg, struct k8c_err **err)
 {
     if (cfg->server == NULL || *cfg->server == '\0') {
         k8c_err_set(err, 0, K8C_REASON_BAD_REQUEST, "client configuration has no server URL");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init_once);
+    curl_init_process();
     struct client *c = xcalloc(1, sizeof(*c));
+    c->ca.fd = c->cert.fd = c->key.fd = -1;
     pthread_mutex_init(&c->lock, NULL);
     c->cfg.server = xstrdup(cfg->server);
     if (split_servers(c, err) < 0) {
@@ -88,6 +126,12 @@ struct client *client_new(const struct client_config *cfg, struct k8c_err **err)
     c->cfg.insecure = cfg->insecure;
     if (c->cfg.token != NULL)
         c->auth_header = xasprintf("Authorization: Bearer %s", c->cfg.token);
+    if ((c->cfg.ca_pem && pem_file_open(&c->ca, "k8c-client-ca", c->cfg.ca_pem, err) < 0) ||
+        (c->cfg.cert_pem && pem_file_open(&c->cert, "k8c-client-cert", c->cfg.cert_pem, err) < 0) ||
+        (c->cfg.key_pem && pem_file_open(&c->key, "k8c-client-key", c->cfg.key_pem, err) < 0)) {
+        client_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -103,13 +147,10 @@ void client_free(struct client *c)
     free(c->servers);
     client_config_clear(&c->cfg);
     free(c->auth_header);
+    pem_file_close(&c->ca);
+    pem_file_close(&c->cert);
+    pem_file_close(&c->key);
     free(c);
-}
-
-static void set_blob(CURL *h, CURLoption opt, const char *pem)
-{
-    struct curl_blob blob = {(void *)pem, strlen(pem), CURL_BLOB_COPY};
-    curl_easy_setopt(h, opt, &blob);
 }
 
 /* Takes a handle from the pool (or makes one) with the TLS settings applied. */
@@ -125,18 +166,23 @@ static CURL *handle_take(struct client *c)
         if (h == NULL)
             k8c_panic(__FILE__, __LINE__, "curl_easy_init failed");
     }
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CLIENT_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "k8c/0.1.0");
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    if (c->cfg.ca_pem != NULL)
-        set_blob(h, CURLOPT_CAINFO_BLOB, c->cfg.ca_pem);
-    if (c->cfg.cert_pem != NULL) {
-        set_blob(h, CURLOPT_SSLCERT_BLOB, c->cfg.cert_pem);
+    if (c->ca.fd >= 0) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca.path);
+        /* Only the cluster CA: without this the GnuTLS flavour also parses every certificate
+         * under its default /etc/ssl/certs at each handshake. */
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    }
+    if (c->cert.fd >= 0) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert.path);
         curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
     }
-    if (c->cfg.key_pem != NULL) {
-        set_blob(h, CURLOPT_SSLKEY_BLOB, c->cfg.key_pem);
+    if (c->key.fd >= 0) {
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c->key.path);
         curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
     }
     if (c->cfg.insecure) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/curlinit.h"
 #include "base/codec.h"
 #include "base/file.h"
 #include "base/json.h"
@@ -31,12 +32,6 @@ struct image__registry {
     pthread_mutex_t mu; /* guards auth */
     char *auth;         /* "Authorization: …" header, or NULL */
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- credentials ------------------------------------------------------------------------ */
 
@@ -130,7 +125,7 @@ struct image__registry *image__registry_new(const struct image_ref *ref,
                                             const struct image_pull_options *opts,
                                             struct k8c_err **err)
 {
-    pthread_once(&curl_once, curl_init);
+    curl_init_process();
     bool insecure = host_is_loopback(ref->registry);
     for (size_t i = 0; opts && i < opts->n_insecure; i++)
         if (strcmp(opts->insecure_registries[i], ref->registry) == 0)

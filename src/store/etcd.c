@@ -16,17 +16,12 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/curlinit.h"
 #include "base/codec.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "store/etcd_internal.h"
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_ALL);
-}
 
 /* ---- small JSON helpers ---- */
 
@@ -87,11 +82,15 @@ static size_t collect(char *data, size_t size, size_t n, void *arg)
 void store__etcd_curl_setup(struct etcd_backend *b, CURL *h, const char *url)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    if (b->cacert)
+    if (b->cacert) {
         curl_easy_setopt(h, CURLOPT_CAINFO, b->cacert);
+        /* Only this CA: libcurl's GnuTLS flavour would also parse all of /etc/ssl/certs. */
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    }
     if (b->cert)
         curl_easy_setopt(h, CURLOPT_SSLCERT, b->cert);
     if (b->key)
@@ -318,7 +317,7 @@ static int kv_from_json(struct etcd_backend *b, const json_t *j, struct store_kv
 
 static int etcd_open(struct store *s, const char *location, struct k8c_err **err)
 {
-    pthread_once(&curl_once, curl_init_once);
+    curl_init_process();
     struct etcd_backend *b = xcalloc(1, sizeof(*b));
     b->s = s;
     pthread_mutex_init(&b->pool_lock, NULL);
