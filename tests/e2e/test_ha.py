@@ -170,9 +170,10 @@ def test_member_killed_under_load_and_snapshot_restore(lab):
         before = sum(len(a) for a in acked)
         lab.kill_etcd(0)
         killed_at = time.monotonic()
-        # Writes go on through the other members. A write whose answer the dead member took
-        # with it leaves a revision the others wait for (at most 5 s) until the watch stream,
-        # moved to a live member, brings it: allow for that.
+        # Writes go on through the other members: within 0.2 s when the dead member was a
+        # follower; when it was etcd's leader, writes wait for the other two to elect a new
+        # one, and proposals caught in between fail only at etcd's request timeout (seen:
+        # 6.3 s, with 503s for the writes the dead member took with it): allow for that.
         while time.monotonic() - killed_at < 10 and sum(len(a) for a in acked) - before <= 20:
             time.sleep(0.1)
         after_kill = sum(len(a) for a in acked) - before
