@@ -5,11 +5,15 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 
 from conftest import K8C, ApiServer, _free_port, _wait_ready
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
+from lab import die_with_parent  # noqa: E402
 
 ETCD = "/usr/bin/etcd"
 
@@ -50,7 +54,7 @@ class Lab:
                  "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
                  "--initial-cluster", cluster, "--initial-cluster-token", self.dir,
                  "--heartbeat-interval", "50", "--election-timeout", "500"],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
             log.close()
             self.etcd.append((proc, curl))
         deadline = time.monotonic() + 30
@@ -79,7 +83,8 @@ class Lab:
         log = open(log_path, "w")
         proc = subprocess.Popen([K8C, "server", "--data-dir", d, "--listen",
                                  f"127.0.0.1:{port}", "--no-agent", *args],
-                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
         log.close()
         srv = ApiServer(d, port, proc, log_path)
         self.servers.append(srv)
@@ -88,7 +93,8 @@ class Lab:
 
     def spawn(self, name, *args):
         log = open(os.path.join(self.dir, f"{name}.log"), "w")
-        proc = subprocess.Popen([K8C, *args], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen([K8C, *args], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
         log.close()
         self.procs.append(proc)
         return proc

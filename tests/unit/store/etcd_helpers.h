@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -115,6 +116,9 @@ static inline char *etcd_test_cluster_tls(int n, const char *suffix, const char 
         pid_t pid = fork();
         cr_assert(pid >= 0);
         if (pid == 0) {
+            /* killed with the test process: Criterion SIGKILLs a test that times out, which
+             * then never reaches its cleanup */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd >= 0) {
                 dup2(fd, 1);
