@@ -19,6 +19,10 @@
 #define IMAGE_DIGEST_LEN (7 + 64)     /* "sha256:" + hex */
 
 /* Hands the error e to the caller's err (freeing it when err is NULL). */
+/* Opens libarchive (archive_lazy.c) before the first libarchive call: 0, or -1 when the
+ * library cannot be loaded. */
+int image__archive_load(struct k8c_err **err);
+
 static inline void image__err_pass(struct k8c_err **err, struct k8c_err *e)
 {
     if (err != NULL) {

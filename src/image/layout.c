@@ -100,6 +100,8 @@ static bool is_small(const char *name)
 
 static int read_tar(struct source *src, struct k8c_err **err)
 {
+    if (image__archive_load(err) < 0)
+        return -1;
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
@@ -553,6 +555,10 @@ int image_export(struct image_store *store, const char *ref, const char *path, s
     image_ref_clear(&r);
     _cleanup_free_ char *index_text = kjson_dumps(index);
     const char *layout = "{\"imageLayoutVersion\":\"1.0.0\"}";
+    if (image__archive_load(err) < 0) {
+        image__manifest_clear(&m);
+        return -1;
+    }
     _cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", path);
     _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {

@@ -491,6 +491,8 @@ static void finish_dirs(struct unpack *u)
 int image__unpack_layer(int blob_fd, int dir_fd, char diff_id[IMAGE_DIGEST_LEN + 1],
                         struct k8c_err **err)
 {
+    if (image__archive_load(err) < 0)
+        return -1;
     struct unpack u = {.root = dir_fd, .cache_fd = -1};
     u.block = xmalloc(READ_BLOCK);
     image__sha256_init(&u.hash);
