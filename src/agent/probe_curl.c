@@ -14,6 +14,7 @@
 #include "agent/probe.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/curlinit.h"
 #include "base/json.h"
 #include "base/mem.h"
 
@@ -70,12 +71,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *opaque)
 
 static CURL *easy(struct xfer *x, const char *url, uint64_t deadline, char *errbuf)
 {
+    curl_init_process();
     CURL *c = curl_easy_init();
     if (!c)
         return NULL;
     uint64_t now = clock_mono_ns();
     long ms = deadline > now ? (long)((deadline - now) / 1000000 + 1) : 1;
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https"); /* as every k8c handle: curlinit.h */
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
