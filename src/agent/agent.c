@@ -30,6 +30,7 @@ void agent_config_init(struct agent_config *cfg)
                                  .runtime = "builtin",
                                  .port = 10250,
                                  .workers = AGENT_DEFAULT_WORKERS,
+                                 .max_pods = 110,
                                  .cluster_cidr = AGENT_CLUSTER_CIDR_DEFAULT,
                                  .log_max_size = 10 << 20,
                                  .log_max_files = 5,
@@ -278,6 +279,7 @@ int agent_run(struct client *client, const struct agent_config *cfg, const atomi
     a.client = client;
     a.stop = stop;
     a.port = cfg->port;
+    a.max_pods = cfg->max_pods ? cfg->max_pods : 110;
     a.node_name = xstrdup(cfg->node_name && *cfg->node_name ? cfg->node_name : host);
     a.node_ip = xstrdup(cfg->node_ip ? cfg->node_ip : "127.0.0.1");
     a.data_dir = xstrdup(cfg->data_dir);

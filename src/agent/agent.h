@@ -22,6 +22,7 @@ struct agent_config {
     const char *runtime;      /* builtin (default), runc, crun or fake */
     int port;                 /* the HTTPS streaming endpoint on node_ip (default 10250; 0: any) */
     unsigned workers;         /* pod workers (default AGENT_DEFAULT_WORKERS) */
+    unsigned max_pods;        /* the Node's capacity.pods (kubelet's --max-pods, default 110) */
     const char *cluster_cidr; /* the pods' whole network (egress masquerade beyond it) */
     long long log_max_size;   /* a container's log rotates past this many bytes (10Mi) */
     int log_max_files;        /* log files kept per container (5) */

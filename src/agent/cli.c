@@ -56,6 +56,7 @@ static void help(void)
            "  --port N              the HTTPS logs/exec/attach/port-forward endpoint on\n"
            "                        --node-ip (default 10250; 0: any)\n"
            "  --workers N           pods worked on at once (default %d)\n"
+           "  --max-pods N          pods this node takes (capacity.pods; default 110)\n"
            "  --cluster-cidr CIDR   the pods' whole network (default " AGENT_CLUSTER_CIDR_DEFAULT
            ");\n"
            "                        pod traffic leaving it is masqueraded\n"
@@ -173,6 +174,7 @@ int agent_cli_main(int argc, char **argv)
                                "--node-ip",
                                "-v",
                                "--workers",
+                               "--max-pods",
                                "--cluster-cidr",
                                "--container-log-max-size",
                                "--container-log-max-files",
@@ -180,24 +182,11 @@ int agent_cli_main(int argc, char **argv)
                                "--cluster-domain",
                                "--dns-listen",
                                "--resolv-conf"};
-        const char **dst[] = {&kubeconfig,
-                              &server,
-                              &token_file,
-                              &ca_file,
-                              &ac.node_name,
-                              &ac.data_dir,
-                              &ac.runtime,
-                              NULL,
-                              &ac.node_ip,
-                              NULL,
-                              NULL,
-                              &ac.cluster_cidr,
-                              NULL,
-                              NULL,
-                              &ac.cluster_dns,
-                              &ac.cluster_domain,
-                              &ac.dns_listen,
-                              &ac.resolv_conf};
+        const char **dst[] = {&kubeconfig,        &server,        &token_file,    &ca_file,
+                              &ac.node_name,      &ac.data_dir,   &ac.runtime,    NULL,
+                              &ac.node_ip,        NULL,           NULL,           NULL,
+                              &ac.cluster_cidr,   NULL,           NULL,           &ac.cluster_dns,
+                              &ac.cluster_domain, &ac.dns_listen, &ac.resolv_conf};
         size_t k;
         for (k = 0; k < ARRAY_SIZE(names); k++)
             if (strcmp(f, names[k]) == 0)
@@ -216,6 +205,10 @@ int agent_cli_main(int argc, char **argv)
             if (agent_parse_number(v, 1, 256, &n) < 0)
                 return usage("--workers wants a number from 1 to 256, not \"%s\"", v);
             ac.workers = (unsigned)n;
+        } else if (strcmp(f, "--max-pods") == 0) {
+            if (agent_parse_number(v, 1, 100000, &n) < 0)
+                return usage("--max-pods wants a number from 1 to 100000, not \"%s\"", v);
+            ac.max_pods = (unsigned)n;
         } else if (strcmp(f, "--container-log-max-size") == 0) {
             if ((ac.log_max_size = parse_size(v)) < 4096)
                 return usage("--container-log-max-size wants a size of at least 4Ki such as "

@@ -79,6 +79,7 @@ struct agent {
     char *node_ip;
     char *agent_url;
     int port;
+    unsigned max_pods;      /* capacity.pods (node.c) */
     const char *ca_pem;     /* the cluster CA: who may use the streaming endpoint (http.c) */
     char *cert_sha256;      /* the endpoint's serving certificate, pinned by the API server */
     long long log_max_size; /* a container's log file rotates past this size (shim.c) */

@@ -51,7 +51,9 @@ static json_t *node_status(const struct agent *a)
                        : strcmp(u.machine, "aarch64") == 0 ? "arm64"
                                                            : u.machine;
     _cleanup_free_ char *rt = xasprintf("k8c-%s://%s", a->runtime, K8C_VERSION);
-    json_t *res = json_pack("{s:s,s:s,s:s,s:s}", "cpu", cpu, "memory", mem, "pods", "110",
+    char pods[16];
+    snprintf(pods, sizeof(pods), "%u", a->max_pods);
+    json_t *res = json_pack("{s:s,s:s,s:s,s:s}", "cpu", cpu, "memory", mem, "pods", pods,
                             "ephemeral-storage", eph);
     return json_pack("{s:O,s:o,s:o,s:[{s:s,s:s},{s:s,s:s}],s:{s:s,s:s,s:s,s:s,s:s,"
                      "s:s,s:s},s:{s:{s:i}}}",

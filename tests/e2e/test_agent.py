@@ -94,6 +94,7 @@ def test_agent_scenarios_in_private_namespaces(runtime):
     (["--kubeconfig", "k", "--port", "70000"], "--port wants a number"),
     (["--kubeconfig", "k", "--workers", "0"], "--workers wants a number from 1 to 256"),
     (["--kubeconfig", "k", "--workers", "9x"], "--workers wants a number from 1 to 256"),
+    (["--kubeconfig", "k", "--max-pods", "0"], "--max-pods wants a number from 1 to 100000"),
     (["--kubeconfig", "k", "--dns-listen", "nowhere"], "--dns-listen wants IP or IP:PORT"),
     (["--kubeconfig", "k", "--dns-listen", "127.0.0.1:99999"], "--dns-listen wants IP or"),
     (["--kubeconfig", "k", "--dns-listen", "dns:53"], "--dns-listen wants IP or"),
