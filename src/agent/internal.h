@@ -45,6 +45,9 @@ struct agent_ctr {
     bool term_msg_from_logs;        /* FallbackToLogsOnError */
 };
 
+/* The resources admission counts (admit.c), in kubelet's order of checking. */
+enum { AGENT_RES_PODS, AGENT_RES_CPU, AGENT_RES_MEMORY, AGENT_RES_EPHEMERAL, AGENT_RES_COUNT };
+
 struct agent_pod {
     char *uid, *key, *ns, *name;
     char *dir; /* <data-dir>/pods/<uid> */
@@ -64,6 +67,8 @@ struct agent_pod {
     uint64_t volumes_gen;     /* objwatch.c's generation the volumes were last written at */
     char *volumes_rv;         /* the pod's resourceVersion then (downward API files) */
     char *evict_msg;          /* set (under the agent's lock) when the eviction picked this pod */
+    int64_t requests[AGENT_RES_COUNT]; /* what admission counted for it (admit.c) */
+    bool terminal; /* under the agent's lock: its last status was Succeeded or Failed */
     struct agent_pod *next;
 };
 
@@ -249,5 +254,21 @@ void agent__netpol_free(struct agent_netpol *h);
 
 void agent__event(struct agent *a, const json_t *pod, const char *type, const char *reason,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* admit.c: kubelet's admission of a newly bound pod. agent_pod_requests: what the pod asks
+ * for (pods 1; cpu in millicores, memory and ephemeral-storage in bytes): its containers
+ * together or its largest init container, whichever is more, plus spec.overhead.
+ * agent_pod_fits: 1 when want fits beside used within allocatable, else 0 with kubelet's
+ * reason ("OutOfcpu") and message in *reason and *message (caller frees). agent__pod_admit
+ * (between agent__admit_begin and agent__admit_end, which also cover tracking the pod): 1
+ * when the pod fits beside the pods this agent runs (want filled), else 0 after failing the
+ * pod (status and Warning Event). agent__node_allocatable (node.c): what the Node reports. */
+void agent_pod_requests(const json_t *pod, int64_t out[AGENT_RES_COUNT]);
+int agent_pod_fits(const int64_t want[AGENT_RES_COUNT], const int64_t used[AGENT_RES_COUNT],
+                   const int64_t allocatable[AGENT_RES_COUNT], char **reason, char **message);
+void agent__admit_begin(void);
+void agent__admit_end(void);
+int agent__pod_admit(struct agent *a, const json_t *pod, int64_t want[AGENT_RES_COUNT]);
+void agent__node_allocatable(const struct agent *a, int64_t out[AGENT_RES_COUNT]);
 
 #endif

@@ -34,17 +34,27 @@ static unsigned long long mem_total_kib(void)
     return kib;
 }
 
-static json_t *node_status(const struct agent *a)
+void agent__node_allocatable(const struct agent *a, int64_t out[AGENT_RES_COUNT])
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     struct statvfs sv;
     unsigned long long disk = 0;
     if (statvfs(a->data_dir, &sv) == 0)
         disk = (unsigned long long)sv.f_blocks * sv.f_frsize;
+    out[AGENT_RES_PODS] = a->max_pods;
+    out[AGENT_RES_CPU] = (cpus > 0 ? cpus : 1) * 1000;
+    out[AGENT_RES_MEMORY] = (int64_t)mem_total_kib() * 1024;
+    out[AGENT_RES_EPHEMERAL] = (int64_t)disk;
+}
+
+static json_t *node_status(const struct agent *a)
+{
+    int64_t alloc[AGENT_RES_COUNT];
+    agent__node_allocatable(a, alloc);
     char cpu[32], mem[32], eph[32];
-    snprintf(cpu, sizeof(cpu), "%ld", cpus > 0 ? cpus : 1);
-    snprintf(mem, sizeof(mem), "%lluKi", mem_total_kib());
-    snprintf(eph, sizeof(eph), "%llu", disk);
+    snprintf(cpu, sizeof(cpu), "%lld", (long long)alloc[AGENT_RES_CPU] / 1000);
+    snprintf(mem, sizeof(mem), "%lldKi", (long long)alloc[AGENT_RES_MEMORY] / 1024);
+    snprintf(eph, sizeof(eph), "%lld", (long long)alloc[AGENT_RES_EPHEMERAL]);
     struct utsname u;
     uname(&u);
     const char *arch = strcmp(u.machine, "x86_64") == 0    ? "amd64"
@@ -52,7 +62,7 @@ static json_t *node_status(const struct agent *a)
                                                            : u.machine;
     _cleanup_free_ char *rt = xasprintf("k8c-%s://%s", a->runtime, K8C_VERSION);
     char pods[16];
-    snprintf(pods, sizeof(pods), "%u", a->max_pods);
+    snprintf(pods, sizeof(pods), "%lld", (long long)alloc[AGENT_RES_PODS]);
     json_t *res = json_pack("{s:s,s:s,s:s,s:s}", "cpu", cpu, "memory", mem, "pods", pods,
                             "ephemeral-storage", eph);
     return json_pack("{s:O,s:o,s:o,s:[{s:s,s:s},{s:s,s:s}],s:{s:s,s:s,s:s,s:s,s:s,"

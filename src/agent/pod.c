@@ -260,7 +260,20 @@ int agent__pod_sync(struct agent *a, const char *key)
             if (!is_deleting)
                 return 0; /* finished before we (re)started: nothing to run */
         }
+        /* a pod this agent never started (no startTime reported) must fit first; one it
+         * ran before a restart was admitted then */
+        int64_t want[AGENT_RES_COUNT];
+        agent__admit_begin();
+        if (!is_deleting && !kjson_path_str(pod, "status.startTime") &&
+            !agent__pod_admit(a, pod, want)) {
+            agent__admit_end();
+            return 0;
+        }
+        if (is_deleting || kjson_path_str(pod, "status.startTime"))
+            agent_pod_requests(pod, want);
         p = pod_track(a, key, pod);
+        memcpy(p->requests, want, sizeof(want));
+        agent__admit_end();
         pod_adopt(p, pod);
     }
     if (is_deleting) {

@@ -242,6 +242,8 @@ int agent__pod_write_status(struct agent *a, struct agent_pod *p, const json_t *
         json_object_set_new(status, "reason", json_string("Evicted"));
         json_object_set_new(status, "message", json_string(p->evict_msg));
     }
+    /* admit.c counts only the pods still running or about to */
+    p->terminal = p->evict_msg || strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
     pthread_mutex_unlock(&a->lock);
     _cleanup_free_ char *text = kjson_dumps(status);
     if (p->last_status && strcmp(p->last_status, text) == 0) {

@@ -6,6 +6,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -275,6 +276,29 @@ def test_missing_image_reports_err_image_pull(cluster):
     wait_for(waiting, timeout=60, what="ErrImagePull")
     c.kubectl("delete", "pod", "noimg", "--wait=false")
     wait_for(lambda: c.pod("noimg") is None, what="noimg deleted")
+
+
+def test_pod_bound_past_the_nodes_capacity_is_rejected_as_kubelet_does(cluster):
+    """A pod bound to the node by its author (no scheduler) that asks for more cpu than the
+    node has: never started, Failed with reason OutOfcpu, kubelet's message and a Warning
+    Event; the agent goes on serving other pods."""
+    c = cluster
+    body = pod_body("toobig", resources={"requests": {"cpu": "1000"}})
+    body["spec"]["nodeName"] = NODE
+    create(c, body)
+    wait_for(lambda: phase(c, "toobig") == "Failed", what="toobig Failed", timeout=30)
+    st = c.pod("toobig")["status"]
+    assert st["reason"] == "OutOfcpu", st
+    assert re.fullmatch(r"Pod was rejected: Node didn't have enough resource: cpu, requested: "
+                        rf"1000000, used: \d+, capacity: {os.cpu_count() * 1000}",
+                        st["message"]), st
+    assert not st.get("containerStatuses") and not st.get("startTime"), st
+    wait_for(lambda: "toobig" in c.kubectl("get", "events", "--field-selector",
+                                           "reason=OutOfcpu,type=Warning").stdout,
+             what="OutOfcpu Event", timeout=15)
+    assert c.kubectl("get", "pod", "toobig").stdout.split("\n")[1].split()[2] == "OutOfcpu"
+    c.kubectl("delete", "pod", "toobig", "--wait=false")
+    wait_for(lambda: c.pod("toobig") is None, what="toobig deleted")
 
 
 def test_init_containers_in_order_env_from_configmap_and_follow_logs(cluster):
