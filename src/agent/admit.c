@@ -7,6 +7,7 @@
  * capacity: 2000"; cpu in millicores, memory and storage in bytes) and a Warning Event with
  * the same reason. Decisions are serialised, so pods admitted together are all counted. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,13 @@ static int64_t ctr_request(const json_t *ctr, int r)
     return v;
 }
 
+/* Sums stop at INT64_MAX: a hostile pod's many huge quantities must not wrap around. */
+static int64_t add_sat(int64_t x, int64_t y)
+{
+    int64_t r;
+    return __builtin_add_overflow(x, y, &r) ? INT64_MAX : r;
+}
+
 void agent_pod_requests(const json_t *pod, int64_t out[AGENT_RES_COUNT])
 {
     memset(out, 0, sizeof(int64_t) * AGENT_RES_COUNT);
@@ -46,20 +54,19 @@ void agent_pod_requests(const json_t *pod, int64_t out[AGENT_RES_COUNT])
         json_array_foreach (kjson_path(pod, "spec.initContainers"), i, c) {
             const char *policy = kjson_path_str(c, "restartPolicy");
             int64_t v = ctr_request(c, r);
-            if (policy && strcmp(policy, "Always") == 0) {
-                sidecars += v;
-            } else if (sidecars + v > init_max) {
-                init_max = sidecars + v;
-            }
+            if (policy && strcmp(policy, "Always") == 0)
+                sidecars = add_sat(sidecars, v);
+            else if (add_sat(sidecars, v) > init_max)
+                init_max = add_sat(sidecars, v);
         }
         json_array_foreach (kjson_path(pod, "spec.containers"), i, c)
-            sum += ctr_request(c, r);
-        sum += sidecars;
+            sum = add_sat(sum, ctr_request(c, r));
+        sum = add_sat(sum, sidecars);
         out[r] = sum > init_max ? sum : init_max;
         int64_t overhead = 0;
         const char *q = kjson_path_str(kjson_path(pod, "spec.overhead"), resource_names[r]);
         if (q && agent_quantity(q, r == AGENT_RES_CPU ? 1000 : 1, &overhead) == 0)
-            out[r] += overhead;
+            out[r] = add_sat(out[r], overhead);
     }
 }
 
@@ -69,7 +76,7 @@ int agent_pod_fits(const int64_t want[AGENT_RES_COUNT], const int64_t used[AGENT
     for (int r = 0; r < AGENT_RES_COUNT; r++) {
         /* as the scheduler's fit check: a resource the pod does not ask for never refuses
          * it, whatever the node has left */
-        if (want[r] == 0 || used[r] + want[r] <= allocatable[r])
+        if (want[r] == 0 || add_sat(used[r], want[r]) <= allocatable[r])
             continue;
         *reason = xasprintf("OutOf%s", resource_names[r]);
         *message = xasprintf("Node didn't have enough resource: %s, requested: %lld, used: "
@@ -104,7 +111,7 @@ int agent__pod_admit(struct agent *a, const json_t *pod, int64_t want[AGENT_RES_
         if (p->terminal)
             continue;
         for (int r = 0; r < AGENT_RES_COUNT; r++)
-            used[r] += p->requests[r];
+            used[r] = add_sat(used[r], p->requests[r]);
     }
     pthread_mutex_unlock(&a->lock);
     _cleanup_free_ char *reason = NULL, *message = NULL;

@@ -1,12 +1,14 @@
 /* Fuzz target for what the agent reads out of a pod object (outside input from the API):
  * the QoS class and cgroup resources, env resolution with $(VAR) expansion of command and
  * args, downward API values (labels/annotations subscripts, resource fields). The input is
- * the pod's JSON; the first container's env values are also expanded as raw strings. */
+ * the pod's JSON; the first container's env values are also expanded as raw strings. Also
+ * what admission counts (requests of containers, init containers, sidecars, overhead). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "agent/bundle.h"
+#include "agent/internal.h"
 #include "base/json.h"
 #include "base/mem.h"
 
@@ -27,6 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     agent_qos_class(pod);
+    int64_t want[AGENT_RES_COUNT], used[AGENT_RES_COUNT] = {INT64_MAX, 1, 1, 1};
+    const int64_t alloc[AGENT_RES_COUNT] = {110, 2000, 1ll << 33, 1ll << 36};
+    agent_pod_requests(pod, want);
+    char *reason = NULL, *message = NULL;
+    if (!agent_pod_fits(want, used, alloc, &reason, &message)) {
+        free(reason);
+        free(message);
+    }
     size_t i;
     json_t *c;
     json_array_foreach (kjson_path(pod, "spec.containers"), i, c) {
