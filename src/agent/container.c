@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -29,6 +30,8 @@
 #include "base/proc.h"
 
 #define BACKOFF_MAX_S 300
+
+static void ctr_record_start(struct agent_pod *p, struct agent_ctr *c);
 
 char *agent__container_id(const char *uid, const char *cname)
 {
@@ -122,6 +125,50 @@ void agent__ctr_save(const struct agent_pod *p, const struct agent_ctr *c)
         LOG_WARN("%s", err->msg);
 }
 
+/* Start-once: the agent records a start (agent-state.json) BEFORE launching the shim, and
+ * the shim holds an exclusive flock on <ctr dir>/shim.lock for its whole life: the agent
+ * takes it on a new file before the fork and the shim inherits it (a flock belongs to the
+ * open file, shared by every descriptor of it), so it is released when the shim ends, or at
+ * once if the agent dies before the fork. A restarted agent that finds a start recorded and
+ * no exit file tells the two cases apart by the lock: held, the shim runs (adopted, never
+ * launched again: SIGKILL right after the fork used to find no record and start a second
+ * container); free, no shim was launched (launched now). */
+static int shim_lock_new(const char *dir)
+{
+    _cleanup_free_ char *path = xasprintf("%s/shim.lock", dir);
+    unlink(path); /* the last run's shim may still hold its own file a moment */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Whether the shim of the container in dir runs: its lock is held. No lock file (a shim of an
+ * agent before start-once) counts as running, as it did then. */
+static bool shim_alive(const char *dir)
+{
+    _cleanup_free_ char *path = xasprintf("%s/shim.lock", dir);
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;
+    return flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
+/* K8C_TEST_AGENT_KILL_AT=<point>:<pod name>: the agent SIGKILLs itself at that point of the
+ * pod's container start ("recorded": start recorded, shim not launched; "launched": the shim
+ * launched, nothing else done): the e2e tests' way to hit the windows of a crash. */
+static void test_kill_point(const char *point, const char *pod)
+{
+    const char *v = getenv("K8C_TEST_AGENT_KILL_AT");
+    size_t n = strlen(point);
+    if (v && strncmp(v, point, n) == 0 && v[n] == ':' && strcmp(v + n + 1, pod) == 0) {
+        LOG_WARN("K8C_TEST_AGENT_KILL_AT=%s: killing the agent", v);
+        raise(SIGKILL);
+    }
+}
+
 /* Adopts what an earlier agent left: the container's saved state; running when the shim has
  * not recorded an exit yet (the shim and the container outlive the agent). */
 void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c)
@@ -148,6 +195,15 @@ void agent__ctr_adopt(struct agent_pod *p, struct agent_ctr *c)
     c->running = c->started_at != 0;
     agent__ctr_set_waiting(c, NULL, NULL);
     agent__ctr_poll(p, c);
+    if (c->running && !shim_alive(dir)) {
+        /* recorded as started, no exit, no shim: the earlier agent died between recording
+         * the start and launching the shim (or the shim was killed): launch it now, as the
+         * same start (not a restart) */
+        LOG_WARN("container %s of pod %s: recorded as started but no shim runs: starting it",
+                 c->name, p->uid);
+        c->running = false;
+        c->relaunch = true;
+    }
 }
 
 /* Notices an exit recorded by the shim. */
@@ -326,34 +382,65 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     }
     argv[k++] = id;
     argv[k] = NULL;
+    /* the start is recorded before the shim is launched, and the shim holds the lock taken
+     * here (see shim_lock_new) */
+    int lock = shim_lock_new(dir);
+    if (lock < 0) {
+        if (builtin) {
+            close(notify[0]);
+            close(notify[1]);
+        }
+        agent__ctr_set_waiting(c, "CreateContainerError", "cannot lock the shim's lock file");
+        return -1;
+    }
+    struct agent_ctr before = *c;
+    ctr_record_start(p, c);
+    test_kill_point("recorded", p->name);
     pid_t pid = fork();
     if (pid < 0) {
         if (builtin) {
             close(notify[0]);
             close(notify[1]);
         }
+        close(lock);
+        c->running = before.running; /* not started after all */
+        c->exited = before.exited;
+        c->started_at = before.started_at;
+        c->has_last = before.has_last;
+        c->last_exit = before.last_exit;
+        c->last_started = before.last_started;
+        c->last_finished = before.last_finished;
+        c->relaunch = true;
+        agent__ctr_save(p, c);
         agent__ctr_set_waiting(c, "CreateContainerError", "fork failed");
         return -1;
     }
     if (pid == 0) {
         setsid();
         if (fork() == 0) {
+            /* fds 0-2 /dev/null, 3 the notify pipe (built-in), 4 the lock; nothing else */
             int null = open("/dev/null", O_RDWR);
             dup2(null, 0);
             dup2(null, 1);
-            if (notify[1] == 3)
-                fcntl(3, F_SETFD, 0);
-            else if (notify[1] >= 0)
-                dup2(notify[1], 3);
-            for (int fd = notify[1] >= 0 ? 4 : 3; fd < 1024; fd++)
+            int nfd = notify[1] >= 0 ? fcntl(notify[1], F_DUPFD, 10) : -1;
+            int lfd = fcntl(lock, F_DUPFD, 10);
+            if (nfd >= 0)
+                dup2(nfd, 3);
+            else
+                close(3);
+            dup2(lfd, 4);
+            for (int fd = 5; fd < 1024; fd++)
                 close(fd);
             execv(argv[0], (char *const *)argv);
             _exit(127);
         }
         _exit(0);
     }
+    close(lock);
     waitpid(pid, NULL, 0);
-    agent__ctr_started(a, p, c, pod);
+    test_kill_point("launched", p->name);
+    agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
+    agent__lifecycle_started(a, p, c, pod);
     c->creating = true;
     if (builtin) {
         /* running when the shim says so on the pipe (agent__ctr_created) */
@@ -367,20 +454,28 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
     return 0;
 }
 
-void agent__ctr_started(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
-                        const json_t *pod)
+/* The bookkeeping of a start, saved: the last run becomes lastState (unless this launches
+ * again a start that was recorded but never launched), running from now. */
+static void ctr_record_start(struct agent_pod *p, struct agent_ctr *c)
 {
-    if (c->started_at) {
+    if (c->started_at && !c->relaunch) {
         c->has_last = true;
         c->last_exit = c->exit_code;
         c->last_started = c->started_at;
         c->last_finished = c->finished_at;
     }
+    c->relaunch = false;
     c->running = true;
     c->exited = false;
     c->started_at = time(NULL);
     agent__ctr_set_waiting(c, NULL, NULL);
     agent__ctr_save(p, c);
+}
+
+void agent__ctr_started(struct agent *a, struct agent_pod *p, struct agent_ctr *c,
+                        const json_t *pod)
+{
+    ctr_record_start(p, c);
     agent__event(a, pod, "Normal", "Started", "Started container %s", c->name);
     agent__lifecycle_started(a, p, c, pod);
 }

@@ -27,6 +27,7 @@ struct agent_ctr {
     bool creating; /* running, but the runtime has not created the container yet */
     int notify_fd; /* creating with the built-in shim: its "running" pipe (notify.c), else 0 */
     bool exited;   /* the last run ended; exit_code holds its status */
+    bool relaunch; /* a start recorded but not launched (agent killed between): launch it */
     int exit_code;
     time_t started_at, finished_at;
     bool has_last; /* lastState.terminated */

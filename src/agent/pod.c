@@ -317,7 +317,7 @@ int agent__pod_sync(struct agent *a, const char *key)
         inits_done = false;
         if (c->running)
             break;
-        if (!c->started_at)
+        if (!c->started_at || c->relaunch)
             agent__ctr_start(a, p, c, pod);
         else
             agent__ctr_maybe_restart(
@@ -332,7 +332,7 @@ int agent__pod_sync(struct agent *a, const char *key)
             agent__probes_sync(a, p, c, pod);
             if (c->running)
                 continue;
-            if (!c->started_at && !c->exited)
+            if ((!c->started_at && !c->exited) || c->relaunch)
                 agent__ctr_start(a, p, c, pod);
             else
                 agent__ctr_maybe_restart(a, p, c, pod, policy);

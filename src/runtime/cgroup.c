@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,6 +152,10 @@ int runtime__cgroup_read_pids(const char *dir, pid_t **pids, size_t *n, struct k
 
 int runtime__cgroup_mkdir(const char *dir, struct k8c_err **err)
 {
+    /* the leaf first: its parents mostly exist already (a mkdir -p from the root costs
+     * ~5 failing mkdirs per controller, 7 controllers per container) */
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return 0;
     /* a delete may remove the shared parent between our mkdir of it and of the leaf */
     for (int attempt = 0;; attempt++) {
         _cleanup_err_ struct k8c_err *e = NULL;

@@ -438,3 +438,47 @@ def test_agent_killed_and_restarted_adopts_running_containers(cluster):
     c.kubectl("delete", "pod", "keep", "crashy", "once", "late", "--wait=false")
     wait_for(lambda: all(c.pod(x) is None for x in ("keep", "crashy", "once", "late")),
              timeout=30, what="pods deleted")
+
+
+def test_agent_killed_around_a_container_launch_starts_it_once(cluster):
+    """SIGKILL at the two edges of a launch (K8C_TEST_AGENT_KILL_AT, container.c): with the
+    start recorded but no shim launched yet ("recorded"), the next agent launches it; with the
+    shim launched but nothing else done ("launched"), the next agent adopts it. Either way the
+    container starts exactly once and reports no restart."""
+    c = cluster
+    runtime = os.environ.get("K8C_AGENT_RUNTIME", "builtin")
+
+    def replace_agent(kill_at=None):
+        idx = next(i for i, (n, _) in enumerate(c.procs) if n == "agent")
+        old = c.procs.pop(idx)[1]
+        if old.poll() is None:
+            old.kill()
+        old.wait(timeout=15)
+        if kill_at:
+            os.environ["K8C_TEST_AGENT_KILL_AT"] = kill_at
+        try:
+            p = c.spawn("agent", "agent", "--kubeconfig", c.srv.kubeconfig, "--node-name", NODE,
+                        "--data-dir", c.agent_dir, "--port", "0", "--runtime", runtime)
+        finally:
+            os.environ.pop("K8C_TEST_AGENT_KILL_AT", None)
+        wait_for(lambda: "ready" in c.log("agent") or p.poll() is not None, what="agent ready")
+        return p
+
+    a = replace_agent("recorded:start-rec")
+    create(c, counting_pod(c, "start-rec", "exec sleep 1000"))
+    assert a.wait(timeout=30) == -9, c.log("agent")  # killed itself before the launch
+    a = replace_agent("launched:start-lau")  # launches start-rec, dies after start-lau's
+    create(c, counting_pod(c, "start-lau", "exec sleep 1000"))
+    assert a.wait(timeout=30) == -9, c.log("agent")
+    replace_agent()
+    for name in ("start-rec", "start-lau"):
+        wait_for(lambda: cond(c, name, "Ready") == "True", timeout=60, what=f"{name} Ready")
+    time.sleep(2)  # a second start would have shown by now
+    for name in ("start-rec", "start-lau"):
+        with open(os.path.join(c.agent_dir, "starts", name)) as f:
+            assert f.read() == "start\n", f"{name} started more than once"
+        st = ctr_status(c, name)
+        assert st["restartCount"] == 0 and "running" in st["state"], st
+    c.kubectl("delete", "pod", "start-rec", "start-lau", "--wait=false")
+    wait_for(lambda: all(c.pod(x) is None for x in ("start-rec", "start-lau")), timeout=30,
+             what="pods deleted")
