@@ -1,4 +1,5 @@
-/* The etcd backend: store.h on a real etcd v3 cluster through its gRPC-gateway JSON API.
+/* The etcd backend: store.h on a real etcd v3 cluster through its gRPC-gateway JSON API (the
+ * watch stream, in etcd_watch.c, through the native gRPC Watch RPC).
  *
  * URL: etcd://HOST:PORT[,HOST:PORT...][/PREFIX][?cacert=FILE&cert=FILE&key=FILE]
  *   - several endpoints: a call goes to the one that answered last and moves on to the next
