@@ -4,9 +4,9 @@
  * The backend reads and writes through etcd v3's gRPC-gateway JSON API (etcd 3.4:
  * /v3/kv/range, /v3/kv/txn, /v3/kv/compaction) over HTTP/1.1 with libcurl: keys and values
  * travel base64, 64-bit numbers as JSON strings. The watch is etcd's native Watch RPC (gRPC
- * over HTTP/2, protobuf), which costs etcd a third of the gateway's /v3/watch per event. Store keys live in etcd under a prefix taken from
- * the URL (etcd://h1:2379,h2:2379/PREFIX): store key "/registry/x" is etcd key
- * "PREFIX/registry/x". */
+ * over HTTP/2, protobuf), which costs etcd a third of the gateway's /v3/watch per event.
+ * Store keys live in etcd under a prefix taken from the URL (etcd://h1:2379,h2:2379/PREFIX):
+ * store key "/registry/x" is etcd key "PREFIX/registry/x". */
 #ifndef K8C_STORE_ETCD_INTERNAL_H
 #define K8C_STORE_ETCD_INTERNAL_H
 

@@ -165,21 +165,26 @@ static bool pb_varint(struct pb *r, uint64_t *v)
     return false;
 }
 
-/* The next field of r: its number, and its value (varint in *v, length-delimited in
- * *data and *len; fixed-width values are skipped). Returns 1, 0 at the end, -1 when malformed. */
-static int pb_next(struct pb *r, uint32_t *field, uint64_t *v, const uint8_t **data, size_t *len)
+/* One field of a message: its number and its value (a varint in v; bytes in data/len). */
+struct pb_field {
+    uint32_t num;
+    uint64_t v;
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Reads the next field of r into f (fixed-width values are skipped). Returns 1, 0 at the
+ * end, -1 when malformed. */
+static int pb_next(struct pb *r, struct pb_field *f)
 {
     if (r->p >= r->end)
         return 0;
     uint64_t tag;
     if (!pb_varint(r, &tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX)
         return -1;
-    *field = (uint32_t)(tag >> 3);
-    *v = 0;
-    *data = NULL;
-    *len = 0;
+    *f = (struct pb_field){.num = (uint32_t)(tag >> 3)};
     switch (tag & 7) {
-    case 0: return pb_varint(r, v) ? 1 : -1;
+    case 0: return pb_varint(r, &f->v) ? 1 : -1;
     case 1:
     case 5: {
         size_t n = (tag & 7) == 1 ? 8 : 4;
@@ -192,8 +197,8 @@ static int pb_next(struct pb *r, uint32_t *field, uint64_t *v, const uint8_t **d
         uint64_t n;
         if (!pb_varint(r, &n) || n > (uint64_t)(r->end - r->p))
             return -1;
-        *data = r->p;
-        *len = (size_t)n;
+        f->data = r->p;
+        f->len = (size_t)n;
         r->p += n;
         return 1;
     }
@@ -212,22 +217,19 @@ static int pb_kv_parse(const uint8_t *data, size_t len, struct pb_kv *kv)
 {
     struct pb r = {data, data + len};
     *kv = (struct pb_kv){.present = true, .key = (const uint8_t *)"", .value = (const uint8_t *)""};
-    uint32_t f;
-    uint64_t v;
-    const uint8_t *d;
-    size_t n;
+    struct pb_field f;
     int rc;
-    while ((rc = pb_next(&r, &f, &v, &d, &n)) == 1) {
-        if (f == 1 && d) {
-            kv->key = d;
-            kv->key_len = n;
-        } else if (f == 5 && d) {
-            kv->value = d;
-            kv->value_len = n;
-        } else if (f == 2) {
-            kv->create_revision = (int64_t)v;
-        } else if (f == 3) {
-            kv->mod_revision = (int64_t)v;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.num == 1 && f.data) {
+            kv->key = f.data;
+            kv->key_len = f.len;
+        } else if (f.num == 5 && f.data) {
+            kv->value = f.data;
+            kv->value_len = f.len;
+        } else if (f.num == 2) {
+            kv->create_revision = (int64_t)f.v;
+        } else if (f.num == 3) {
+            kv->mod_revision = (int64_t)f.v;
         }
     }
     return rc;
@@ -239,18 +241,15 @@ static void handle_event(struct store *s, const uint8_t *data, size_t len)
     struct pb r = {data, data + len};
     struct pb_kv kv = {0}, pkv = {0};
     bool del = false;
-    uint32_t f;
-    uint64_t v;
-    const uint8_t *d;
-    size_t n;
+    struct pb_field f;
     int rc;
-    while ((rc = pb_next(&r, &f, &v, &d, &n)) == 1) {
-        if (f == 1)
-            del = v == 1;
-        else if (f == 2 && d)
-            rc = pb_kv_parse(d, n, &kv);
-        else if (f == 3 && d)
-            rc = pb_kv_parse(d, n, &pkv);
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.num == 1)
+            del = f.v == 1;
+        else if (f.num == 2 && f.data)
+            rc = pb_kv_parse(f.data, f.len, &kv);
+        else if (f.num == 3 && f.data)
+            rc = pb_kv_parse(f.data, f.len, &pkv);
         if (rc < 0)
             break;
     }
@@ -297,19 +296,16 @@ static int handle_message(struct store *s, const uint8_t *data, size_t len, bool
     int64_t compacted = 0;
     const uint8_t *reason = NULL;
     size_t reason_len = 0;
-    uint32_t f;
-    uint64_t v;
-    const uint8_t *d;
-    size_t n;
+    struct pb_field f;
     int rc;
-    while ((rc = pb_next(&r, &f, &v, &d, &n)) == 1) {
-        if (f == 4)
-            cancel = v != 0;
-        else if (f == 5)
-            compacted = (int64_t)v;
-        else if (f == 6 && d) {
-            reason = d;
-            reason_len = n;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.num == 4)
+            cancel = f.v != 0;
+        else if (f.num == 5)
+            compacted = (int64_t)f.v;
+        else if (f.num == 6 && f.data) {
+            reason = f.data;
+            reason_len = f.len;
         }
     }
     if (rc < 0)
@@ -331,9 +327,9 @@ static int handle_message(struct store *s, const uint8_t *data, size_t len, bool
         return 0;
     }
     r = (struct pb){data, data + len};
-    while (pb_next(&r, &f, &v, &d, &n) == 1)
-        if (f == 11 && d)
-            handle_event(s, d, n);
+    while (pb_next(&r, &f) == 1)
+        if (f.num == 11 && f.data)
+            handle_event(s, f.data, f.len);
     return 0;
 }
 
