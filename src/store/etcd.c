@@ -87,6 +87,11 @@ void store__etcd_curl_setup(struct etcd_backend *b, CURL *h, const char *url)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    /* Members are dialled directly, never through a proxy from the environment (as
+     * kube-apiserver's etcd client, which dials with its own dialer): an HTTP proxy could not
+     * carry the watch's HTTP/2 without TLS anyway, and libcurl no longer reads the proxy
+     * variables on every call. */
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
     if (b->cacert) {
         curl_easy_setopt(h, CURLOPT_CAINFO, b->cacert);
         /* Only this CA: libcurl's GnuTLS flavour would also parse all of /etc/ssl/certs. */
