@@ -4,7 +4,8 @@
  *
  *   loadgen write k8c DIR|etcd URL  WRITERS SECONDS [VALUE_LEN]
  *                                                     -> writes/s, p50, p99 (1 KiB values)
- *   loadgen api URL CA CERT KEY WRITERS SECONDS       -> the same for ConfigMap creates (1 KiB of
+ *   loadgen api URL CA CERT KEY WRITERS SECONDS [FIRST_ID]
+ *                                                     -> the same for ConfigMap creates (1 KiB of
  *                                                        data) through a k8c API server, one
  *                                                        keep-alive HTTPS connection per writer
  *   loadgen read  k8c DIR|etcd URL  KEYS SECONDS      -> ranges/s over KEYS keys of 1 KiB
@@ -341,11 +342,12 @@ int main(int argc, char **argv)
         store_close(t.s);
         return 0;
     }
-    if (argc == 8 && strcmp(argv[1], "api") == 0) {
+    if ((argc == 8 || argc == 9) && strcmp(argv[1], "api") == 0) {
         struct target t = {
             .api = true, .where = argv[2], .ca = argv[3], .cert = argv[4], .key = argv[5]};
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        run_writers(&t, atoi(argv[6]), atof(argv[7]), 0, 0, false);
+        /* FIRST_ID: writers numbered from it, so a second run creates other names. */
+        run_writers(&t, atoi(argv[6]), atof(argv[7]), 0, argc == 9 ? atoi(argv[8]) : 0, false);
         return 0;
     }
     if (argc == 6 && strcmp(argv[1], "read") == 0) {
@@ -361,6 +363,6 @@ int main(int argc, char **argv)
     }
     fprintf(stderr,
             "usage: loadgen write|read k8c DIR|store URL|etcd URL N SECONDS [VALUE_LEN] | api URL "
-            "CA CERT KEY WRITERS SECONDS | growth DIR KEYS UPDATES\n");
+            "CA CERT KEY WRITERS SECONDS [FIRST_ID] | growth DIR KEYS UPDATES\n");
     return 2;
 }

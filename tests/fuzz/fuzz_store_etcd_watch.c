@@ -1,8 +1,8 @@
 /* Fuzz target: the etcd backend's watch stream parser (store__etcd_stream_feed in
- * src/store/etcd_watch.c), which reads etcd's newline-delimited JSON watch answers (base64
- * keys and values, revisions as strings) and publishes events to the watch hub. Input: one
- * byte choosing where to split the rest into two reads (a partial answer must wait), then
- * the stream's bytes. The hub's own checks (consecutive revisions) must hold for any input. */
+ * src/store/etcd_watch.c), which reads etcd's Watch RPC answers (gRPC frames of WatchResponse
+ * protobufs) and publishes events to the watch hub. Input: one byte choosing where to split
+ * the rest into two reads (a partial frame must wait), then the stream's bytes. The hub's own
+ * checks (consecutive revisions) must hold for any input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

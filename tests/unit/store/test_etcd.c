@@ -6,6 +6,7 @@
 #include <criterion/new/assert.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/mem.h"
 #include "etcd_helpers.h"
 #include "store/etcd_internal.h"
@@ -343,17 +344,73 @@ Test(store_etcd, tls_with_client_certificates)
     cr_assert(eq(int, err->reason, K8C_REASON_SERVICE_UNAVAILABLE), "%s", err->msg);
 }
 
-/* The stream parser, fed one byte at a time (a newline or half an answer may arrive alone):
- * every event comes out, in order, and nothing is left over. No etcd needed. */
+/* Protobuf for the stream parser's test: a field of bytes (wire type 2) or a varint. */
+static void pb_varint(struct buf *out, uint64_t v)
+{
+    do {
+        uint8_t c = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        buf_append(out, &c, 1);
+        v >>= 7;
+    } while (v);
+}
+
+static void pb_bytes(struct buf *out, uint32_t field, const void *data, size_t len)
+{
+    pb_varint(out, (uint64_t)field << 3 | 2);
+    pb_varint(out, len);
+    buf_append(out, data, len);
+}
+
+static void pb_int(struct buf *out, uint32_t field, uint64_t v)
+{
+    pb_varint(out, (uint64_t)field << 3);
+    pb_varint(out, v);
+}
+
+/* A KeyValue of key and value (NULL: none) at the given revisions, as field `field`. */
+static void pb_kv(struct buf *out, uint32_t field, const char *key, const char *value,
+                  int64_t created, int64_t modified)
+{
+    _cleanup_buf_ struct buf kv = BUF_INIT;
+    pb_bytes(&kv, 1, key, strlen(key));
+    if (created)
+        pb_int(&kv, 2, (uint64_t)created);
+    pb_int(&kv, 3, (uint64_t)modified);
+    if (value)
+        pb_bytes(&kv, 5, value, strlen(value));
+    pb_bytes(out, field, kv.data, kv.len);
+}
+
+/* Appends a gRPC frame of msg to out. */
+static void grpc_frame(struct buf *out, const struct buf *msg)
+{
+    uint8_t h[5] = {0, (uint8_t)(msg->len >> 24), (uint8_t)(msg->len >> 16),
+                    (uint8_t)(msg->len >> 8), (uint8_t)msg->len};
+    buf_append(out, h, 5);
+    buf_append(out, msg->data, msg->len);
+}
+
+/* The stream parser, fed one byte at a time (a frame's header or half a message may arrive
+ * alone): every event comes out, in order, and nothing is left over. No etcd needed. */
 Test(store_etcd, stream_parser_takes_answers_split_anywhere)
 {
-    const char *text =
-        "{\"result\":{\"header\":{\"revision\":\"1\"},\"created\":true}}\n"
-        "{\"result\":{\"events\":[{\"kv\":{\"key\":\"L3AvYQ==\",\"create_revision\":\"2\","
-        "\"mod_revision\":\"2\",\"value\":\"eA==\"}}]}}\n"
-        "{\"result\":{\"events\":[{\"type\":\"DELETE\",\"kv\":{\"key\":\"L3AvYQ==\","
-        "\"mod_revision\":\"4\"},\"prev_kv\":{\"key\":\"L3AvYQ==\",\"create_revision\":\"2\","
-        "\"mod_revision\":\"2\",\"value\":\"eA==\"}}]}}\n";
+    _cleanup_buf_ struct buf stream = BUF_INIT, m1 = BUF_INIT, m2 = BUF_INIT, m3 = BUF_INIT,
+                             e2 = BUF_INIT, e3 = BUF_INIT;
+    /* created */
+    pb_bytes(&m1, 1, "\x18\x01", 2); /* header { revision: 1 } */
+    pb_int(&m1, 3, 1);
+    grpc_frame(&stream, &m1);
+    /* PUT /p/a = x at 2 */
+    pb_kv(&e2, 2, "/p/a", "x", 2, 2);
+    pb_bytes(&m2, 11, e2.data, e2.len);
+    grpc_frame(&stream, &m2);
+    /* DELETE /p/a at 4, its previous value x */
+    pb_int(&e3, 1, 1);
+    pb_kv(&e3, 2, "/p/a", NULL, 0, 4);
+    pb_kv(&e3, 3, "/p/a", "x", 2, 2);
+    pb_bytes(&m3, 11, e3.data, e3.len);
+    grpc_frame(&stream, &m3);
+    const char *text = stream.data;
     struct store s = {0};
     struct etcd_backend b = {0};
     b.s = &s;
@@ -367,7 +424,7 @@ Test(store_etcd, stream_parser_takes_answers_split_anywhere)
     struct store_watch *w = store__hub_watch_open(s.hub, "/", 0, &err);
     struct buf in = BUF_INIT;
     bool canceled = false;
-    for (size_t i = 0; text[i]; i++) {
+    for (size_t i = 0; i < stream.len; i++) {
         buf_append(&in, text + i, 1);
         int rc = store__etcd_stream_feed(&s, &in, &canceled);
         cr_assert(eq(int, rc, 0), "byte %zu", i);
