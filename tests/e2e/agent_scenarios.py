@@ -415,8 +415,16 @@ def test_agent_killed_and_restarted_adopts_running_containers(cluster):
     with open("/proc/self/mountinfo") as f:
         assert os.path.basename(orphan_dir) not in f.read()
     # exec goes through the new agent (new port in the node's annotation) into the old container
-    wait_for(lambda: c.kubectl("exec", "keep", "--", "sh", "-c", "echo alive",
-                               check=False).stdout == "alive\n", what="exec after restart")
+    tries = []
+
+    def exec_alive():
+        tries.append(c.kubectl("exec", "keep", "--", "sh", "-c", "echo alive", check=False))
+        return tries[-1].stdout == "alive\n"
+    try:
+        wait_for(exec_alive, timeout=60, what="exec after restart")
+    except AssertionError:  # say why: kubectl's last answer and the agent's last words
+        raise AssertionError(f"exec after restart, {len(tries)} tries, last: "
+                             f"{tries[-1].stderr!r}\nagent log: {c.log('agent')[-3000:]}")
     after = c.pod("keep")["status"]["containerStatuses"][0]
     assert after["restartCount"] == 0 and after["state"] == before["state"]
     assert after["containerID"] == before["containerID"]
