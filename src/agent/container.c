@@ -410,7 +410,7 @@ int agent__ctr_start(struct agent *a, struct agent_pod *p, struct agent_ctr *c, 
         c->last_exit = before.last_exit;
         c->last_started = before.last_started;
         c->last_finished = before.last_finished;
-        c->relaunch = true;
+        c->relaunch = before.relaunch;
         agent__ctr_save(p, c);
         agent__ctr_set_waiting(c, "CreateContainerError", "fork failed");
         return -1;
